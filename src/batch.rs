@@ -1,0 +1,138 @@
+//! Grading a class: every submission in its own environment, one failure never
+//! stopping the others, each within a time limit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::checks::{self, Evidence, Rubric, Status};
+use crate::environment::Images;
+use crate::lab::{self, LabOptions, Progress};
+use crate::report::Report;
+use crate::Error;
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub file: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SubmissionResult {
+    pub submission: String,
+    /// `pass`, `fail` or `error` (`None` when lab7 could not grade it at all).
+    pub verdict: Option<String>,
+    pub points: f64,
+    pub max_points: f64,
+    pub bonus_points: f64,
+    pub percent: f64,
+    pub failed_checks: Vec<String>,
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// Grades each subfolder of `dir`, in name order.
+pub async fn grade_all(
+    dir: &Path,
+    opts: &BatchOptions,
+    images: &Images,
+    rubric: &Rubric,
+    progress: &dyn Progress,
+) -> Result<Vec<SubmissionResult>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::Input(format!("{}: {e}\n  fix: give a folder with one submission per subfolder", dir.display()))
+    })?;
+    let mut subs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    subs.sort();
+    if subs.is_empty() {
+        return Err(Error::Input(format!("{}: no subfolders, so no submissions to grade", dir.display())));
+    }
+    let mut results = Vec::new();
+    for sub in subs {
+        eprintln!("[lab7] submission {}", sub.display());
+        results.push(grade_one(&sub, opts, images, rubric, progress).await);
+    }
+    Ok(results)
+}
+
+async fn grade_one(sub: &Path, opts: &BatchOptions, images: &Images, rubric: &Rubric, progress: &dyn Progress) -> SubmissionResult {
+    let name = sub.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+    let started = Instant::now();
+    let mut lab_opts = LabOptions::new(sub);
+    lab_opts.dockerfile = opts.file.clone();
+    let outcome = tokio::time::timeout(opts.timeout, lab::run(&lab_opts, images, progress)).await;
+    let mut result = SubmissionResult {
+        submission: name,
+        verdict: None,
+        points: 0.0,
+        max_points: 0.0,
+        bonus_points: 0.0,
+        percent: 0.0,
+        failed_checks: Vec::new(),
+        error: None,
+        seconds: 0.0,
+    };
+    match outcome {
+        Ok(Ok(run)) => {
+            let report = Report::new("check", &sub.display().to_string(), checks::evaluate(rubric, &Evidence::of_run(&run)), None);
+            result.verdict = Some(format!("{:?}", report.verdict).to_lowercase());
+            result.points = report.score.points;
+            result.max_points = report.score.max_points;
+            result.bonus_points = report.score.bonus_points;
+            result.percent = report.score.percent;
+            result.failed_checks =
+                report.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).map(|c| c.id.clone()).collect();
+        }
+        Ok(Err(e)) => result.error = Some(e.to_string()),
+        Err(_) => result.error = Some(format!("did not finish within {:?}", opts.timeout)),
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv(results: &[SubmissionResult]) -> String {
+    let mut o = String::from("submission,verdict,points,max_points,bonus_points,percent,failed_checks,error,seconds\n");
+    for r in results {
+        let row = [
+            csv_field(&r.submission),
+            r.verdict.clone().unwrap_or("error".into()),
+            r.points.to_string(),
+            r.max_points.to_string(),
+            r.bonus_points.to_string(),
+            r.percent.to_string(),
+            csv_field(&r.failed_checks.join(" ")),
+            csv_field(r.error.as_deref().unwrap_or("")),
+            format!("{:.1}", r.seconds),
+        ];
+        o += &row.join(",");
+        o.push('\n');
+    }
+    o
+}
+
+pub fn markdown(results: &[SubmissionResult]) -> String {
+    let mut o = String::from("| Submission | Verdict | Score | Bonus | Failed checks / error |\n|---|---|---|---|---|\n");
+    for r in results {
+        let why = r.error.clone().unwrap_or_else(|| r.failed_checks.join(", "));
+        let why = why.lines().next().unwrap_or("").replace('|', "\\|");
+        o += &format!(
+            "| {} | {} | {}/{} | {} | {} |\n",
+            r.submission,
+            r.verdict.as_deref().unwrap_or("error"),
+            r.points,
+            r.max_points,
+            r.bonus_points,
+            why
+        );
+    }
+    o
+}

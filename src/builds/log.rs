@@ -1,0 +1,304 @@
+//! `BuildLog`: BuildKit's progress output as vertices, and what they prove.
+//!
+//! Two forms are read: buildctl/buildx `--progress=plain` (`#12 [linux/arm64 build1 2/5] RUN …`,
+//! `#12 CACHED`) and the buildx tty form students paste (`=> CACHED [linux/arm64 build1 2/5] RUN …`).
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::platform::Platform;
+use crate::reference::Digest;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogForm {
+    Plain,
+    Tty,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "message")]
+pub enum VertexState {
+    Done,
+    Cached,
+    Error(String),
+    /// Started, and no DONE/CACHED/ERROR line followed (an interrupted or truncated log).
+    Unfinished,
+}
+
+/// One Dockerfile instruction as BuildKit names it: `[linux/arm64 build1 2/5] RUN mkdir -p /var/app`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub platform: Option<Platform>,
+    pub stage: String,
+    pub index: u32,
+    pub total: u32,
+    pub instruction: String,
+    pub args: String,
+}
+
+impl Step {
+    /// RUN, COPY and ADD make layers; a registry cache is proven on them.
+    pub fn makes_layer(&self) -> bool {
+        matches!(self.instruction.as_str(), "RUN" | "COPY" | "ADD")
+    }
+
+    /// `build1 2/5 RUN mkdir -p /var/app`: the step without its platform.
+    pub fn label(&self) -> String {
+        format!("{} {}/{} {} {}", self.stage, self.index, self.total, self.instruction, self.args)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Vertex {
+    pub name: String,
+    pub step: Option<Step>,
+    pub state: VertexState,
+    /// Progress lines under the vertex (`resolve …`, `writing layer …`).
+    pub lines: Vec<String>,
+}
+
+/// What the log says about `--import-cache`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum CacheImport {
+    /// No `importing cache manifest from …` vertex: the build was not asked to import.
+    NotAttempted,
+    /// The cache did not exist yet (expected in the first build).
+    NotFound { from: String, message: String },
+    Failed { from: String, message: String },
+    Imported { from: String, manifest_type: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CacheExport {
+    pub layers_written: usize,
+    pub manifest: Option<Digest>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlatformSteps {
+    /// Layer-making steps (RUN/COPY/ADD) seen for this platform.
+    pub layer_steps: usize,
+    pub cached_layer_steps: usize,
+    /// Every step with a CACHED line, FROM and WORKDIR included.
+    pub cached_steps: usize,
+    pub uncached: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildLog {
+    pub form: LogForm,
+    pub vertices: Vec<Vertex>,
+    /// Lines outside any vertex that start with `error:` / `ERROR:`.
+    pub errors: Vec<String>,
+}
+
+static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#(\d+) (.*)$").unwrap());
+static TTY: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*=> (=> )?(CACHED |ERROR )?(.*?)(\s+\d+\.\d+s)?(\s+done)?$").unwrap());
+static STEP: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?) )?(?P<stage>[^\s\]]+)(?: (?P<index>\d+)/(?P<total>\d+))?\] (?P<instr>[A-Z]+)\s*(?P<args>.*)$").unwrap()
+});
+static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
+
+impl BuildLog {
+    /// Reads either form; it tells them apart by the first vertex line.
+    pub fn parse(text: &str) -> BuildLog {
+        let plain = text.lines().any(|l| PLAIN.is_match(l));
+        if plain {
+            Self::parse_plain(text)
+        } else {
+            Self::parse_tty(text)
+        }
+    }
+
+    fn parse_plain(text: &str) -> BuildLog {
+        let mut order: Vec<u32> = Vec::new();
+        let mut by_id: BTreeMap<u32, Vertex> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for line in text.lines() {
+            let Some(c) = PLAIN.captures(line) else {
+                if is_error_line(line) {
+                    errors.push(line.trim().to_string());
+                }
+                continue;
+            };
+            let id: u32 = c[1].parse().unwrap_or(0);
+            let body = c[2].trim_end();
+            let Some(v) = by_id.get_mut(&id) else {
+                order.push(id);
+                by_id.insert(id, Vertex::named(body));
+                continue;
+            };
+            if body == "CACHED" {
+                v.state = VertexState::Cached;
+            } else if body.starts_with("DONE") {
+                if v.state == VertexState::Unfinished {
+                    v.state = VertexState::Done;
+                }
+            } else if let Some(msg) = body.strip_prefix("ERROR: ").or(body.strip_prefix("ERROR ")) {
+                v.state = VertexState::Error(msg.to_string());
+            } else if body != v.name {
+                v.lines.push(body.to_string());
+            }
+        }
+        let vertices = order.into_iter().filter_map(|id| by_id.remove(&id)).collect();
+        BuildLog { form: LogForm::Plain, vertices, errors }
+    }
+
+    fn parse_tty(text: &str) -> BuildLog {
+        let mut vertices: Vec<Vertex> = Vec::new();
+        let mut errors = Vec::new();
+        for line in text.lines() {
+            let Some(c) = TTY.captures(line) else {
+                if is_error_line(line) {
+                    errors.push(line.trim().to_string());
+                }
+                continue;
+            };
+            let body = c[3].trim().to_string();
+            if c.get(1).is_some() {
+                // `=> => sub-line` belongs to the vertex above it.
+                if let Some(v) = vertices.last_mut() {
+                    if let Some(msg) = body.strip_prefix("ERROR: ") {
+                        v.state = VertexState::Error(msg.to_string());
+                    }
+                    v.lines.push(body);
+                }
+                continue;
+            }
+            let mut v = Vertex::named(&body);
+            v.state = match c.get(2).map(|m| m.as_str().trim()) {
+                Some("CACHED") => VertexState::Cached,
+                Some(_) => VertexState::Error(String::new()),
+                None => VertexState::Done,
+            };
+            vertices.push(v);
+        }
+        BuildLog { form: LogForm::Tty, vertices, errors }
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = (&Vertex, &Step)> {
+        self.vertices.iter().filter_map(|v| v.step.as_ref().map(|s| (v, s)))
+    }
+
+    /// Steps by platform; a single-platform build's steps (no platform in the name) are under `None`.
+    pub fn per_platform(&self) -> BTreeMap<Option<Platform>, PlatformSteps> {
+        let mut out: BTreeMap<Option<Platform>, PlatformSteps> = BTreeMap::new();
+        for (v, s) in self.steps() {
+            let p = out.entry(s.platform.clone()).or_default();
+            let cached = v.state == VertexState::Cached;
+            p.cached_steps += cached as usize;
+            if let VertexState::Error(_) = v.state {
+                p.failed.push(s.label());
+            }
+            if s.makes_layer() {
+                p.layer_steps += 1;
+                p.cached_layer_steps += cached as usize;
+                if !cached {
+                    p.uncached.push(s.label());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn cache_import(&self) -> CacheImport {
+        let Some(v) = self.vertices.iter().find(|v| v.name.starts_with("importing cache manifest from")) else {
+            return CacheImport::NotAttempted;
+        };
+        let from = v.name.trim_start_matches("importing cache manifest from").trim().trim_end_matches(':').to_string();
+        let inferred = v.lines.iter().find_map(|l| l.strip_prefix("inferred cache manifest type: "));
+        match (&v.state, inferred) {
+            (VertexState::Error(m), _) if m.ends_with("not found") || m.contains(": not found") => {
+                CacheImport::NotFound { from, message: m.clone() }
+            }
+            (VertexState::Error(m), _) => CacheImport::Failed { from, message: m.clone() },
+            (_, Some(t)) => CacheImport::Imported {
+                from,
+                manifest_type: t.trim_end_matches(" done").to_string(),
+            },
+            // buildx tty often folds the sub-line away; a finished import vertex is an import.
+            (VertexState::Done, None) => CacheImport::Imported { from, manifest_type: "unknown".into() },
+            (_, None) => CacheImport::Failed { from, message: "the import did not finish".into() },
+        }
+    }
+
+    pub fn cache_export(&self) -> Option<CacheExport> {
+        let v = self.vertices.iter().find(|v| v.name.starts_with("exporting cache to registry"))?;
+        let mut layers: Vec<&str> = v
+            .lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("writing layer "))
+            .filter_map(|l| DIGEST.find(l).map(|m| m.as_str()))
+            .collect();
+        layers.dedup();
+        layers.sort();
+        layers.dedup();
+        let manifest = v
+            .lines
+            .iter()
+            .filter(|l| l.starts_with("writing cache") && l.contains("manifest"))
+            .find_map(|l| DIGEST.find(l))
+            .and_then(|m| m.as_str().parse().ok());
+        Some(CacheExport { layers_written: layers.len(), manifest })
+    }
+
+    /// The first error the build reported: a failed step, or buildctl's closing `error:` line.
+    pub fn first_failure(&self) -> Option<String> {
+        self.vertices
+            .iter()
+            .find_map(|v| match &v.state {
+                VertexState::Error(m) if !v.name.starts_with("importing cache manifest") => {
+                    Some(format!("{}: {}", v.name, m))
+                }
+                _ => None,
+            })
+            .or_else(|| self.errors.first().cloned())
+    }
+
+    /// The CACHED step lines in the form students quote in reports.
+    pub fn cached_lines(&self) -> Vec<String> {
+        self.vertices
+            .iter()
+            .filter(|v| v.step.is_some() && v.state == VertexState::Cached)
+            .map(|v| format!("CACHED {}", v.name))
+            .collect()
+    }
+}
+
+impl Vertex {
+    fn named(name: &str) -> Vertex {
+        Vertex {
+            name: name.to_string(),
+            step: parse_step(name),
+            state: VertexState::Unfinished,
+            lines: Vec::new(),
+        }
+    }
+}
+
+fn is_error_line(line: &str) -> bool {
+    let l = line.trim_start();
+    l.starts_with("error:") || l.starts_with("ERROR:")
+}
+
+fn parse_step(name: &str) -> Option<Step> {
+    let c = STEP.captures(name)?;
+    if &c["stage"] == "internal" {
+        return None;
+    }
+    Some(Step {
+        platform: c.name("platform").and_then(|p| p.as_str().parse().ok()),
+        stage: c["stage"].to_string(),
+        index: c.name("index").map_or(1, |m| m.as_str().parse().unwrap_or(1)),
+        total: c.name("total").map_or(1, |m| m.as_str().parse().unwrap_or(1)),
+        instruction: c["instr"].to_string(),
+        args: c["args"].to_string(),
+    })
+}

@@ -1,0 +1,124 @@
+//! Read-only looks at any registry: `lab7 inspect` and `lab7 audit`.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::lab::{cache_evidence, CacheEvidence};
+use crate::reference::ImageRef;
+use crate::registry::manifest::IndexEntry;
+use crate::registry::{BlobRef, ImageSummary, Manifest, RegistryClient};
+use crate::report::formats::imagetools;
+use crate::report::ManifestLine;
+use crate::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformDetail {
+    pub platform: String,
+    pub attestation: bool,
+    /// `os/architecture` as the image config states it.
+    pub config_platform: Option<String>,
+    pub layers: Vec<BlobRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub manifests: Vec<ManifestLine>,
+    pub platforms: Vec<PlatformDetail>,
+}
+
+impl Inspection {
+    pub fn text(&self) -> String {
+        let mut o = if self.manifests.is_empty() {
+            format!("Name:      {}\nMediaType: {}\nDigest:    {}\n\n", self.name, self.media_type, self.digest)
+        } else {
+            imagetools(&self.name, &self.media_type, &self.digest, &self.manifests)
+        };
+        for p in &self.platforms {
+            let mark = if p.attestation { " (attestation, not a platform)" } else { "" };
+            let total: u64 = p.layers.iter().map(|l| l.size).sum();
+            let cfg = p.config_platform.as_deref().unwrap_or("-");
+            let _ = writeln!(o, "{}{mark}: config {cfg}, {} layers, {total} bytes", p.platform, p.layers.len());
+            for l in &p.layers {
+                let _ = writeln!(o, "  {} {:>10}  {}", l.digest, l.size, l.media_type);
+            }
+        }
+        o
+    }
+}
+
+/// `None` when the reference does not exist.
+pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Inspection>, Error> {
+    let Some(top) = client.manifest(&r.repository, &r.reference).await? else {
+        return Ok(None);
+    };
+    let name = format!("{}/{}", client.base().split("://").nth(1).unwrap_or(client.base()), ImageRef { registry: None, ..r.clone() });
+    let summary = ImageSummary::from_fetched(&top);
+    let mut platforms = Vec::new();
+    let children: Vec<(IndexEntry, Option<crate::registry::Fetched>)> = match &top.body {
+        Manifest::Image(_) => vec![(single_entry(&top), Some(top.clone()))],
+        Manifest::Index(_) => {
+            let mut out = Vec::new();
+            for e in &summary.entries {
+                out.push((e.clone(), client.manifest(&r.repository, e.manifest.digest.as_str()).await?));
+            }
+            out
+        }
+    };
+    for (entry, fetched) in children {
+        let Some(Manifest::Image(m)) = fetched.map(|f| f.body) else { continue };
+        let config = BlobRef::of(m.config());
+        let config_platform = if entry.attestation || config.media_type.contains("buildkit.cacheconfig") {
+            None
+        } else {
+            client.blob_json(&r.repository, &config.digest).await.ok().map(|v| {
+                format!("{}/{}", v["os"].as_str().unwrap_or("?"), v["architecture"].as_str().unwrap_or("?"))
+            })
+        };
+        platforms.push(PlatformDetail {
+            platform: entry.platform.to_string(),
+            attestation: entry.attestation,
+            config_platform,
+            layers: m.layers().iter().map(BlobRef::of).collect(),
+        });
+    }
+    Ok(Some(Inspection {
+        name,
+        digest: top.digest.to_string(),
+        media_type: top.media_type.clone(),
+        manifests: summary
+            .entries
+            .iter()
+            .map(|e| ManifestLine {
+                platform: e.platform.to_string(),
+                digest: e.manifest.digest.to_string(),
+                media_type: e.manifest.media_type.clone(),
+                size: e.manifest.size,
+                attestation: e.attestation,
+            })
+            .collect(),
+        platforms,
+    }))
+}
+
+fn single_entry(f: &crate::registry::Fetched) -> IndexEntry {
+    IndexEntry {
+        platform: crate::platform::Platform::new("(single", "manifest)"),
+        manifest: BlobRef { digest: f.digest.clone(), size: f.size, media_type: f.media_type.clone() },
+        attestation: false,
+    }
+}
+
+/// The student's registry as `lab7 audit` reads it: the image, and the cache beside it.
+pub async fn audit(
+    client: &RegistryClient,
+    image: &ImageRef,
+    cache: &ImageRef,
+) -> Result<(Option<ImageSummary>, Option<CacheEvidence>), Error> {
+    let summary = client.image(&image.repository, &image.reference).await?;
+    let evidence = cache_evidence(client, &cache.repository, &cache.reference, (&image.repository, &image.reference)).await?;
+    Ok((summary, evidence))
+}

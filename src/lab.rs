@@ -1,0 +1,260 @@
+//! The whole lab on one application: environment → build 1 → prune → build 2 →
+//! registry contents → deletion. Each stage leaves its evidence in `LabRun`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::builds::dockerfile::DockerfileSummary;
+use crate::builds::{self, BuildOutcome, BuildSpec};
+use crate::environment::{Images, LabEnvironment};
+use crate::platform::Platform;
+use crate::registry::deletion::{self, DeletionEvidence};
+use crate::registry::{CacheManifest, ImageSummary};
+use crate::Error;
+
+/// Where the lab is and how it runs.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub app_dir: PathBuf,
+    pub dockerfile: String,
+    pub build_timeout: Duration,
+    /// The bonus deletes the cache; off for a read-only look.
+    pub delete_cache: bool,
+}
+
+impl LabOptions {
+    pub fn new(app_dir: impl Into<PathBuf>) -> LabOptions {
+        LabOptions {
+            app_dir: app_dir.into(),
+            dockerfile: "Dockerfile_multi".into(),
+            build_timeout: Duration::from_secs(600),
+            delete_cache: true,
+        }
+    }
+
+    /// Bad input is refused before any container starts.
+    pub fn validate(&self) -> Result<DockerfileSummary, Error> {
+        let dir = &self.app_dir;
+        if !dir.is_dir() {
+            return Err(Error::Input(format!(
+                "{}: no such directory\n  fix: give the folder that holds your Dockerfile_multi and the app's sources",
+                dir.display()
+            )));
+        }
+        let file = dir.join(&self.dockerfile);
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Error::Input(format!(
+                "{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file",
+                file.display()
+            ))
+        })?;
+        let summary = DockerfileSummary::parse(&text);
+        if summary.stages == 0 {
+            return Err(Error::Input(format!("{}: no FROM instruction; this is not a Dockerfile", file.display())));
+        }
+        Ok(summary)
+    }
+}
+
+/// Stages as the progress view shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Environment,
+    Build1,
+    Build2,
+    Checks,
+    Deletion,
+}
+
+impl Stage {
+    pub fn title(self) -> &'static str {
+        match self {
+            Stage::Environment => "environment",
+            Stage::Build1 => "build 1",
+            Stage::Build2 => "build 2",
+            Stage::Checks => "checks",
+            Stage::Deletion => "deletion",
+        }
+    }
+}
+
+/// What a long run tells whoever watches it.
+pub trait Progress: Send + Sync {
+    fn stage_started(&self, _stage: Stage) {}
+    fn stage_finished(&self, _stage: Stage, _seconds: f64) {}
+    fn build_line(&self, _stage: Stage, _line: &str) {}
+}
+
+/// Progress to nowhere.
+pub struct Silent;
+impl Progress for Silent {}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    pub platforms: Vec<Platform>,
+    pub buildkit_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheEvidence {
+    pub repository: String,
+    pub media_type: String,
+    /// `None` when the repository holds something that is not a BuildKit cache.
+    pub manifest: Option<CacheManifest>,
+    /// Cache layers that `lab:cachetest` does not reference: intermediate stages, proof of mode=max.
+    pub layers_not_in_image: usize,
+    pub bytes_not_in_image: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timing {
+    pub stage: Stage,
+    pub seconds: f64,
+}
+
+impl Timing {
+    pub fn stage_title(&self) -> &'static str {
+        self.stage.title()
+    }
+}
+
+/// Everything one run saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabRun {
+    pub app: String,
+    pub dockerfile: String,
+    pub dockerfile_summary: DockerfileSummary,
+    pub spec: BuildSpec,
+    pub run_id: String,
+    pub images: Images,
+    pub node: NodeInfo,
+    pub build1: BuildOutcome,
+    pub build2: Option<BuildOutcome>,
+    pub repositories: Vec<String>,
+    pub image: Option<ImageSummary>,
+    pub cache: Option<CacheEvidence>,
+    pub deletion: Option<DeletionEvidence>,
+    /// Why a later stage did not run (a failed build, a missing cache).
+    pub stopped: Option<String>,
+    pub timings: Vec<Timing>,
+}
+
+/// Runs the lab. Errors are for the environment; a failing student build is evidence, not an error.
+pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) -> Result<LabRun, Error> {
+    let dockerfile_summary = opts.validate()?;
+    let mut timings = Vec::new();
+    let mut timed = |stage: Stage, started: Instant| {
+        let seconds = started.elapsed().as_secs_f64();
+        progress.stage_finished(stage, seconds);
+        timings.push(Timing { stage, seconds });
+    };
+
+    progress.stage_started(Stage::Environment);
+    let t = Instant::now();
+    let mut env = LabEnvironment::start(images, Some(&opts.app_dir)).await?;
+    let node = node_info(&env.node.workers().await?);
+    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile);
+    timed(Stage::Environment, t);
+
+    let t = Instant::now();
+    let build1 = build(&env, &spec, Stage::Build1, opts, progress).await?;
+    timed(Stage::Build1, t);
+    let mut run = LabRun {
+        app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
+        dockerfile: opts.dockerfile.clone(),
+        dockerfile_summary,
+        spec: spec.clone(),
+        run_id: env.run_id.clone(),
+        images: images.clone(),
+        node,
+        build1,
+        build2: None,
+        repositories: Vec::new(),
+        image: None,
+        cache: None,
+        deletion: None,
+        stopped: None,
+        timings: Vec::new(),
+    };
+    if !run.build1.succeeded() {
+        run.stopped = Some(format!("build 1 failed (exit code {})", run.build1.exit_code));
+        run.timings = timings;
+        return Ok(run);
+    }
+
+    // Without this, build 2's CACHED lines would come from the node, not from the registry.
+    let t = Instant::now();
+    env.node.prune_all().await?;
+    let build2 = build(&env, &spec, Stage::Build2, opts, progress).await?;
+    timed(Stage::Build2, t);
+    let build2_ok = build2.succeeded();
+    run.build2 = Some(build2);
+
+    progress.stage_started(Stage::Checks);
+    let t = Instant::now();
+    let client = env.registry.client().await?;
+    let (repo, tag) = spec.image.split_once(':').expect("the lab image has a tag");
+    run.repositories = client.catalog().await?;
+    run.image = client.image(repo, tag).await?;
+    run.cache = cache_evidence(&client, &spec.cache, "latest", (repo, tag)).await?;
+    timed(Stage::Checks, t);
+
+    let cache = run.cache.as_ref().and_then(|c| c.manifest.clone());
+    match cache {
+        _ if !build2_ok => run.stopped = Some("build 2 failed".into()),
+        _ if !opts.delete_cache => run.stopped = Some("deletion not asked for".into()),
+        None => run.stopped = Some(format!("no BuildKit cache in {} to delete", spec.cache)),
+        Some(cache) => {
+            progress.stage_started(Stage::Deletion);
+            let t = Instant::now();
+            run.deletion = Some(deletion::delete_cache(&mut env.registry, &spec.cache, "latest", &cache, (repo, tag)).await?);
+            timed(Stage::Deletion, t);
+        }
+    }
+    run.timings = timings;
+    Ok(run)
+}
+
+async fn build(env: &LabEnvironment, spec: &BuildSpec, stage: Stage, opts: &LabOptions, progress: &dyn Progress) -> Result<BuildOutcome, Error> {
+    progress.stage_started(stage);
+    builds::run(&env.node, spec, opts.build_timeout, |line| progress.build_line(stage, line)).await
+}
+
+/// The cache repository's manifest, and which of its layers the image lacks.
+pub async fn cache_evidence(
+    client: &crate::registry::RegistryClient,
+    repo: &str,
+    tag: &str,
+    image: (&str, &str),
+) -> Result<Option<CacheEvidence>, Error> {
+    let Some((fetched, manifest)) = client.cache(repo, tag).await? else {
+        return Ok(None);
+    };
+    let image_blobs = client.image_blobs(image.0, image.1).await?;
+    let extra: Vec<_> = manifest
+        .iter()
+        .flat_map(|m| m.layers.iter())
+        .filter(|l| !image_blobs.contains(&l.digest))
+        .collect();
+    Ok(Some(CacheEvidence {
+        repository: repo.to_string(),
+        media_type: fetched.media_type,
+        layers_not_in_image: extra.len(),
+        bytes_not_in_image: extra.iter().map(|l| l.size).sum(),
+        manifest,
+    }))
+}
+
+/// Reads `buildctl debug workers -v`: `Platforms: linux/amd64,…` and `BuildKit: github.com/moby/buildkit v0.26.0 …`.
+pub fn node_info(workers: &str) -> NodeInfo {
+    let field = |name: &str| {
+        workers.lines().find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string())).unwrap_or_default()
+    };
+    NodeInfo {
+        platforms: field("Platforms:").split(',').filter_map(|p| p.trim().parse().ok()).collect(),
+        buildkit_version: field("BuildKit:").split_whitespace().nth(1).unwrap_or("unknown").to_string(),
+    }
+}

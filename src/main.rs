@@ -1,0 +1,19 @@
+//! `lab7`: the command line over the lab7 library.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(cli::run(args)) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("lab7: error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The bonus: delete the cache image from registry7 and prove the space came back
+//! while the application image stayed whole.
+//!
+//! On distribution 2.8: DELETE the manifest by digest, `registry garbage-collect`
+//! (never `--delete-untagged`: it destroys the platform manifests of multi-arch
+//! images), then restart — until then the in-memory blob descriptor cache still
+//! answers 200 for deleted blobs.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::{CacheManifest, Presence, RegistryClient};
+use crate::environment::Registry7;
+use crate::reference::Digest;
+use crate::Error;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GcSummary {
+    pub blobs_marked: u64,
+    pub blobs_eligible: u64,
+    pub manifests_eligible: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeletionEvidence {
+    pub cache_repo: String,
+    pub cache_digest: Digest,
+    pub delete_status: u16,
+    /// Every manifest revision of the cache repository and its DELETE status: build 1's cache
+    /// manifest is still there, untagged, and keeps its layers alive through GC unless deleted too.
+    pub deleted_manifests: Vec<Presence>,
+    pub tag_status_after: u16,
+    pub tags_after: Vec<String>,
+    pub gc_command: String,
+    pub gc: Option<GcSummary>,
+    /// HEAD of a cache-only blob after GC but before the restart (the trap: still 200).
+    pub stale_blob_status_before_restart: Option<u16>,
+    pub storage_before: u64,
+    pub storage_after: u64,
+    /// Blobs only the cache used, and their status after GC and restart (404 expected).
+    pub cache_only_blobs: Vec<Presence>,
+    /// Everything the application image references, after the restart (200 expected).
+    pub image_after: Vec<Presence>,
+    pub image_parts_before: usize,
+}
+
+impl DeletionEvidence {
+    pub fn reclaimed(&self) -> i64 {
+        self.storage_before as i64 - self.storage_after as i64
+    }
+
+    pub fn cache_gone(&self) -> bool {
+        self.deleted_manifests.iter().all(|m| m.status == 202)
+            && self.tag_status_after == 404
+            && !self.cache_only_blobs.is_empty()
+            && self.cache_only_blobs.iter().all(|b| b.status == 404)
+    }
+
+    pub fn image_whole(&self) -> bool {
+        self.image_after.len() == self.image_parts_before
+            && !self.image_after.is_empty()
+            && self.image_after.iter().all(|p| p.status == 200)
+    }
+}
+
+pub const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
+
+static GC_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion").unwrap()
+});
+
+pub fn parse_gc(output: &str) -> Option<GcSummary> {
+    let c = GC_LINE.captures(output)?;
+    Some(GcSummary {
+        blobs_marked: c[1].parse().ok()?,
+        blobs_eligible: c[2].parse().ok()?,
+        manifests_eligible: c[3].parse().ok()?,
+    })
+}
+
+/// Deletes `cache_repo:tag` and proves it; `image` = (repo, tag) of what must survive.
+pub async fn delete_cache(
+    registry: &mut Registry7,
+    cache_repo: &str,
+    tag: &str,
+    cache: &CacheManifest,
+    image: (&str, &str),
+) -> Result<DeletionEvidence, Error> {
+    let client = registry.client().await?;
+    let image_before = client.image_parts(image.0, image.1).await?;
+    let image_blobs: BTreeSet<Digest> = image_before.iter().map(|p| p.digest.clone()).collect();
+    let storage_before = registry.storage_bytes().await?;
+
+    let cache_digest = client
+        .manifest_digest(cache_repo, tag)
+        .await?
+        .ok_or_else(|| Error::Lab(format!("{cache_repo}:{tag} is not in registry7, nothing to delete")))?;
+    // The tag's manifest first, then the untagged ones earlier builds left.
+    let mut revisions = vec![cache_digest.clone()];
+    revisions.extend(registry.manifest_revisions(cache_repo).await?.into_iter().filter(|d| d != &cache_digest));
+    let mut cache_blobs = cache.blobs();
+    for rev in &revisions[1..] {
+        if let Some(c) = client.manifest(cache_repo, rev.as_str()).await?.as_ref().and_then(CacheManifest::from_fetched) {
+            cache_blobs.extend(c.blobs());
+        }
+    }
+    let cache_only: Vec<Digest> = cache_blobs.into_iter().filter(|d| !image_blobs.contains(d)).collect();
+
+    let mut deleted_manifests = Vec::new();
+    for (i, rev) in revisions.iter().enumerate() {
+        let what = if i == 0 { format!("{cache_repo}:{tag}") } else { "untagged earlier cache manifest".into() };
+        deleted_manifests.push(Presence { what, digest: rev.clone(), status: client.delete_manifest(cache_repo, rev).await? });
+    }
+    let delete_status = deleted_manifests[0].status;
+    let tag_status_after = client.manifest_status(cache_repo, tag).await?;
+    let tags_after = client.tags(cache_repo).await?;
+
+    let gc_output = registry.garbage_collect().await?;
+    let stale = match cache_only.first() {
+        Some(d) => Some(client.blob_status(cache_repo, d).await?),
+        None => None,
+    };
+    registry.restart().await?;
+    let client: RegistryClient = registry.client().await?;
+
+    let mut cache_only_blobs = Vec::new();
+    for d in cache_only.iter().chain(&revisions) {
+        let what = if revisions.contains(d) { "cache manifest" } else { "cache blob" };
+        cache_only_blobs.push(Presence { what: what.into(), digest: d.clone(), status: client.blob_status(cache_repo, d).await? });
+    }
+    Ok(DeletionEvidence {
+        cache_repo: cache_repo.into(),
+        cache_digest,
+        delete_status,
+        deleted_manifests,
+        tag_status_after,
+        tags_after,
+        gc_command: GC_ARGS.join(" "),
+        gc: parse_gc(&gc_output),
+        stale_blob_status_before_restart: stale,
+        storage_before,
+        storage_after: registry.storage_bytes().await?,
+        cache_only_blobs,
+        image_after: client.image_parts(image.0, image.1).await?,
+        image_parts_before: image_before.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_gc_summary_line() {
+        let out = "lab\nlab: marking manifest sha256:…\n\n28 blobs marked, 6 blobs and 0 manifests eligible for deletion\nblob eligible for deletion: sha256:…";
+        let s = super::parse_gc(out).unwrap();
+        assert_eq!((s.blobs_marked, s.blobs_eligible, s.manifests_eligible), (28, 6, 0));
+    }
+}

@@ -1,0 +1,222 @@
+//! registry7 over the Distribution API: manifests, tags, blobs, deletion.
+
+pub mod deletion;
+pub mod manifest;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::{header, Method, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::reference::Digest;
+pub use manifest::{BlobRef, CacheManifest, CacheShape, Fetched, ImageSummary, Manifest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry at {url} is unreachable: {source}\n  fix: check that the registry container runs and that HOST:PORT is its published port (docker ps)")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("registry answered {status} to {method} {url}: {body}")]
+    Status { method: Method, url: String, status: StatusCode, body: String },
+    #[error("{url}: {source}")]
+    Manifest { url: String, source: manifest::ManifestError },
+    #[error("{url}: registry sent no Docker-Content-Digest header")]
+    NoDigest { url: String },
+}
+
+pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// A client of one registry, plain HTTP or HTTPS.
+#[derive(Debug, Clone)]
+pub struct RegistryClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// Each blob or manifest checked and how the registry answered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Presence {
+    pub what: String,
+    pub digest: Digest,
+    pub status: u16,
+}
+
+impl RegistryClient {
+    /// `host_port` like `localhost:5000`; `https://…` or `http://…` may be given in front.
+    pub fn new(host_port: &str) -> RegistryClient {
+        let base = if host_port.contains("://") {
+            host_port.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{host_port}")
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("a TLS backend is compiled in");
+        RegistryClient { base, http }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(&self, method: Method, path: &str, accept: Option<&str>) -> Result<reqwest::Response> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(a) = accept {
+            req = req.header(header::ACCEPT, a);
+        }
+        req.send().await.map_err(|source| RegistryError::Unreachable { url, source })
+    }
+
+    async fn fail(method: Method, resp: reqwest::Response) -> RegistryError {
+        let url = resp.url().to_string();
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default().trim().chars().take(300).collect();
+        RegistryError::Status { method, url, status, body }
+    }
+
+    /// `GET /v2/`: 200 when the registry speaks the Distribution API.
+    pub async fn ping(&self) -> Result<StatusCode> {
+        let resp = self.send(Method::GET, "/v2/", None).await?;
+        match resp.status() {
+            s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(s),
+            _ => Err(Self::fail(Method::GET, resp).await),
+        }
+    }
+
+    /// The manifest behind a tag or digest; `None` on 404.
+    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>> {
+        let resp = self.send(Method::GET, &format!("/v2/{repo}/manifests/{reference}"), Some(manifest::ACCEPT_ALL)).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Self::fail(Method::GET, resp).await);
+        }
+        let url = resp.url().to_string();
+        let digest = content_digest(&resp).ok_or_else(|| RegistryError::NoDigest { url: url.clone() })?;
+        let header_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = resp.bytes().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+        let media_type = Manifest::declared_type(&bytes).or(header_type).unwrap_or_default();
+        let body = Manifest::parse(&media_type, &bytes).map_err(|source| RegistryError::Manifest { url, source })?;
+        Ok(Some(Fetched { digest, media_type, size: bytes.len() as u64, body }))
+    }
+
+    /// HEAD of a manifest: its digest, `None` on 404.
+    pub async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let resp = self.send(Method::HEAD, &path, Some(manifest::ACCEPT_ALL)).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => {
+                content_digest(&resp).map(Some).ok_or(RegistryError::NoDigest { url: resp.url().to_string() })
+            }
+            _ => Err(Self::fail(Method::HEAD, resp).await),
+        }
+    }
+
+    pub async fn manifest_status(&self, repo: &str, reference: &str) -> Result<u16> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        Ok(self.send(Method::HEAD, &path, Some(manifest::ACCEPT_ALL)).await?.status().as_u16())
+    }
+
+    pub async fn blob_status(&self, repo: &str, digest: &Digest) -> Result<u16> {
+        Ok(self.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), None).await?.status().as_u16())
+    }
+
+    /// A small JSON blob (an image config).
+    pub async fn blob_json(&self, repo: &str, digest: &Digest) -> Result<serde_json::Value> {
+        let resp = self.send(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), None).await?;
+        self.json(resp).await
+    }
+
+    /// Tags of a repository; empty when it has none (the registry then says `"tags": null`).
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let resp = self.send(Method::GET, &format!("/v2/{repo}/tags/list"), None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        let v: serde_json::Value = self.json(resp).await?;
+        Ok(strings(&v["tags"]))
+    }
+
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        let resp = self.send(Method::GET, "/v2/_catalog", None).await?;
+        let v: serde_json::Value = self.json(resp).await?;
+        Ok(strings(&v["repositories"]))
+    }
+
+    async fn json(&self, resp: reqwest::Response) -> Result<serde_json::Value> {
+        if !resp.status().is_success() {
+            return Err(Self::fail(Method::GET, resp).await);
+        }
+        let url = resp.url().to_string();
+        let bytes = resp.bytes().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Manifest { url, source: manifest::ManifestError::Json(e) })
+    }
+
+    /// `DELETE /v2/<repo>/manifests/<digest>`: the status (202 when deleted).
+    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<u16> {
+        let resp = self.send(Method::DELETE, &format!("/v2/{repo}/manifests/{digest}"), None).await?;
+        Ok(resp.status().as_u16())
+    }
+
+    pub async fn image(&self, repo: &str, tag: &str) -> Result<Option<ImageSummary>> {
+        Ok(self.manifest(repo, tag).await?.as_ref().map(ImageSummary::from_fetched))
+    }
+
+    pub async fn cache(&self, repo: &str, tag: &str) -> Result<Option<(Fetched, Option<CacheManifest>)>> {
+        Ok(self.manifest(repo, tag).await?.map(|f| {
+            let cache = CacheManifest::from_fetched(&f);
+            (f, cache)
+        }))
+    }
+
+    /// Everything an image references: its manifest(s), configs and layers.
+    pub async fn image_parts(&self, repo: &str, reference: &str) -> Result<Vec<Presence>> {
+        let Some(top) = self.manifest(repo, reference).await? else {
+            return Ok(Vec::new());
+        };
+        let mut parts = vec![Presence { what: "index".into(), digest: top.digest.clone(), status: 200 }];
+        let children: Vec<(String, Fetched)> = match &top.body {
+            Manifest::Image(_) => vec![("image".into(), top.clone())],
+            Manifest::Index(i) => {
+                let mut out = Vec::new();
+                for e in i.manifests().iter().map(manifest::IndexEntry::of) {
+                    let d = e.manifest.digest.to_string();
+                    match self.manifest(repo, &d).await? {
+                        Some(f) => out.push((e.platform.to_string(), f)),
+                        None => parts.push(Presence { what: format!("{} manifest", e.platform), digest: e.manifest.digest, status: 404 }),
+                    }
+                }
+                out
+            }
+        };
+        for (label, f) in children {
+            parts.push(Presence { what: format!("{label} manifest"), digest: f.digest.clone(), status: 200 });
+            if let Manifest::Image(m) = &f.body {
+                for (what, d) in std::iter::once(("config", m.config())).chain(m.layers().iter().map(|l| ("layer", l))) {
+                    let digest = BlobRef::of(d).digest;
+                    let status = self.blob_status(repo, &digest).await?;
+                    parts.push(Presence { what: format!("{label} {what}"), digest, status });
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The blob digests an image references (for "cache-only" = cache minus these).
+    pub async fn image_blobs(&self, repo: &str, reference: &str) -> Result<BTreeSet<Digest>> {
+        Ok(self.image_parts(repo, reference).await?.into_iter().map(|p| p.digest).collect())
+    }
+}
+
+fn content_digest(resp: &reqwest::Response) -> Option<Digest> {
+    resp.headers().get("Docker-Content-Digest")?.to_str().ok()?.parse().ok()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}

@@ -1,0 +1,276 @@
+//! The five renderings of a `Report`.
+
+use std::fmt::Write;
+use std::str::FromStr;
+
+use serde_json::json;
+
+use super::{Report, RunSummary, Verdict};
+use crate::checks::{CheckOutcome, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Md,
+    Junit,
+    Gradescope,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "human" => Ok(Format::Human),
+            "json" => Ok(Format::Json),
+            "md" | "markdown" => Ok(Format::Md),
+            "junit" => Ok(Format::Junit),
+            "gradescope" => Ok(Format::Gradescope),
+            other => Err(format!("unknown format `{other}`: use human, json, md, junit or gradescope")),
+        }
+    }
+}
+
+pub fn render(report: &Report, format: Format, color: bool) -> String {
+    match format {
+        Format::Human => human(report, color),
+        Format::Json => serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
+        Format::Md => markdown(report),
+        Format::Junit => junit(report),
+        Format::Gradescope => serde_json::to_string_pretty(&gradescope(report)).expect("json") + "\n",
+    }
+}
+
+fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Error => "ERROR",
+        Status::Skipped => "SKIP",
+    }
+}
+
+fn paint(text: &str, status: Status, color: bool) -> String {
+    if !color {
+        return text.to_string();
+    }
+    let code = match status {
+        Status::Pass => "32",
+        Status::Fail | Status::Error => "31",
+        Status::Skipped => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+fn score_line(r: &Report) -> String {
+    let s = &r.score;
+    let bonus = if s.bonus_max_points > 0.0 { format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points) } else { String::new() };
+    format!("{}/{}{bonus} = {}%", s.points, s.max_points, s.percent)
+}
+
+pub fn human(r: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let verdict = match r.verdict {
+        Verdict::Pass => Status::Pass,
+        Verdict::Fail => Status::Fail,
+        Verdict::Error => Status::Error,
+    };
+    let _ = writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
+    if let Some(run) = &r.run {
+        out.push('\n');
+        out.push_str(&evidence_text(run));
+    }
+    out.push_str("\nChecks\n");
+    for c in &r.checks {
+        let _ = writeln!(out, "  {:5} {:>4}/{:<3} {}", paint(mark(c.status), c.status, color), c.points, c.max_points, c.title);
+        let _ = writeln!(out, "        seen:     {}", c.seen);
+        if c.status != Status::Pass && c.status != Status::Skipped {
+            let _ = writeln!(out, "        expected: {}", c.expected);
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "        fix:      {fix}");
+            }
+            let _ = writeln!(out, "        docs:     {}", c.docs);
+        }
+    }
+    out
+}
+
+/// The four facts of the lab with their evidence, plus the environment and timings.
+fn evidence_text(run: &RunSummary) -> String {
+    let mut o = String::new();
+    let standin = if run.standins { " (offline stand-ins)" } else { "" };
+    let _ = writeln!(o, "Environment: registry7 = {}, node = {} (BuildKit {}){standin}", run.registry_image, run.buildkit_image, run.buildkit_version);
+    let _ = writeln!(o, "  node platforms: {}", run.node_platforms.join(", "));
+    if let Some(i) = &run.image {
+        let platforms: Vec<&str> = i.manifests.iter().filter(|m| !m.attestation).map(|m| m.platform.as_str()).collect();
+        let _ = writeln!(o, "1. Manifest: {} is {} for {}", i.name, i.media_type, platforms.join(" and "));
+    }
+    for b in &run.builds {
+        let per: Vec<String> = b
+            .platforms
+            .iter()
+            .map(|p| format!("{} {} CACHED ({}/{} RUN/COPY/ADD)", p.platform, p.cached_steps, p.cached_layer_steps, p.layer_steps))
+            .collect();
+        let _ = writeln!(o, "{}. Build {}: exit {} in {:.1}s; cache import: {}; {}", if b.number == 2 { "2" } else { "-" }, b.number, b.exit_code, b.seconds, b.cache_import, per.join(", "));
+        if let Some(f) = &b.first_failure {
+            let _ = writeln!(o, "   first error: {f}");
+        }
+    }
+    if let Some(c) = &run.cache {
+        let _ = writeln!(
+            o,
+            "3. Cache image: {} ({}), {} layers, {} bytes; {} layers ({} bytes) not in the app image",
+            c.name, c.media_type, c.layers, c.layer_bytes, c.layers_not_in_image, c.bytes_not_in_image
+        );
+    }
+    if let Some(d) = &run.deletion {
+        let intact = d.image_after.iter().filter(|p| p.status == 200).count();
+        let _ = writeln!(
+            o,
+            "4. Deletion: DELETE {}@{} → {}, tag → {}; GC + restart; storage {} → {} bytes ({} reclaimed); app image {}/{} parts intact",
+            d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after, d.storage_before, d.storage_after, d.reclaimed(), intact, d.image_parts_before
+        );
+    }
+    if let Some(s) = &run.stopped {
+        let _ = writeln!(o, "Stopped early: {s}");
+    }
+    let times: Vec<String> = run.timings.iter().map(|t| format!("{} {:.1}s", t.stage_title(), t.seconds)).collect();
+    let _ = writeln!(o, "Timings: {}", times.join(", "));
+    o
+}
+
+/// `docker buildx imagetools inspect` as it prints an index.
+pub fn imagetools(name: &str, media_type: &str, digest: &str, manifests: &[super::ManifestLine]) -> String {
+    let mut o = format!("Name:      {name}\nMediaType: {media_type}\nDigest:    {digest}\n\nManifests:\n");
+    let repo = name.rsplit_once(':').map_or(name, |(r, _)| r);
+    for m in manifests {
+        let _ = writeln!(o, "  Name:        {repo}@{}", m.digest);
+        let _ = writeln!(o, "  MediaType:   {}", m.media_type);
+        if m.attestation {
+            let _ = writeln!(o, "  Platform:    unknown/unknown\n  Annotations:\n    vnd.docker.reference.type: attestation-manifest");
+        } else {
+            let _ = writeln!(o, "  Platform:    {}", m.platform);
+        }
+        o.push('\n');
+    }
+    o
+}
+
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Lab 7 — buildx, multi-platform build and registry cache\n");
+    let _ = writeln!(o, "Graded by lab7 {} (`{}`): **{:?}**, {}.\n", r.lab7_version, r.kind, r.verdict, score_line(r));
+    let _ = writeln!(o, "| Check | Status | Points | Seen |\n|---|---|---|---|");
+    for c in &r.checks {
+        let _ = writeln!(o, "| {} | {} | {}/{} | {} |", c.title, mark(c.status), c.points, c.max_points, c.seen.replace('|', "\\|"));
+    }
+    if let Some(run) = &r.run {
+        run_markdown(&mut o, run);
+    }
+    let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).collect();
+    if !problems.is_empty() {
+        let _ = writeln!(o, "\n## Problems and fixes\n");
+        for c in problems {
+            let _ = writeln!(o, "- **{}** — expected {}; seen {}.\n  Fix: {} (see [Docker docs]({})).", c.title, c.expected, c.seen, c.fix.as_deref().unwrap_or("-"), c.docs);
+        }
+    }
+    o
+}
+
+fn run_markdown(o: &mut String, run: &RunSummary) {
+    let _ = writeln!(o, "\n## Setup\n");
+    let _ = writeln!(o, "- registry7: `{}` with `REGISTRY_STORAGE_DELETE_ENABLED=true`", run.registry_image);
+    let _ = writeln!(o, "- builder: BuildKit {} (`{}`, as the docker-container driver runs it); platforms: {}", run.buildkit_version, run.buildkit_image, run.node_platforms.join(", "));
+    let _ = writeln!(o, "\n## Commands (run twice; the node's own cache pruned in between)\n");
+    let _ = writeln!(o, "```sh\n{}\n```\n\nThe same with buildx:\n\n```sh\n{}\n```", run.buildctl_command, run.buildx_command);
+    if let Some(i) = &run.image {
+        let _ = writeln!(o, "\n## The manifest: both architectures\n\n```\n$ docker buildx imagetools inspect {}\n{}```", i.name, imagetools(&i.name, &i.media_type, &i.digest, &i.manifests));
+    }
+    for b in &run.builds {
+        let _ = writeln!(o, "\n## Build {} (exit code {}, {:.1}s)\n\n- cache import: {}", b.number, b.exit_code, b.seconds, b.cache_import);
+        if let Some(n) = b.cache_layers_exported {
+            let _ = writeln!(o, "- cache export: `exporting cache to registry`, {n} layers written, cache manifest written");
+        }
+        if let Some(f) = &b.first_failure {
+            let _ = writeln!(o, "- first error: `{f}`");
+        }
+        if !b.cached_lines.is_empty() {
+            let _ = writeln!(o, "\nCACHED lines:\n\n```\n{}\n```", b.cached_lines.join("\n"));
+        }
+    }
+    if let Some(c) = &run.cache {
+        let _ = writeln!(o, "\n## The cache image\n\n`{}` is a separate repository: {}, {} layers ({} bytes), of which {} ({} bytes) belong to no layer of the app image — intermediate stages, which only `mode=max` exports.", c.name, c.media_type, c.layers, c.layer_bytes, c.layers_not_in_image, c.bytes_not_in_image);
+    }
+    if let Some(d) = &run.deletion {
+        let _ = writeln!(o, "\n## Bonus: deleting the cache image\n");
+        let _ = writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
+        let _ = writeln!(o, "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}", d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after);
+        let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| format!("{} blobs marked, {} blobs and {} manifests eligible for deletion", g.blobs_marked, g.blobs_eligible, g.manifests_eligible));
+        let _ = writeln!(o, "3. `{}` in the registry container → {gc}", d.gc_command);
+        if let Some(s) = d.stale_blob_status_before_restart {
+            let _ = writeln!(o, "4. before the restart a deleted blob still answers {s} (in-memory blob descriptor cache); after `docker restart registry7`:");
+        }
+        let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
+        let _ = writeln!(o, "5. {gone}/{} cache-only blobs answer 404; storage {} → {} bytes, **{} bytes reclaimed**", d.cache_only_blobs.len(), d.storage_before, d.storage_after, d.reclaimed());
+        let ok = d.image_after.iter().filter(|p| p.status == 200).count();
+        let _ = writeln!(o, "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used: on registry 2.8 it deletes the platform manifests of multi-arch images.", d.image_parts_before);
+    }
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+pub fn junit(r: &Report) -> String {
+    let count = |s: Status| r.checks.iter().filter(|c| c.status == s).count();
+    let (f, e, s) = (count(Status::Fail), count(Status::Error), count(Status::Skipped));
+    let n = r.checks.len();
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(o, "<testsuites name=\"lab7\" tests=\"{n}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\">");
+    let _ = writeln!(o, "  <testsuite name=\"lab7 {} {}\" tests=\"{n}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\">", xml(&r.kind), xml(&r.subject));
+    let _ = writeln!(o, "    <properties>\n      <property name=\"score\" value=\"{}\"/>\n      <property name=\"max_score\" value=\"{}\"/>\n    </properties>", r.score.points + r.score.bonus_points, r.score.max_points);
+    for c in &r.checks {
+        let _ = writeln!(o, "    <testcase classname=\"lab7.{}\" name=\"{}\">", xml(&r.kind), xml(&c.id));
+        let _ = writeln!(o, "      <properties>\n        <property name=\"points\" value=\"{}\"/>\n        <property name=\"max_points\" value=\"{}\"/>\n        <property name=\"bonus\" value=\"{}\"/>\n      </properties>", c.points, c.max_points, c.bonus);
+        let body = format!("expected: {}\nseen: {}\nfix: {}\ndocs: {}", c.expected, c.seen, c.fix.as_deref().unwrap_or("-"), c.docs);
+        match c.status {
+            Status::Pass => {}
+            Status::Fail => { let _ = writeln!(o, "      <failure message=\"{}\">{}</failure>", xml(&c.seen), xml(&body)); }
+            Status::Error => { let _ = writeln!(o, "      <error message=\"{}\">{}</error>", xml(&c.seen), xml(&body)); }
+            Status::Skipped => { let _ = writeln!(o, "      <skipped message=\"{}\"/>", xml(&c.seen)); }
+        }
+        let _ = writeln!(o, "      <system-out>{}</system-out>\n    </testcase>", xml(&c.title));
+    }
+    o.push_str("  </testsuite>\n</testsuites>\n");
+    o
+}
+
+/// Gradescope's results.json: `score`, `max_score`, `tests[]` (`name`, `score`, `max_score`, `status`, `output`).
+/// Bonus points count as extra credit: they raise `score`, not `max_score`.
+pub fn gradescope(r: &Report) -> serde_json::Value {
+    let tests: Vec<serde_json::Value> = r
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Skipped)
+        .map(|c| {
+            let mut output = format!("{}\nseen: {}", c.expected, c.seen);
+            if let Some(fix) = &c.fix {
+                output += &format!("\nfix: {fix}\ndocs: {}", c.docs);
+            }
+            json!({
+                "name": c.title,
+                "score": c.points,
+                "max_score": if c.bonus { 0.0 } else { c.max_points },
+                "status": if c.status == Status::Pass { "passed" } else { "failed" },
+                "output": output,
+            })
+        })
+        .collect();
+    json!({
+        "score": r.score.points + r.score.bonus_points,
+        "max_score": r.score.max_points,
+        "output": format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r)),
+        "tests": tests,
+    })
+}

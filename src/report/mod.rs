@@ -1,0 +1,246 @@
+//! Reports: one `Report` (the documented JSON schema) rendered as text for a
+//! person, Markdown for a lab report, JUnit for CI, results.json for Gradescope.
+
+pub mod formats;
+
+use serde::{Deserialize, Serialize};
+
+use crate::builds::{BuildOutcome, CacheImport};
+use crate::checks::{CheckOutcome, Status};
+use crate::lab::{LabRun, Timing};
+use crate::registry::deletion::DeletionEvidence;
+use crate::registry::manifest::IndexEntry;
+
+pub const SCHEMA: &str = "lab7.report/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Score {
+    pub points: f64,
+    pub max_points: f64,
+    pub bonus_points: f64,
+    pub bonus_max_points: f64,
+    /// points / max_points × 100, bonus included (so up to 150).
+    pub percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every compulsory check passed.
+    Pass,
+    Fail,
+    /// A check could not be evaluated (lab7 or the environment failed).
+    Error,
+}
+
+/// The document every format is rendered from. `schema` names its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub lab7_version: String,
+    /// `check`, `grade-logs` or `audit`.
+    pub kind: String,
+    /// What was graded: the app directory, the log files, or the registry and image.
+    pub subject: String,
+    pub verdict: Verdict,
+    pub score: Score,
+    pub checks: Vec<CheckOutcome>,
+    /// Present for `lab7 check`: what each stage saw.
+    pub run: Option<RunSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub app: String,
+    pub dockerfile: String,
+    pub run_id: String,
+    pub registry_image: String,
+    pub buildkit_image: String,
+    pub standins: bool,
+    pub node_platforms: Vec<String>,
+    pub buildkit_version: String,
+    /// The buildctl command run (twice), and the same as `docker buildx build`.
+    pub buildctl_command: String,
+    pub buildx_command: String,
+    pub builds: Vec<BuildSummary>,
+    pub image: Option<ImageListing>,
+    pub cache: Option<CacheListing>,
+    pub deletion: Option<DeletionEvidence>,
+    pub repositories: Vec<String>,
+    pub stopped: Option<String>,
+    pub timings: Vec<Timing>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildSummary {
+    pub number: u8,
+    pub exit_code: i64,
+    pub seconds: f64,
+    pub cache_import: String,
+    pub platforms: Vec<PlatformLine>,
+    pub cached_lines: Vec<String>,
+    pub cache_layers_exported: Option<usize>,
+    pub first_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlatformLine {
+    pub platform: String,
+    pub layer_steps: usize,
+    pub cached_layer_steps: usize,
+    pub cached_steps: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageListing {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub manifests: Vec<ManifestLine>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestLine {
+    pub platform: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub attestation: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheListing {
+    pub name: String,
+    pub digest: Option<String>,
+    pub media_type: String,
+    pub shape: Option<String>,
+    pub layers: usize,
+    pub layer_bytes: u64,
+    pub layers_not_in_image: usize,
+    pub bytes_not_in_image: u64,
+}
+
+impl Score {
+    pub fn of(checks: &[CheckOutcome]) -> Score {
+        let sum = |bonus: bool, f: fn(&CheckOutcome) -> f64| -> f64 {
+            checks.iter().filter(|c| c.bonus == bonus && c.status != Status::Skipped).map(f).sum()
+        };
+        let (points, max_points) = (sum(false, |c| c.points), sum(false, |c| c.max_points));
+        let bonus_points = sum(true, |c| c.points);
+        let percent = if max_points > 0.0 { (points + bonus_points) / max_points * 100.0 } else { 0.0 };
+        Score { points, max_points, bonus_points, bonus_max_points: sum(true, |c| c.max_points), percent: (percent * 10.0).round() / 10.0 }
+    }
+}
+
+impl Report {
+    pub fn new(kind: &str, subject: &str, checks: Vec<CheckOutcome>, run: Option<RunSummary>) -> Report {
+        let compulsory = || checks.iter().filter(|c| !c.bonus && c.status != Status::Skipped);
+        let verdict = if compulsory().any(|c| c.status == Status::Error) {
+            Verdict::Error
+        } else if compulsory().all(|c| c.status == Status::Pass) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        Report {
+            schema: SCHEMA.into(),
+            lab7_version: env!("CARGO_PKG_VERSION").into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            verdict,
+            score: Score::of(&checks),
+            checks,
+            run,
+        }
+    }
+
+    /// 0 all compulsory checks pass, 1 some fail. (2, usage or environment, never gets a report.)
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Error => 2,
+        }
+    }
+}
+
+impl RunSummary {
+    pub fn of(run: &LabRun) -> RunSummary {
+        let builds = std::iter::once((1, &run.build1)).chain(run.build2.iter().map(|b| (2, b)));
+        RunSummary {
+            app: run.app.clone(),
+            dockerfile: run.dockerfile.clone(),
+            run_id: run.run_id.clone(),
+            registry_image: run.images.registry.clone(),
+            buildkit_image: run.images.buildkit.clone(),
+            standins: run.images.standins,
+            node_platforms: run.node.platforms.iter().map(|p| p.to_string()).collect(),
+            buildkit_version: run.node.buildkit_version.clone(),
+            buildctl_command: run.spec.args().join(" "),
+            buildx_command: run.spec.buildx_command(),
+            builds: builds.map(|(n, b)| build_summary(n, b)).collect(),
+            image: run.image.as_ref().map(|i| ImageListing {
+                name: run.spec.image_ref(),
+                digest: i.digest.to_string(),
+                media_type: i.media_type.clone(),
+                manifests: i.entries.iter().map(manifest_line).collect(),
+            }),
+            cache: run.cache.as_ref().map(|c| CacheListing {
+                name: format!("{}:latest", run.spec.cache_ref()),
+                digest: c.manifest.as_ref().map(|m| m.digest.to_string()),
+                media_type: c.media_type.clone(),
+                shape: c.manifest.as_ref().map(|m| format!("{:?}", m.shape)),
+                layers: c.manifest.as_ref().map_or(0, |m| m.layers.len()),
+                layer_bytes: c.manifest.as_ref().map_or(0, |m| m.layer_bytes()),
+                layers_not_in_image: c.layers_not_in_image,
+                bytes_not_in_image: c.bytes_not_in_image,
+            }),
+            deletion: run.deletion.clone(),
+            repositories: run.repositories.clone(),
+            stopped: run.stopped.clone(),
+            timings: run.timings.clone(),
+        }
+    }
+}
+
+fn manifest_line(e: &IndexEntry) -> ManifestLine {
+    ManifestLine {
+        platform: e.platform.to_string(),
+        digest: e.manifest.digest.to_string(),
+        media_type: e.manifest.media_type.clone(),
+        size: e.manifest.size,
+        attestation: e.attestation,
+    }
+}
+
+pub fn describe_import(i: &CacheImport) -> String {
+    match i {
+        CacheImport::NotAttempted => "not attempted".into(),
+        CacheImport::NotFound { from, .. } => format!("{from}: not found (no cache yet)"),
+        CacheImport::Failed { from, message } => format!("{from}: failed: {message}"),
+        CacheImport::Imported { from, manifest_type } => format!("imported from {from} ({manifest_type})"),
+    }
+}
+
+fn build_summary(number: u8, b: &BuildOutcome) -> BuildSummary {
+    BuildSummary {
+        number,
+        exit_code: b.exit_code,
+        seconds: b.seconds,
+        cache_import: describe_import(&b.log.cache_import()),
+        platforms: b
+            .log
+            .per_platform()
+            .into_iter()
+            .map(|(p, s)| PlatformLine {
+                platform: p.map_or("(single platform)".into(), |p| p.to_string()),
+                layer_steps: s.layer_steps,
+                cached_layer_steps: s.cached_layer_steps,
+                cached_steps: s.cached_steps,
+            })
+            .collect(),
+        cached_lines: b.log.cached_lines(),
+        cache_layers_exported: b.log.cache_export().map(|e| e.layers_written),
+        first_failure: if b.succeeded() { None } else { b.log.first_failure() },
+    }
+}
