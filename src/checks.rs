@@ -337,16 +337,17 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> Option<Verdict> {
 }
 
 fn cache_deleted(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "DELETE by digest answers 202, the tag then 404, and after garbage-collect and a restart every cache-only blob 404";
-    const FIX: &str = "run registry7 with REGISTRY_STORAGE_DELETE_ENABLED=true; DELETE /v2/cachedata1/manifests/<digest>; registry garbage-collect (without --delete-untagged); restart";
+    const EXPECTED: &str = "DELETE of every cache manifest by digest answers 202, the tag then 404, and after garbage-collect and a restart every cache-only blob 404";
+    const FIX: &str = "run registry7 with REGISTRY_STORAGE_DELETE_ENABLED=true; DELETE /v2/cachedata1/manifests/<digest> for the tag's digest and for each earlier cache manifest (each build writes one); registry garbage-collect (without --delete-untagged); restart";
     let d = ev.deletion?;
     let Some(d) = d else {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
     };
     let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
     let seen = format!(
-        "DELETE → {}, tag → {}, {gone}/{} cache-only blobs gone after GC and restart",
+        "DELETE → {} ({} cache manifests: the tag's and build 1's untagged one), tag → {}, {gone}/{} cache-only blobs gone after GC and restart",
         d.delete_status,
+        d.deleted_manifests.len(),
         d.tag_status_after,
         d.cache_only_blobs.len()
     );

@@ -249,13 +249,16 @@ impl BuildLog {
         Some(CacheExport { layers_written: layers.len(), manifest })
     }
 
-    /// The first error the build reported: a failed step, or buildctl's closing `error:` line.
+    /// The first error the build reported: the failed step with the last thing it printed,
+    /// or buildctl's closing `error:` line.
     pub fn first_failure(&self) -> Option<String> {
         self.vertices
             .iter()
             .find_map(|v| match &v.state {
                 VertexState::Error(m) if !v.name.starts_with("importing cache manifest") => {
-                    Some(format!("{}: {}", v.name, m))
+                    let reason = m.find("did not complete successfully").map_or(m.as_str(), |i| &m[i..]);
+                    let said = v.lines.iter().rev().find_map(|l| step_output(l)).map(|o| format!(" (it printed: {o})"));
+                    Some(format!("{}: {reason}{}", v.name, said.unwrap_or_default()))
                 }
                 _ => None,
             })
@@ -281,6 +284,12 @@ impl Vertex {
             lines: Vec::new(),
         }
     }
+}
+
+/// A RUN step's own output in plain form: `0.105 some text`.
+fn step_output(line: &str) -> Option<&str> {
+    let (time, text) = line.split_once(' ')?;
+    time.parse::<f64>().ok().filter(|_| !text.trim().is_empty()).map(|_| text.trim())
 }
 
 fn is_error_line(line: &str) -> bool {

@@ -128,8 +128,8 @@ fn evidence_text(run: &RunSummary) -> String {
         let intact = d.image_after.iter().filter(|p| p.status == 200).count();
         let _ = writeln!(
             o,
-            "4. Deletion: DELETE {}@{} → {}, tag → {}; GC + restart; storage {} → {} bytes ({} reclaimed); app image {}/{} parts intact",
-            d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after, d.storage_before, d.storage_after, d.reclaimed(), intact, d.image_parts_before
+            "4. Deletion: DELETE {}@{} → {} (+{} untagged earlier cache manifests), tag → {}; GC + restart; storage {} → {} bytes ({} reclaimed); app image {}/{} parts intact",
+            d.cache_repo, d.cache_digest, d.delete_status, d.deleted_manifests.len().saturating_sub(1), d.tag_status_after, d.storage_before, d.storage_after, d.reclaimed(), intact, d.image_parts_before
         );
     }
     if let Some(s) = &run.stopped {
@@ -206,6 +206,9 @@ fn run_markdown(o: &mut String, run: &RunSummary) {
         let _ = writeln!(o, "\n## Bonus: deleting the cache image\n");
         let _ = writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
         let _ = writeln!(o, "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}", d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after);
+        for m in d.deleted_manifests.iter().skip(1) {
+            let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an {} (build 1's; found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status, m.what);
+        }
         let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| format!("{} blobs marked, {} blobs and {} manifests eligible for deletion", g.blobs_marked, g.blobs_eligible, g.manifests_eligible));
         let _ = writeln!(o, "3. `{}` in the registry container → {gc}", d.gc_command);
         if let Some(s) = d.stale_blob_status_before_restart {

@@ -1,0 +1,88 @@
+//! The log model on real BuildKit output (../shared/fixtures, and runs captured here).
+
+mod common;
+
+use common::read_fixture;
+use lab7::builds::{BuildLog, CacheImport, VertexState};
+use lab7::builds::log::LogForm;
+use lab7::platform::Platform;
+use rstest::rstest;
+
+fn log(rel: &str) -> BuildLog {
+    BuildLog::parse(&read_fixture(rel))
+}
+
+#[rstest]
+#[case::buildctl("logs/buildctl-v0.26/build1.log")]
+#[case::buildctl_standin("logs/buildctl-v0.26-standin-build1.log")]
+#[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build1.log")]
+fn first_build_tries_the_cache_and_finds_none(#[case] rel: &str) {
+    let l = log(rel);
+    assert!(matches!(l.cache_import(), CacheImport::NotFound { ref message, .. } if message.contains("not found")), "{:?}", l.cache_import());
+    // The failed import is expected: it is not the build's failure.
+    assert_eq!(l.first_failure(), None);
+    for steps in l.per_platform().values() {
+        assert_eq!(steps.cached_steps, 0);
+        assert_eq!(steps.layer_steps, 4);
+    }
+}
+
+#[rstest]
+#[case::buildctl_after_prune("logs/buildctl-v0.26/build2-after-prune.log", "application/vnd.oci.image.manifest.v1+json", LogForm::Plain)]
+#[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build2.log", "application/vnd.oci.image.index.v1+json", LogForm::Plain)]
+#[case::buildx_tty("logs/buildx-tty/build2.txt", "application/vnd.oci.image.manifest.v1+json", LogForm::Tty)]
+fn second_build_imports_the_cache_and_every_step_is_cached(#[case] rel: &str, #[case] manifest_type: &str, #[case] form: LogForm) {
+    let l = log(rel);
+    assert_eq!(l.form, form);
+    match l.cache_import() {
+        CacheImport::Imported { manifest_type: t, from } => {
+            assert_eq!(t, manifest_type);
+            assert!(from.ends_with("/cachedata1"), "{from}");
+        }
+        other => panic!("expected an import, got {other:?}"),
+    }
+    let per = l.per_platform();
+    let platforms: Vec<_> = per.keys().cloned().collect();
+    assert_eq!(platforms, vec![Some(Platform::linux_amd64()), Some(Platform::linux_arm64())]);
+    for (p, steps) in &per {
+        assert_eq!((steps.layer_steps, steps.cached_layer_steps, steps.cached_steps), (4, 4, 6), "{p:?}");
+        assert!(steps.uncached.is_empty());
+    }
+    assert_eq!(l.cached_lines().len(), 12);
+}
+
+#[test]
+fn cached_line_names_platform_stage_and_step() {
+    let l = log("logs/buildctl-v0.26/build2-after-prune.log");
+    let (v, step) = l.steps().find(|(v, s)| s.instruction == "RUN" && s.index == 2 && v.state == VertexState::Cached).unwrap();
+    assert_eq!(step.stage, "build1");
+    assert_eq!(step.total, 5);
+    assert_eq!(step.args, "mkdir -p /var/app");
+    assert!(v.name.starts_with("[linux/"), "{}", v.name);
+}
+
+#[rstest]
+#[case::buildctl("logs/buildctl-v0.26/build2-after-prune.log", 10, "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc")]
+#[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build2.log", 10, "sha256:1aa4b1851cc6cd4884485ad83031106cb6bd51650be1b63eb7466443e5619b61")]
+#[case::buildx_tty("logs/buildx-tty/build2.txt", 2, "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc")]
+fn cache_export_counts_distinct_layers_and_the_manifest(#[case] rel: &str, #[case] layers: usize, #[case] manifest: &str) {
+    let e = log(rel).cache_export().expect("the build exports its cache");
+    assert_eq!(e.layers_written, layers);
+    assert_eq!(e.manifest.unwrap().as_str(), manifest);
+}
+
+#[test]
+fn a_step_failing_on_arm64_is_the_first_failure() {
+    let text = "#9 [linux/arm64 build1 3/4] RUN test \"$(uname -m)\" != aarch64\n#9 ERROR: process \"/bin/sh -c test \\\"$(uname -m)\\\" != aarch64\" did not complete successfully: exit code: 1\n\n#10 [linux/amd64 build1 3/4] RUN test \"$(uname -m)\" != aarch64\n#10 DONE 0.1s\n------\nerror: failed to solve: process \"/bin/sh -c test\" did not complete successfully: exit code: 1\n";
+    let l = BuildLog::parse(text);
+    let per = l.per_platform();
+    assert_eq!(per[&Some(Platform::linux_arm64())].failed.len(), 1);
+    assert!(per[&Some(Platform::linux_amd64())].failed.is_empty());
+    assert!(l.first_failure().unwrap().starts_with("[linux/arm64 build1 3/4]"));
+    assert_eq!(l.errors.len(), 1);
+}
+
+#[test]
+fn text_without_progress_has_no_vertices() {
+    assert!(BuildLog::parse("hello\nthis is not a build log\n").vertices.is_empty());
+}

@@ -1,0 +1,105 @@
+//! Shared by the integration tests: the Docker gate, fixtures, the normalized report.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+pub const SKIP_VAR: &str = "LAB7_SKIP_DOCKER_TESTS";
+
+/// Tests that need Docker call this first. Without Docker they fail and say how to fix it;
+/// only the documented opt-out `LAB7_SKIP_DOCKER_TESTS=1` (for unit-test-only runs) skips them.
+pub fn docker_or_skip(test: &str) -> bool {
+    if std::env::var(SKIP_VAR).as_deref() == Ok("1") {
+        eprintln!("{test}: skipped because {SKIP_VAR}=1 (unit-test-only run)");
+        return false;
+    }
+    // Its own thread and runtime, so async and plain tests can both call it.
+    let engine = std::thread::spawn(|| tokio::runtime::Runtime::new().unwrap().block_on(lab7::environment::engine()));
+    if let Err(e) = engine.join().unwrap() {
+        panic!(
+            "{test} needs Docker: {e}\n\
+             Run `make test` (it brings Docker, emulation and the images up first), \
+             or set {SKIP_VAR}=1 to run only the unit tests."
+        );
+    }
+    true
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+pub fn read_fixture(rel: &str) -> String {
+    std::fs::read_to_string(fixture(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+pub fn example(name: &str) -> PathBuf {
+    root().join("lab_examples").join(name)
+}
+
+/// Keys whose values change from run to run or machine to machine.
+const VOLATILE: [&str; 15] = [
+    "seconds", "size", "layer_bytes", "bytes_not_in_image", "storage_before", "storage_after",
+    "run_id", "registry_image", "buildkit_image", "standins", "node_platforms", "lab7_version", "subject",
+    // Whether build 2's cache config equals build 1's depends on timing: the number of
+    // cache-only blobs (and so what GC counts) is 7 or 8. Tests assert they are all gone.
+    "blobs_marked", "blobs_eligible",
+];
+/// Lists whose length varies with the above: identical entries (after scrubbing) are kept once.
+const DEDUP: [&str; 1] = ["cache_only_blobs"];
+
+/// A report with digests, sizes, times, run ids and image names replaced, and
+/// lists BuildKit fills in scheduling order sorted, so one snapshot fits every run.
+pub fn normalize(mut v: Value) -> Value {
+    fn walk(v: &mut Value, key: Option<&str>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    if VOLATILE.contains(&k.as_str()) && !child.is_null() {
+                        *child = Value::String(format!("[{k}]"));
+                    } else {
+                        walk(child, Some(k));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                items.iter_mut().for_each(|i| walk(i, key));
+                if key == Some("cached_lines") {
+                    items.sort_by_key(|i| i.to_string());
+                }
+                if key.is_some_and(|k| DEDUP.contains(&k)) {
+                    items.dedup();
+                }
+            }
+            Value::String(s) => *s = scrub(s),
+            _ => {}
+        }
+    }
+    walk(&mut v, None);
+    v
+}
+
+pub fn scrub(s: &str) -> String {
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
+            (r"lab7-(registry7|node|mirror)-[0-9a-f]{8}", "lab7-$1-[run]"),
+            (r"\d+ → \d+ bytes", "[n] → [n] bytes"),
+            (r"\d+/\d+ cache-only blobs", "[n]/[n] cache-only blobs"),
+            (r"\(\d+ reclaimed\)", "([n] reclaimed)"),
+            (r"\d+ bytes", "[n] bytes"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).unwrap(), to))
+        .collect()
+    });
+    rules.iter().fold(s.to_string(), |acc, (re, to)| re.replace_all(&acc, *to).into_owned())
+}

@@ -1,0 +1,30 @@
+//! Issue "bare machine": registry7 and the BuildKit node come up on a private network.
+
+mod common;
+
+use lab7::environment::{Images, LabEnvironment};
+use lab7::lab::node_info;
+use lab7::platform::Platform;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_and_node_start_on_a_private_network() {
+    if !common::docker_or_skip("registry_and_node_start_on_a_private_network") {
+        return;
+    }
+    let images = Images::load();
+    let env = LabEnvironment::start(&images, None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(env.registry.name.starts_with("lab7-registry7-") && env.node.name.starts_with("lab7-node-"));
+    assert_eq!(env.network, format!("lab7-{}", env.run_id));
+
+    let client = env.registry.client().await.unwrap();
+    let ping = client.ping().await.unwrap();
+    assert_eq!(ping.as_u16(), 200, "GET /v2/ on registry7 from the host");
+
+    let workers = env.node.workers().await.unwrap();
+    let node = node_info(&workers);
+    let platforms: Vec<String> = node.platforms.iter().map(|p| p.to_string()).collect();
+    println!("node {} (BuildKit {}): platforms {}", env.node.name, node.buildkit_version, platforms.join(", "));
+    assert!(node.platforms.contains(&Platform::linux_amd64()), "{workers}");
+    assert!(node.platforms.contains(&Platform::linux_arm64()), "linux/arm64 missing: is QEMU registered with the F flag? {workers}");
+    assert_eq!(node.buildkit_version, "v0.26.0", "{workers}");
+}

@@ -1,0 +1,98 @@
+//! The lab on `lab_examples/reference`, run once against real containers; one test per requirement.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use lab7::checks::{self, Evidence, Rubric, Status};
+use lab7::environment::Images;
+use lab7::lab::{self, LabOptions, LabRun, Silent};
+use lab7::platform::Platform;
+use lab7::report::{Report, RunSummary};
+
+/// The run every test here reads; `None` under the unit-test-only opt-out.
+fn reference_run() -> Option<&'static LabRun> {
+    static RUN: OnceLock<Option<LabRun>> = OnceLock::new();
+    RUN.get_or_init(|| {
+        if !common::docker_or_skip("lab_end_to_end") {
+            return None;
+        }
+        let opts = LabOptions::new(common::example("reference"));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        Some(rt.block_on(lab::run(&opts, &Images::load(), &Silent)).unwrap_or_else(|e| panic!("{e}")))
+    })
+    .as_ref()
+}
+
+fn outcome(run: &LabRun, id: &str) -> checks::CheckOutcome {
+    let all = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
+    all.into_iter().find(|c| c.id == id).unwrap()
+}
+
+#[test]
+fn manifest_lists_amd64_and_arm64() {
+    let Some(run) = reference_run() else { return };
+    let image = run.image.as_ref().expect("lab:cachetest is in registry7");
+    assert_eq!(image.media_type, "application/vnd.oci.image.index.v1+json");
+    assert_eq!(image.platforms(), Platform::lab_targets());
+    assert_eq!(outcome(run, "manifest_lists_both_architectures").status, Status::Pass);
+}
+
+#[test]
+fn second_build_is_cached_from_the_registry_for_both_platforms() {
+    let Some(run) = reference_run() else { return };
+    let b2 = run.build2.as_ref().expect("build 2 ran");
+    assert!(b2.succeeded());
+    assert!(matches!(b2.log.cache_import(), lab7::builds::CacheImport::Imported { .. }), "{:?}", b2.log.cache_import());
+    let per = b2.log.per_platform();
+    for p in Platform::lab_targets() {
+        let steps = &per[&Some(p.clone())];
+        assert_eq!(steps.layer_steps, run.dockerfile_summary.layer_steps, "{p}: every RUN/COPY/ADD of the Dockerfile appears");
+        assert_eq!(steps.cached_layer_steps, steps.layer_steps, "{p}: not cached: {:?}", steps.uncached);
+    }
+    // Build 1 ran from nothing: the CACHED lines of build 2 come from the registry cache,
+    // since the node's own cache was pruned in between.
+    assert!(run.build1.log.per_platform().values().all(|s| s.cached_steps == 0));
+    assert_eq!(outcome(run, "cached_steps_both_platforms").status, Status::Pass);
+    assert_eq!(outcome(run, "cache_imported_from_registry").status, Status::Pass);
+}
+
+#[test]
+fn cache_is_a_separate_image_with_mode_max_layers() {
+    let Some(run) = reference_run() else { return };
+    assert!(run.repositories.contains(&"cachedata1".to_string()) && run.repositories.contains(&"lab".to_string()));
+    let cache = run.cache.as_ref().expect("cachedata1 is in registry7");
+    let manifest = cache.manifest.as_ref().expect("it is a BuildKit cache");
+    assert_eq!(manifest.config.media_type, "application/vnd.buildkit.cacheconfig.v0");
+    assert!(cache.layers_not_in_image > 0, "intermediate-stage layers are the evidence of mode=max");
+    assert_eq!(outcome(run, "cache_separate_image_mode_max").status, Status::Pass);
+}
+
+#[test]
+fn cache_deletion_reclaims_space_and_loses_nothing_else() {
+    let Some(run) = reference_run() else { return };
+    let d = run.deletion.as_ref().expect("the deletion ran");
+    assert_eq!(d.delete_status, 202);
+    assert_eq!(d.tag_status_after, 404);
+    assert!(d.tags_after.is_empty());
+    assert_eq!(d.stale_blob_status_before_restart, Some(200), "registry 2.8 answers for deleted blobs until restarted");
+    assert!(d.cache_gone(), "{:?}", d.cache_only_blobs);
+    assert!(d.reclaimed() > 0, "{} → {}", d.storage_before, d.storage_after);
+    assert!(d.image_whole(), "{:?}", d.image_after);
+    for id in ["cache_deleted", "space_reclaimed", "image_intact"] {
+        assert_eq!(outcome(run, id).status, Status::Pass, "{id}");
+    }
+}
+
+#[test]
+fn report_of_the_reference_run() {
+    let Some(run) = reference_run() else { return };
+    let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
+    let report = Report::new("check", "lab_examples/reference", checks, Some(RunSummary::of(run)));
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
+    let normalized = common::normalize(serde_json::to_value(&report).unwrap());
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_json_snapshot!("reference_report", normalized);
+    });
+}
