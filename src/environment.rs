@@ -75,7 +75,9 @@ fn run_id() -> String {
 /// Turns testcontainers' errors into what a person can act on.
 pub(crate) fn docker_error(what: &str, e: testcontainers::TestcontainersError) -> Error {
     let msg = e.to_string();
-    let fix = if msg.contains("too new") {
+    let fix = if msg.contains("Socket not found") || msg.contains("Connection refused") || msg.contains("docker client") {
+        "is Docker running? Start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`"
+    } else if msg.contains("too new") {
         "your Docker Engine is older than lab7 needs (API 1.49, Docker Engine 28.1+): upgrade Docker"
     } else if msg.contains("No such image") || msg.contains("pull access denied") || msg.contains("not found") {
         "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it"
@@ -251,6 +253,7 @@ pub struct LabEnvironment {
 impl LabEnvironment {
     /// Starts registry7, the mirror when offline, and the node with `app_dir` (if any) copied to `/lab`.
     pub async fn start(images: &Images, app_dir: Option<&Path>) -> Result<LabEnvironment, Error> {
+        engine().await?;
         let run_id = run_id();
         let network = format!("lab7-{run_id}");
         let registry_name = format!("lab7-registry7-{run_id}");

@@ -1,0 +1,244 @@
+//! The real `lab7` binary: every subcommand, every output format, every bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use lab7::builds::{self, BuildSpec};
+use lab7::environment::{Images, LabEnvironment};
+use lab7::report::Report;
+
+fn lab7(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lab7")).current_dir(dir).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn logs_dir() -> std::path::PathBuf {
+    common::fixture("logs")
+}
+
+const PLAIN: [&str; 2] = ["buildctl-v0.26/build1.log", "buildctl-v0.26/build2-after-prune.log"];
+
+fn snapshot(name: &str, body: &str) {
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, body);
+    });
+}
+
+// ---- grade-logs and the formats (no Docker needed)
+
+#[test]
+fn grade_logs_passes_the_buildctl_plain_logs() {
+    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[1], "--dockerfile", "../toy-app/Dockerfile_multi"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("PASS"));
+}
+
+#[test]
+fn grade_logs_reads_the_buildx_tty_form() {
+    let o = lab7(&logs_dir(), &["grade-logs", "buildx-0.13-docker-driver/build1.log", "buildx-tty/build2.txt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn grade_logs_fails_when_build_2_used_no_cache() {
+    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[0]]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("FAIL") && t.contains("build 2: failed to configure registry cache importer: registry7:5000/cachedata1:latest: not found"), "{t}");
+}
+
+#[test]
+fn each_format_of_a_grade_logs_report() {
+    for format in ["human", "json", "md", "junit", "gradescope"] {
+        let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[1], "--format", format]);
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", text(&o));
+        let body = String::from_utf8(o.stdout).unwrap().replace(env!("CARGO_PKG_VERSION"), "[version]");
+        snapshot(&format!("grade_logs_{format}"), &body);
+    }
+}
+
+#[test]
+fn json_output_parses_back_into_the_documented_schema() {
+    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[1], "--format", "json"]);
+    let report: Report = serde_json::from_slice(&o.stdout).expect("the json output is a Report");
+    assert_eq!(report.schema, "lab7.report/v1");
+    assert_eq!(report.kind, "grade-logs");
+    assert_eq!(report.checks.len(), 9);
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn gradescope_output_has_the_fields_gradescope_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results.json");
+    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[0], "--format", "gradescope", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(v["score"].is_number() && v["max_score"].is_number());
+    let tests = v["tests"].as_array().unwrap();
+    assert!(!tests.is_empty());
+    for t in tests {
+        assert!(t["name"].is_string() && t["score"].is_number() && t["max_score"].is_number() && t["output"].is_string(), "{t}");
+        assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()), "{t}");
+    }
+    assert!(tests.iter().any(|t| t["status"] == "failed"));
+}
+
+// ---- bad input: exit 2 and a message that says what, where and how to fix
+
+fn refused(args: &[&str], says: &[&str]) {
+    let o = lab7(&common::root(), args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+    for s in says {
+        assert!(t.contains(s), "{args:?} should say {s:?}: {t}");
+    }
+}
+
+#[test]
+fn check_refuses_a_missing_directory() {
+    refused(&["check", "no/such/app"], &["no/such/app", "no such directory", "fix:"]);
+}
+
+#[test]
+fn check_refuses_a_directory_without_the_dockerfile() {
+    refused(&["check", "lab_examples/reference", "--file", "Dockerfile_nope"], &["Dockerfile_nope", "fix:", "--file"]);
+}
+
+#[test]
+fn grade_logs_refuses_an_unreadable_log() {
+    refused(&["grade-logs", "missing-build1.log", "missing-build2.log"], &["missing-build1.log", "fix:"]);
+}
+
+#[test]
+fn grade_logs_refuses_a_file_that_is_no_build_log() {
+    refused(&["grade-logs", "Cargo.toml", "Cargo.toml"], &["Cargo.toml", "no BuildKit progress", "--progress=plain"]);
+}
+
+#[test]
+fn inspect_refuses_a_malformed_reference() {
+    refused(&["inspect", "--registry", "localhost:5000", "Lab:Cache Test"], &["Lab:Cache Test", "not an image reference"]);
+}
+
+#[test]
+fn inspect_says_when_the_registry_is_unreachable() {
+    refused(&["inspect", "--registry", "127.0.0.1:9", "lab:cachetest"], &["127.0.0.1:9", "unreachable", "fix:"]);
+}
+
+#[test]
+fn check_says_how_to_start_docker_when_it_is_not_running() {
+    let o = Command::new(env!("CARGO_BIN_EXE_lab7"))
+        .current_dir(common::root())
+        .args(["check", "lab_examples/reference"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("Docker") && t.contains("systemctl start docker"), "{t}");
+}
+
+#[test]
+fn unknown_format_is_a_usage_error() {
+    refused(&["grade-logs", "a", "b", "--format", "yaml"], &["yaml", "human, json, md, junit or gradescope"]);
+}
+
+// ---- on the real environment
+
+#[test]
+fn doctor_shows_engine_images_and_node_platforms() {
+    if !common::docker_or_skip("doctor") {
+        return;
+    }
+    let o = lab7(&common::root(), &["doctor"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("Docker Engine") && t.contains("registry7:") && t.contains("linux/arm64"), "{t}");
+}
+
+#[test]
+fn check_writes_a_markdown_report_a_student_can_hand_in() {
+    if !common::docker_or_skip("check --format md") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.md");
+    let o = lab7(&common::root(), &["check", "lab_examples/reference", "--format", "md", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let md = std::fs::read_to_string(out).unwrap();
+    for part in [
+        "## Commands",
+        "docker buildx build -f Dockerfile_multi --platform linux/amd64,linux/arm64",
+        "$ docker buildx imagetools inspect",
+        "Platform:    linux/arm64",
+        "CACHED [linux/arm64 build1",
+        "## Bonus: deleting the cache image",
+        "bytes reclaimed",
+    ] {
+        assert!(md.contains(part), "the report lacks {part:?}:\n{md}");
+    }
+    // Progress went to stderr while it ran.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("build 2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
+    if !common::docker_or_skip("inspect and audit") {
+        return;
+    }
+    let env = LabEnvironment::start(&Images::load(), Some(&common::example("reference"))).await.unwrap();
+    let spec = BuildSpec::lab(&env.registry_host(), "Dockerfile_multi");
+    for _ in 0..2 {
+        let b = builds::run(&env.node, &spec, Duration::from_secs(600), |_| {}).await.unwrap();
+        assert!(b.succeeded(), "{}", b.raw_log);
+    }
+    let client = env.registry.client().await.unwrap();
+    let host = client.base().trim_start_matches("http://").to_string();
+
+    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("MediaType: application/vnd.oci.image.index.v1+json"), "{t}");
+    assert!(t.contains("Platform:    linux/amd64") && t.contains("Platform:    linux/arm64"), "{t}");
+    assert!(t.contains("linux/arm64: config linux/arm64"), "{t}");
+
+    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:nope"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let o = lab7(&common::root(), &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |id: &str| report.checks.iter().find(|c| c.id == id).unwrap().status;
+    use lab7::checks::Status;
+    assert_eq!(status("manifest_lists_both_architectures"), Status::Pass);
+    assert_eq!(status("cache_separate_image_mode_max"), Status::Pass);
+    assert_eq!(status("cache_deleted"), Status::Skipped);
+    // Read-only: the cache is still there.
+    assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
+}
+
+#[test]
+fn batch_grades_every_example_with_the_verdict_it_deserves() {
+    if !common::docker_or_skip("batch") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("results.csv");
+    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(&o));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let verdict = |name: &str| {
+        table.lines().find(|l| l.starts_with(&format!("{name},"))).unwrap_or_else(|| panic!("{name} missing:\n{table}")).split(',').nth(1).unwrap().to_string()
+    };
+    assert_eq!(verdict("reference"), "pass", "{table}");
+    assert_eq!(verdict("arm64-fails"), "fail", "{table}");
+    assert_eq!(verdict("single-stage"), "fail", "{table}");
+    assert!(table.contains("single-stage,fail,80,100,50"), "{table}");
+    assert!(dir.path().join("results.md").exists());
+}
