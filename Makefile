@@ -15,7 +15,7 @@ demo: env
 
 # Every test: unit tests on fixtures, then the integration tests against real containers.
 test: env
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO) test --locked -- --test-threads=2 --show-output
 
 # Unit tests only (no Docker): the documented opt-out.
 unit:

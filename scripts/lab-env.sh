@@ -315,6 +315,19 @@ ensure_images() {
   fi
 }
 
+# testcontainers has no reaper: a run killed hard (or a daemon that died under it)
+# leaves stopped lab7 containers and their networks behind. Running ones are left alone.
+sweep_leftovers() {
+  local stale
+  stale=$(docker ps -aq --filter label=org.lab7.run --filter status=exited --filter status=created --filter status=dead)
+  if [ -n "$stale" ]; then
+    docker rm -fv $stale >/dev/null
+    say "removed $(echo "$stale" | wc -l) stopped container(s) left by earlier lab7 runs"
+  fi
+  # Networks still in use by a running lab refuse removal; that is the point.
+  docker network ls -q --filter name=lab7- | xargs -r docker network rm >/dev/null 2>&1 || true
+}
+
 write_env() {
   cat > "$ENV_FILE" <<EOF
 # written by scripts/lab-env.sh; environment variables of the same name override these
@@ -329,4 +342,5 @@ EOF
 ensure_docker
 ensure_emulation
 ensure_images
+sweep_leftovers
 write_env
