@@ -192,6 +192,23 @@ impl Node {
         Ok(self.exec(&["buildctl", "debug", "workers", "-v"]).await?.success("buildctl debug workers")?.stdout)
     }
 
+    /// Copies an app directory into the running node at `/lab/<name>` (a shared node
+    /// receives each submission after it started, which `with_copy_to` cannot do).
+    pub async fn upload(&self, dir: &Path, name: &str) -> Result<String, Error> {
+        use testcontainers::bollard::{body_full, query_parameters::UploadToContainerOptionsBuilder};
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.append_dir_all(format!("lab/{name}"), dir)
+            .map_err(|e| Error::Input(format!("{}: cannot read the app: {e}", dir.display())))?;
+        let bytes = tar.into_inner().map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+        let docker = docker_api().await?;
+        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        docker
+            .upload_to_container(self.container.id(), Some(options), body_full(bytes.into()))
+            .await
+            .map_err(|e| Error::Docker(format!("copy {} into {}: {e}", dir.display(), self.name)))?;
+        Ok(format!("/lab/{name}"))
+    }
+
     /// Empties the node's own cache, so the next build can only hit the registry cache.
     pub async fn prune_all(&self) -> Result<(), Error> {
         self.exec(&["buildctl", "prune", "--all"]).await?.success("buildctl prune --all")?;
@@ -257,11 +274,7 @@ impl LabEnvironment {
         let run_id = run_id();
         let network = format!("lab7-{run_id}");
         let registry_name = format!("lab7-registry7-{run_id}");
-        let registry = registry_container(&images.registry, &registry_name, &network, &run_id)
-            .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
-            .start()
-            .await
-            .map_err(|e| docker_error(&format!("start registry7 ({})", images.registry), e))?;
+        let registry = start_registry7(&images.registry, &registry_name, &network, &run_id).await?;
         let mirror_name = format!("lab7-mirror-{run_id}");
         let mirror = match &images.mirror {
             Some(image) => Some(
@@ -299,10 +312,35 @@ impl LabEnvironment {
         })
     }
 
+    /// Replaces registry7 with an empty one under the same name (so the node's
+    /// buildkitd.toml still applies): the next app's grade owes nothing to the last one's.
+    pub async fn renew_registry(&mut self) -> Result<(), Error> {
+        use testcontainers::bollard::query_parameters::RemoveContainerOptionsBuilder;
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        docker_api()
+            .await?
+            .remove_container(self.registry.container.id(), Some(options))
+            .await
+            .map_err(|e| Error::Docker(format!("remove {}: {e}", self.registry.name)))?;
+        let fresh = start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id).await?;
+        // The old handle's drop finds its container gone already; that is expected.
+        self.registry = Registry7 { name: self.registry.name.clone(), container: fresh };
+        Ok(())
+    }
+
     /// How the node reaches registry7: `lab7-registry7-<run>:5000`.
     pub fn registry_host(&self) -> String {
         format!("{}:{REGISTRY_PORT}", self.registry.name)
     }
+}
+
+/// registry7 lets manifests be deleted: the lab's bonus needs it.
+async fn start_registry7(image: &str, name: &str, network: &str, run_id: &str) -> Result<ContainerAsync<GenericImage>, Error> {
+    registry_container(image, name, network, run_id)
+        .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
+        .start()
+        .await
+        .map_err(|e| docker_error(&format!("start registry7 ({image})"), e))
 }
 
 fn registry_container(image: &str, name: &str, network: &str, run_id: &str) -> ContainerRequest<GenericImage> {
@@ -323,6 +361,15 @@ pub fn buildkitd_toml(registry: &str, mirror: Option<&str>) -> String {
         t += &format!("[registry.\"docker.io\"]\n  mirrors = [\"{m}:{REGISTRY_PORT}\"]\n");
     }
     t
+}
+
+/// A Docker API client at the daemon's own version, for what testcontainers does not offer.
+async fn docker_api() -> Result<testcontainers::bollard::Docker, Error> {
+    testcontainers::bollard::Docker::connect_with_defaults()
+        .map_err(|e| Error::Docker(e.to_string()))?
+        .negotiate_version()
+        .await
+        .map_err(|e| Error::Docker(e.to_string()))
 }
 
 /// The Docker engine as lab7 sees it.

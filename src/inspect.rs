@@ -9,7 +9,7 @@ use crate::reference::ImageRef;
 use crate::registry::manifest::IndexEntry;
 use crate::registry::{BlobRef, ImageSummary, Manifest, RegistryClient};
 use crate::report::formats::imagetools;
-use crate::report::ManifestLine;
+use crate::report::{manifest_line, ManifestLine};
 use crate::Error;
 
 #[derive(Debug, Clone, Serialize)]
@@ -89,17 +89,7 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
         name,
         digest: top.digest.to_string(),
         media_type: top.media_type.clone(),
-        manifests: summary
-            .entries
-            .iter()
-            .map(|e| ManifestLine {
-                platform: e.platform.to_string(),
-                digest: e.manifest.digest.to_string(),
-                media_type: e.manifest.media_type.clone(),
-                size: e.manifest.size,
-                attestation: e.attestation,
-            })
-            .collect(),
+        manifests: summary.entries.iter().map(manifest_line).collect(),
         platforms,
     }))
 }

@@ -142,25 +142,42 @@ pub struct LabRun {
     pub timings: Vec<Timing>,
 }
 
-/// Runs the lab. Errors are for the environment; a failing student build is evidence, not an error.
+/// Runs the lab in an environment of its own, started for it and removed after.
+/// Errors are for the environment; a failing student build is evidence, not an error.
 pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) -> Result<LabRun, Error> {
+    opts.validate()?;
+    progress.stage_started(Stage::Environment);
+    let t = Instant::now();
+    let mut env = LabEnvironment::start(images, Some(&opts.app_dir)).await?;
+    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile);
+    let started = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
+    progress.stage_finished(Stage::Environment, started.seconds);
+    run_in(&mut env, opts, spec, started, progress).await
+}
+
+/// Runs the lab in an environment that may serve several apps: the app must already be in
+/// the node at `spec.context`, and `spec` names repositories no other app uses.
+pub async fn run_in(
+    env: &mut LabEnvironment,
+    opts: &LabOptions,
+    spec: BuildSpec,
+    environment: Timing,
+    progress: &dyn Progress,
+) -> Result<LabRun, Error> {
     let dockerfile_summary = opts.validate()?;
-    let mut timings = Vec::new();
+    let node = node_info(&env.node.workers().await?);
+    let mut timings = vec![environment];
     let mut timed = |stage: Stage, started: Instant| {
         let seconds = started.elapsed().as_secs_f64();
         progress.stage_finished(stage, seconds);
         timings.push(Timing { stage, seconds });
     };
 
-    progress.stage_started(Stage::Environment);
+    // A node may have built something before: build 1 must start from nothing, and build 2
+    // must not find the node's own cache, or its CACHED lines prove nothing about the registry.
     let t = Instant::now();
-    let mut env = LabEnvironment::start(images, Some(&opts.app_dir)).await?;
-    let node = node_info(&env.node.workers().await?);
-    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile);
-    timed(Stage::Environment, t);
-
-    let t = Instant::now();
-    let build1 = build(&env, &spec, Stage::Build1, opts, progress).await?;
+    env.node.prune_all().await?;
+    let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
     let mut run = LabRun {
         app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
@@ -168,7 +185,7 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
         dockerfile_summary,
         spec: spec.clone(),
         run_id: env.run_id.clone(),
-        images: images.clone(),
+        images: env.images.clone(),
         node,
         build1,
         build2: None,
@@ -185,10 +202,9 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
         return Ok(run);
     }
 
-    // Without this, build 2's CACHED lines would come from the node, not from the registry.
     let t = Instant::now();
     env.node.prune_all().await?;
-    let build2 = build(&env, &spec, Stage::Build2, opts, progress).await?;
+    let build2 = build(env, &spec, Stage::Build2, opts, progress).await?;
     timed(Stage::Build2, t);
     let build2_ok = build2.succeeded();
     run.build2 = Some(build2);

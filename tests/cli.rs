@@ -169,8 +169,12 @@ fn check_writes_a_markdown_report_a_student_can_hand_in() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.md");
-    let o = lab7(&common::root(), &["check", "lab_examples/reference", "--format", "md", "--out", out.to_str().unwrap()]);
+    let logs = dir.path().join("logs");
+    let o = lab7(&common::root(), &["check", "lab_examples/reference", "--format", "md", "--out", out.to_str().unwrap(), "--logs", logs.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The saved logs are what a student pastes; grading them gives the same verdict.
+    let graded = lab7(&logs, &["grade-logs", "build1.log", "build2.log"]);
+    assert_eq!(graded.status.code(), Some(0), "{}", text(&graded));
     let md = std::fs::read_to_string(out).unwrap();
     for part in [
         "## Commands",

@@ -38,6 +38,11 @@ impl BuildSpec {
         }
     }
 
+    /// One submission of many in a shared node: its own context in the node (its registry7 is renewed).
+    pub fn for_submission(registry: &str, dockerfile: &str, slug: &str) -> BuildSpec {
+        BuildSpec { context: format!("/lab/{slug}"), ..BuildSpec::lab(registry, dockerfile) }
+    }
+
     pub fn image_ref(&self) -> String {
         format!("{}/{}", self.registry, self.image)
     }

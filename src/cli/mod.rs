@@ -72,6 +72,9 @@ struct CheckArgs {
     /// Skip the bonus: leave the cache in the registry.
     #[arg(long)]
     keep_cache: bool,
+    /// Save the two builds' full output in DIR (build1.log, build2.log), for the lab report.
+    #[arg(long, value_name = "DIR")]
+    logs: Option<PathBuf>,
     #[command(flatten)]
     output: Output,
 }
@@ -123,6 +126,10 @@ struct BatchArgs {
     /// Longest one submission may take, in seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
+    /// shared (faster, measured by `make bench`): one node, its cache wiped before each
+    /// build, and an empty registry7 per submission; fresh: a new registry7 and node each.
+    #[arg(long, default_value = "shared", value_parser = ["fresh", "shared"])]
+    strategy: String,
 }
 
 pub async fn run(cli: Cli) -> Result<i32, Error> {
@@ -184,8 +191,26 @@ async fn check(a: CheckArgs) -> Result<i32, Error> {
     opts.validate()?;
     let view = progress::View::new();
     let run = lab::run(&opts, &Images::load(), &view).await?;
+    if let Some(dir) = &a.logs {
+        save_logs(dir, &run)?;
+    }
     let checks = checks::evaluate(&rubric, &Evidence::of_run(&run));
     emit(&Report::new("check", &a.dir.display().to_string(), checks, Some(RunSummary::of(&run))), &a.output)
+}
+
+fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::create_dir_all(dir)
+            .and_then(|_| std::fs::write(&path, text))
+            .map_err(|e| Error::Input(format!("{}: cannot save the build log: {e}", path.display())))
+    };
+    write("build1.log", &run.build1.raw_log)?;
+    if let Some(b) = &run.build2 {
+        write("build2.log", &b.raw_log)?;
+    }
+    eprintln!("lab7: build logs saved in {}", dir.display());
+    Ok(())
 }
 
 fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
@@ -248,7 +273,8 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
 }
 
 async fn batch_cmd(a: BatchArgs) -> Result<i32, Error> {
-    let opts = batch::BatchOptions { file: a.file, timeout: Duration::from_secs(a.timeout) };
+    let strategy = if a.strategy == "shared" { batch::Strategy::SharedNode } else { batch::Strategy::FreshEnvironment };
+    let opts = batch::BatchOptions { file: a.file, timeout: Duration::from_secs(a.timeout), strategy };
     let results = batch::grade_all(&a.dir, &opts, &Images::load(), &Rubric::default_rubric(), &progress::View::new()).await?;
     let md = a.out.with_extension("md");
     std::fs::write(&a.out, batch::csv(&results)).map_err(|e| Error::Input(format!("{}: {e}", a.out.display())))?;

@@ -203,7 +203,7 @@ impl RunSummary {
     }
 }
 
-fn manifest_line(e: &IndexEntry) -> ManifestLine {
+pub fn manifest_line(e: &IndexEntry) -> ManifestLine {
     ManifestLine {
         platform: e.platform.to_string(),
         digest: e.manifest.digest.to_string(),

@@ -1,0 +1,62 @@
+//! `cargo bench --bench batch_strategies`: grading 10 submissions with a fresh
+//! environment each vs one shared node (per-submission repositories, cache wiped
+//! before each build). Prints the times and their ratio; `lab7 batch` defaults to
+//! the faster one that stays isolated.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use lab7::batch::{self, BatchOptions, Strategy};
+use lab7::checks::Rubric;
+use lab7::environment::Images;
+use lab7::lab::Silent;
+
+const SUBMISSIONS: usize = 10;
+
+/// Ten copies of the reference app, each with a file of its own so no two build alike.
+fn class(dir: &Path) {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab_examples/reference");
+    for i in 1..=SUBMISSIONS {
+        let sub = dir.join(format!("student{i:02}"));
+        copy_dir(&reference, &sub);
+        std::fs::write(sub.join("src/submission.txt"), format!("student {i}\n")).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy) -> Duration {
+    let opts = BatchOptions { file: "Dockerfile_multi".into(), timeout: Duration::from_secs(900), strategy };
+    let started = Instant::now();
+    let results = rt
+        .block_on(batch::grade_all(dir, &opts, &Images::load(), &Rubric::default_rubric(), &Silent))
+        .expect("the batch runs");
+    let took = started.elapsed();
+    let passed = results.iter().filter(|r| r.verdict.as_deref() == Some("pass")).count();
+    assert_eq!(passed, SUBMISSIONS, "every copy of the reference passes: {results:?}");
+    took
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    class(dir.path());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fresh = grade(&rt, dir.path(), Strategy::FreshEnvironment);
+    let shared = grade(&rt, dir.path(), Strategy::SharedNode);
+    let per = |d: Duration| d.as_secs_f64() / SUBMISSIONS as f64;
+    println!("batch of {SUBMISSIONS} submissions (lab_examples/reference copies):");
+    println!("  fresh environment per submission: {:6.1}s ({:.2}s each)", fresh.as_secs_f64(), per(fresh));
+    println!("  shared node, cache wiped:         {:6.1}s ({:.2}s each)", shared.as_secs_f64(), per(shared));
+    println!("  shared / fresh = {:.2}", shared.as_secs_f64() / fresh.as_secs_f64());
+}
