@@ -377,3 +377,36 @@ fn image_intact(ev: &Evidence) -> Option<Verdict> {
     }
     Verdict::new(d.image_whole(), EXPECTED, seen, FIX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_rubric_is_100_compulsory_and_50_bonus() {
+        let r = Rubric::default_rubric();
+        let sum = |bonus: bool| r.checks.iter().filter(|c| c.bonus == bonus).map(|c| c.points).sum::<f64>();
+        assert_eq!((sum(false), sum(true)), (100.0, 50.0));
+        let ids: Vec<&str> = r.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, CHECK_IDS);
+    }
+
+    #[test]
+    fn a_rubric_with_an_unknown_check_names_it_and_the_known_ones() {
+        let text = "[[check]]\nid = \"cache_is_small\"\ntitle = \"t\"\npoints = 5\ndocs = \"d\"\n";
+        let e = Rubric::parse(text, "mine.toml").unwrap_err().to_string();
+        assert!(e.contains("mine.toml") && e.contains("cache_is_small") && e.contains("builds_succeed"), "{e}");
+    }
+
+    #[test]
+    fn a_malformed_rubric_says_where() {
+        let e = Rubric::parse("[[check]]\nid = 3\n", "mine.toml").unwrap_err().to_string();
+        assert!(e.contains("mine.toml"), "{e}");
+    }
+
+    #[test]
+    fn with_no_evidence_every_check_is_skipped() {
+        let out = evaluate(&Rubric::default_rubric(), &Evidence::default());
+        assert!(out.iter().all(|c| c.status == Status::Skipped && c.points == 0.0));
+    }
+}

@@ -90,7 +90,8 @@ impl IndexEntry {
         let platform = d.platform().as_ref().map_or(Platform::new("unknown", "unknown"), |p| Platform {
             os: p.os().to_string(),
             architecture: p.architecture().to_string(),
-            variant: p.variant().clone(),
+            // arm64 has one variant in practice; `linux/arm64` is how the lab (and --platform) names it.
+            variant: p.variant().clone().filter(|v| !(p.architecture().to_string() == "arm64" && v == "v8")),
         });
         let annotated = d.annotations().as_ref().is_some_and(|a| a.contains_key(ATTESTATION_KEY));
         IndexEntry { attestation: annotated || platform.is_unknown(), platform, manifest: BlobRef::of(d) }
