@@ -114,7 +114,8 @@ impl<'a> Evidence<'a> {
             dockerfile: Some(&run.dockerfile_summary),
             image: Some(run.image.as_ref()),
             cache: Some(run.cache.as_ref()),
-            deletion: Some(run.deletion.as_ref()),
+            // Without the bonus asked for (`--keep-cache`), its checks are skipped, not failed.
+            deletion: run.deletion_asked.then_some(run.deletion.as_ref()),
             stopped: run.stopped.as_deref(),
         }
     }

@@ -137,6 +137,8 @@ pub struct LabRun {
     pub image: Option<ImageSummary>,
     pub cache: Option<CacheEvidence>,
     pub deletion: Option<DeletionEvidence>,
+    /// Whether the bonus (deleting the cache) was part of this run.
+    pub deletion_asked: bool,
     /// Why a later stage did not run (a failed build, a missing cache).
     pub stopped: Option<String>,
     pub timings: Vec<Timing>,
@@ -193,6 +195,7 @@ pub async fn run_in(
         image: None,
         cache: None,
         deletion: None,
+        deletion_asked: opts.delete_cache,
         stopped: None,
         timings: Vec::new(),
     };

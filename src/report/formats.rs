@@ -102,20 +102,23 @@ fn evidence_text(run: &RunSummary) -> String {
     let standin = if run.standins { " (offline stand-ins)" } else { "" };
     let _ = writeln!(o, "Environment: registry7 = {}, node = {} (BuildKit {}){standin}", run.registry_image, run.buildkit_image, run.buildkit_version);
     let _ = writeln!(o, "  node platforms: {}", run.node_platforms.join(", "));
+    for b in &run.builds {
+        let _ = writeln!(o, "Build {}: exit {} in {:.1}s; cache import: {}", b.number, b.exit_code, b.seconds, b.cache_import);
+        if let Some(f) = &b.first_failure {
+            let _ = writeln!(o, "  first error: {f}");
+        }
+    }
     if let Some(i) = &run.image {
         let platforms: Vec<&str> = i.manifests.iter().filter(|m| !m.attestation).map(|m| m.platform.as_str()).collect();
-        let _ = writeln!(o, "1. Manifest: {} is {} for {}", i.name, i.media_type, platforms.join(" and "));
+        let _ = writeln!(o, "1. Both architectures: {} is {} for {}", i.name, i.media_type, platforms.join(" and "));
     }
-    for b in &run.builds {
+    if let Some(b) = run.builds.iter().find(|b| b.number == 2) {
         let per: Vec<String> = b
             .platforms
             .iter()
             .map(|p| format!("{} {} CACHED ({}/{} RUN/COPY/ADD)", p.platform, p.cached_steps, p.cached_layer_steps, p.layer_steps))
             .collect();
-        let _ = writeln!(o, "{}. Build {}: exit {} in {:.1}s; cache import: {}; {}", if b.number == 2 { "2" } else { "-" }, b.number, b.exit_code, b.seconds, b.cache_import, per.join(", "));
-        if let Some(f) = &b.first_failure {
-            let _ = writeln!(o, "   first error: {f}");
-        }
+        let _ = writeln!(o, "2. Cache reused from the registry in build 2: {}", per.join(", "));
     }
     if let Some(c) = &run.cache {
         let _ = writeln!(
