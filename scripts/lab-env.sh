@@ -41,13 +41,14 @@ apt_install() {
 # ---------------------------------------------------------------- 1. Docker
 docker_api() { docker version --format '{{.Server.APIVersion}}' 2>/dev/null; }
 
-# testcontainers 0.26 speaks Docker API 1.49 (Docker Engine 28.1 or newer).
-MIN_API=1.49
+# testcontainers 0.23 (bollard 0.18) speaks Docker API 1.47 (Docker Engine 27.0 or newer),
+# without negotiating down; newer engines accept it (Docker 29 takes 1.44 and up).
+MIN_API=1.47
 api_ok() { printf '%s\n%s\n' "$MIN_API" "$1" | sort -V -C; }
 
-# Debian 12's docker.io is 20.10 (API 1.41), too old for testcontainers; sid's
-# docker.io 28.5 (API 1.51) installs on bookworm's libc. A low pin keeps every
-# other package on bookworm.
+# Debian 12's docker.io is 20.10 (API 1.41) and trixie's 26.1 (API 1.45): too old
+# for testcontainers. sid's docker.io 28.5 (API 1.51) installs on bookworm's libc.
+# A low pin keeps every other package on bookworm.
 install_docker_engine() {
   say "no Docker daemon answers; installing Docker Engine from Debian (sid, pinned low)"
   cat > /etc/apt/sources.list.d/lab7-sid.sources <<'EOF'
@@ -89,7 +90,7 @@ ensure_docker() {
   Start Docker: Docker Desktop → open the app and wait for 'Engine running';
   Linux → 'sudo systemctl start docker' (or set DOCKER_HOST to a running engine)."
   fi
-  api_ok "$api" || die "the Docker daemon speaks API $api; lab7 needs $MIN_API or newer (Docker Engine 28.1+). Upgrade Docker."
+  api_ok "$api" || die "the Docker daemon speaks API $api; lab7 needs $MIN_API or newer (Docker Engine 27.0+). Upgrade Docker."
 }
 
 # ---------------------------------------------------------------- 2. arm64 emulation

@@ -18,6 +18,8 @@ pub const OFFICIAL_REGISTRY_IMAGE: &str = "registry:2.8.3";
 pub const OFFICIAL_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.0";
 pub const RUN_LABEL: &str = "org.lab7.run";
 const REGISTRY_PORT: u16 = 5000;
+/// What testcontainers' Docker client (bollard 0.18) asks for; it does not negotiate down.
+pub const MIN_API: (u32, u32) = (1, 47);
 
 /// Which images the nodes run: from `LAB7_*_IMAGE`, else from what
 /// `scripts/lab-env.sh` wrote to `target/lab7/env`, else the official ones.
@@ -78,7 +80,7 @@ pub(crate) fn docker_error(what: &str, e: testcontainers::TestcontainersError) -
     let fix = if msg.contains("Socket not found") || msg.contains("Connection refused") || msg.contains("docker client") {
         "is Docker running? Start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`"
     } else if msg.contains("too new") {
-        "your Docker Engine is older than lab7 needs (API 1.49, Docker Engine 28.1+): upgrade Docker"
+        "your Docker Engine is older than lab7 needs (API 1.47, Docker Engine 27.0+): upgrade Docker"
     } else if msg.contains("No such image") || msg.contains("pull access denied") || msg.contains("not found") {
         "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it"
     } else {
@@ -195,15 +197,15 @@ impl Node {
     /// Copies an app directory into the running node at `/lab/<name>` (a shared node
     /// receives each submission after it started, which `with_copy_to` cannot do).
     pub async fn upload(&self, dir: &Path, name: &str) -> Result<String, Error> {
-        use testcontainers::bollard::{body_full, query_parameters::UploadToContainerOptionsBuilder};
+        use testcontainers::bollard::container::UploadToContainerOptions;
         let mut tar = tar::Builder::new(Vec::new());
         tar.append_dir_all(format!("lab/{name}"), dir)
             .map_err(|e| Error::Input(format!("{}: cannot read the app: {e}", dir.display())))?;
         let bytes = tar.into_inner().map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
         let docker = docker_api().await?;
-        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        let options = UploadToContainerOptions { path: "/", ..Default::default() };
         docker
-            .upload_to_container(self.container.id(), Some(options), body_full(bytes.into()))
+            .upload_to_container(self.container.id(), Some(options), bytes.into())
             .await
             .map_err(|e| Error::Docker(format!("copy {} into {}: {e}", dir.display(), self.name)))?;
         Ok(format!("/lab/{name}"))
@@ -315,8 +317,8 @@ impl LabEnvironment {
     /// Replaces registry7 with an empty one under the same name (so the node's
     /// buildkitd.toml still applies): the next app's grade owes nothing to the last one's.
     pub async fn renew_registry(&mut self) -> Result<(), Error> {
-        use testcontainers::bollard::query_parameters::RemoveContainerOptionsBuilder;
-        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        use testcontainers::bollard::container::RemoveContainerOptions;
+        let options = RemoveContainerOptions { force: true, v: true, ..Default::default() };
         docker_api()
             .await?
             .remove_container(self.registry.container.id(), Some(options))
@@ -389,6 +391,14 @@ pub async fn engine() -> Result<Engine, Error> {
     let docker = Docker::connect_with_defaults().map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
     let docker = docker.negotiate_version().await.map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {fix}")))?;
     let v = docker.version().await.map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
+    let api = v.api_version.clone().unwrap_or_default();
+    let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
+    if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < MIN_API {
+        return Err(Error::Docker(format!(
+            "the Docker Engine at {host} speaks API {api}; lab7 needs {}.{} or newer\n  fix: upgrade to Docker Engine 27.0+ (or Docker Desktop 4.31+)",
+            MIN_API.0, MIN_API.1
+        )));
+    }
     Ok(Engine {
         host,
         version: v.version.unwrap_or_default(),
