@@ -28,3 +28,34 @@ async fn registry_and_node_start_on_a_private_network() {
     assert!(node.platforms.contains(&Platform::linux_arm64()), "linux/arm64 missing: is QEMU registered with the F flag? {workers}");
     assert_eq!(node.buildkit_version, "v0.26.0", "{workers}");
 }
+
+/// testcontainers has no reaper: lab7 relies on drop, which also runs when a test panics.
+#[tokio::test(flavor = "multi_thread")]
+async fn containers_are_removed_when_a_test_panics() {
+    use std::collections::HashMap;
+    use testcontainers::bollard::container::ListContainersOptions;
+
+    if !common::docker_or_skip("containers_are_removed_when_a_test_panics") {
+        return;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let failing = tokio::spawn(async move {
+        let env = LabEnvironment::start(&Images::load(), None).await.unwrap();
+        tx.send(env.run_id.clone()).unwrap();
+        panic!("a test failing while the lab's containers run (expected by this test)");
+    });
+    assert!(failing.await.unwrap_err().is_panic());
+    let run_id = rx.await.unwrap();
+
+    let docker = testcontainers::bollard::Docker::connect_with_defaults().unwrap().negotiate_version().await.unwrap();
+    let filters = HashMap::from([("label".to_string(), vec![format!("{}={run_id}", lab7::environment::RUN_LABEL)])]);
+    let options = ListContainersOptions { all: true, filters, ..Default::default() };
+    for _ in 0..150 {
+        let left = docker.list_containers(Some(options.clone())).await.unwrap();
+        if left.is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("containers of run {run_id} are still there 30 s after the panic");
+}
