@@ -331,8 +331,13 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> Option<Verdict> {
         return Verdict::new(false, EXPECTED, format!("cachedata1 holds {}, not a BuildKit cache", cache.media_type), FIX);
     };
     let seen = format!(
-        "{} ({:?} shape): {} layers, {} of them not in lab:cachetest",
-        cache.repository, m.shape, m.layers.len(), cache.layers_not_in_image
+        "{} ({:?} shape): {} layers ({} bytes), {} of them ({} bytes) not in lab:cachetest",
+        cache.repository,
+        m.shape,
+        m.layers.len(),
+        m.layer_bytes(),
+        cache.layers_not_in_image,
+        cache.bytes_not_in_image
     );
     Verdict::new(cache.layers_not_in_image > 0, EXPECTED, seen, FIX)
 }
@@ -361,7 +366,13 @@ fn space_reclaimed(ev: &Evidence) -> Option<Verdict> {
     let Some(d) = ev.deletion? else {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
     };
-    let seen = format!("{} → {} bytes ({} reclaimed)", d.storage_before, d.storage_after, d.reclaimed());
+    let seen = format!(
+        "{} → {} bytes ({} reclaimed; the cache-only blobs held {} bytes)",
+        d.storage_before,
+        d.storage_after,
+        d.reclaimed(),
+        d.cache_only_bytes
+    );
     Verdict::new(d.reclaimed() > 0, EXPECTED, seen, FIX)
 }
 

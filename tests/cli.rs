@@ -145,6 +145,28 @@ fn check_says_how_to_start_docker_when_it_is_not_running() {
 }
 
 #[test]
+fn batch_refuses_a_missing_folder() {
+    refused(&["batch", "no/such/class"], &["no/such/class", "fix:"]);
+}
+
+#[test]
+fn audit_says_when_the_registry_is_unreachable() {
+    refused(&["audit", "--registry", "127.0.0.1:9"], &["127.0.0.1:9", "unreachable"]);
+}
+
+#[test]
+fn a_rubric_with_an_unknown_check_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rubric = dir.path().join("rubric.toml");
+    std::fs::write(&rubric, "[[check]]\nid = \"speed\"\ntitle = \"fast\"\npoints = 5\ndocs = \"-\"\n").unwrap();
+    let logs = common::fixture("logs");
+    let args = ["grade-logs", "--rubric", rubric.to_str().unwrap(), PLAIN[0], PLAIN[1]];
+    let o = lab7(&logs, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("unknown check id `speed`"), "{}", text(&o));
+}
+
+#[test]
 fn unknown_format_is_a_usage_error() {
     refused(&["grade-logs", "a", "b", "--format", "yaml"], &["yaml", "human, json, md, junit or gradescope"]);
 }

@@ -38,6 +38,8 @@ pub struct DeletionEvidence {
     pub gc: Option<GcSummary>,
     /// HEAD of a cache-only blob after GC but before the restart (the trap: still 200).
     pub stale_blob_status_before_restart: Option<u16>,
+    /// Bytes of the cache-only blobs, from the registry's HEAD answers before the deletion.
+    pub cache_only_bytes: u64,
     pub storage_before: u64,
     pub storage_after: u64,
     /// Blobs only the cache used, and their status after GC and restart (404 expected).
@@ -108,6 +110,10 @@ pub async fn delete_cache(
         }
     }
     let cache_only: Vec<Digest> = cache_blobs.into_iter().filter(|d| !image_blobs.contains(d)).collect();
+    let mut cache_only_bytes = 0;
+    for d in &cache_only {
+        cache_only_bytes += client.blob_head(cache_repo, d).await?.1.unwrap_or(0);
+    }
 
     let mut deleted_manifests = Vec::new();
     for (i, rev) in revisions.iter().enumerate() {
@@ -141,6 +147,7 @@ pub async fn delete_cache(
         gc_command: GC_ARGS.join(" "),
         gc: parse_gc(&gc_output),
         stale_blob_status_before_restart: stale,
+        cache_only_bytes,
         storage_before,
         storage_after: registry.storage_bytes().await?,
         cache_only_blobs,

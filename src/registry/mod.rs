@@ -122,7 +122,14 @@ impl RegistryClient {
     }
 
     pub async fn blob_status(&self, repo: &str, digest: &Digest) -> Result<u16> {
-        Ok(self.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), None).await?.status().as_u16())
+        Ok(self.blob_head(repo, digest).await?.0)
+    }
+
+    /// HEAD of a blob: the status and, when it exists, its size (Content-Length).
+    pub async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<(u16, Option<u64>)> {
+        let resp = self.send(Method::HEAD, &format!("/v2/{repo}/blobs/{digest}"), None).await?;
+        let size = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        Ok((resp.status().as_u16(), size.filter(|_| resp.status().is_success())))
     }
 
     /// A small JSON blob (an image config).
