@@ -74,17 +74,19 @@ fn run_id() -> String {
     format!("{:08x}", (nanos as u64 ^ (std::process::id() as u64).rotate_left(32)) as u32)
 }
 
+const START_DOCKER: &str =
+    "is Docker running? Start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`";
+
 /// Turns testcontainers' errors into what a person can act on.
 pub(crate) fn docker_error(what: &str, e: testcontainers::TestcontainersError) -> Error {
     let msg = e.to_string();
-    let fix = if msg.contains("Socket not found") || msg.contains("Connection refused") || msg.contains("docker client") {
-        "is Docker running? Start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`"
-    } else if msg.contains("too new") {
-        "your Docker Engine is older than lab7 needs (API 1.47, Docker Engine 27.0+): upgrade Docker"
-    } else if msg.contains("No such image") || msg.contains("pull access denied") || msg.contains("not found") {
-        "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it"
+    let missing_image = ["No such image", "pull access denied", "manifest unknown"].iter().any(|m| msg.contains(m));
+    let fix = if msg.contains("too new") {
+        format!("lab7 needs Docker API {}.{} (Docker Engine 27.0+): upgrade Docker", MIN_API.0, MIN_API.1)
+    } else if missing_image {
+        "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it".into()
     } else {
-        "is Docker running? Start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`"
+        START_DOCKER.into()
     };
     Error::Docker(format!("{what}: {msg}\n  fix: {fix}"))
 }
@@ -289,21 +291,7 @@ impl LabEnvironment {
         };
         let toml = buildkitd_toml(&registry_name, images.mirror.as_ref().map(|_| mirror_name.as_str()));
         let node_name = format!("lab7-node-{run_id}");
-        let mut node = generic(&images.buildkit)
-            .with_wait_for(WaitFor::message_on_stderr("running server on"))
-            .with_container_name(&node_name)
-            .with_network(&network)
-            .with_label(RUN_LABEL, &run_id)
-            .with_privileged(true)
-            .with_copy_to("/etc/buildkit/buildkitd.toml", toml.into_bytes())
-            .with_startup_timeout(Duration::from_secs(60));
-        if let Some(dir) = app_dir {
-            node = node.with_copy_to("/lab", dir.to_path_buf());
-        }
-        let node = node
-            .start()
-            .await
-            .map_err(|e| docker_error(&format!("start the BuildKit node ({})", images.buildkit), e))?;
+        let node = start_node(&images.buildkit, &node_name, &network, &run_id, toml, app_dir).await?;
         Ok(LabEnvironment {
             run_id,
             network,
@@ -334,6 +322,29 @@ impl LabEnvironment {
     pub fn registry_host(&self) -> String {
         format!("{}:{REGISTRY_PORT}", self.registry.name)
     }
+}
+
+/// The node as buildx's docker-container driver runs it: privileged, with its config.
+async fn start_node(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+    toml: String,
+    app_dir: Option<&Path>,
+) -> Result<ContainerAsync<GenericImage>, Error> {
+    let mut node = generic(image)
+        .with_wait_for(WaitFor::message_on_stderr("running server on"))
+        .with_container_name(name)
+        .with_network(network)
+        .with_label(RUN_LABEL, run_id)
+        .with_privileged(true)
+        .with_copy_to("/etc/buildkit/buildkitd.toml", toml.into_bytes())
+        .with_startup_timeout(Duration::from_secs(60));
+    if let Some(dir) = app_dir {
+        node = node.with_copy_to("/lab", dir.to_path_buf());
+    }
+    node.start().await.map_err(|e| docker_error(&format!("start the BuildKit node ({image})"), e))
 }
 
 /// registry7 lets manifests be deleted: the lab's bonus needs it.
@@ -387,7 +398,7 @@ pub struct Engine {
 pub async fn engine() -> Result<Engine, Error> {
     use testcontainers::bollard::Docker;
     let host = std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into());
-    let fix = "start Docker (Docker Desktop: open it and wait for 'Engine running'; Linux: `sudo systemctl start docker`; a bare Debian machine: `make env`)";
+    let fix = START_DOCKER;
     let docker = Docker::connect_with_defaults().map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
     let docker = docker.negotiate_version().await.map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {fix}")))?;
     let v = docker.version().await.map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;

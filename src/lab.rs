@@ -157,8 +157,8 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
     run_in(&mut env, opts, spec, started, progress).await
 }
 
-/// Runs the lab in an environment that may serve several apps: the app must already be in
-/// the node at `spec.context`, and `spec` names repositories no other app uses.
+/// Runs the lab in an environment that may serve several apps in turn: the app must already
+/// be in the node at `spec.context`, and registry7 must hold nothing of another app.
 pub async fn run_in(
     env: &mut LabEnvironment,
     opts: &LabOptions,
@@ -175,10 +175,7 @@ pub async fn run_in(
         timings.push(Timing { stage, seconds });
     };
 
-    // A node may have built something before: build 1 must start from nothing, and build 2
-    // must not find the node's own cache, or its CACHED lines prove nothing about the registry.
     let t = Instant::now();
-    env.node.prune_all().await?;
     let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
     let mut run = LabRun {
@@ -206,7 +203,6 @@ pub async fn run_in(
     }
 
     let t = Instant::now();
-    env.node.prune_all().await?;
     let build2 = build(env, &spec, Stage::Build2, opts, progress).await?;
     timed(Stage::Build2, t);
     let build2_ok = build2.succeeded();
@@ -237,8 +233,12 @@ pub async fn run_in(
     Ok(run)
 }
 
+/// Every build starts with the node's own cache empty: build 1 from nothing (a shared node
+/// has built other apps), build 2 with only the registry cache to find — otherwise its
+/// CACHED lines would come from the node and prove nothing about the registry.
 async fn build(env: &LabEnvironment, spec: &BuildSpec, stage: Stage, opts: &LabOptions, progress: &dyn Progress) -> Result<BuildOutcome, Error> {
     progress.stage_started(stage);
+    env.node.prune_all().await?;
     builds::run(&env.node, spec, opts.build_timeout, |line| progress.build_line(stage, line)).await
 }
 
