@@ -184,38 +184,37 @@ fn outcome(entry: &RubricEntry, verdict: Option<Verdict>, ev: &Evidence) -> Chec
 
 const NOT_REACHED: &str = "not reached";
 
-fn platforms_seen(log: &BuildLog) -> Vec<Platform> {
-    log.per_platform().into_keys().flatten().collect()
+/// What is wrong with one build, if anything. A pasted log has no exit code: its errors tell.
+fn build_problem(n: u8, log: &BuildLog, exit_code: Option<i64>) -> Option<String> {
+    match exit_code {
+        Some(c) if c != 0 => return Some(format!("build {n} exited {c}: {}", log.first_failure().unwrap_or_default())),
+        None => {
+            if let Some(f) = log.first_failure() {
+                return Some(format!("build {n} failed: {f}"));
+            }
+        }
+        Some(_) => {}
+    }
+    let seen: Vec<Platform> = log.per_platform().into_keys().flatten().collect();
+    let missing: Vec<String> = Platform::lab_targets()
+        .into_iter()
+        .filter(|p| !seen.iter().any(|q| q.matches(p)))
+        .map(|p| p.to_string())
+        .collect();
+    (!missing.is_empty()).then(|| format!("build {n} has no steps for {}", missing.join(", ")))
 }
 
 fn builds_succeed(ev: &Evidence) -> Option<Verdict> {
     const EXPECTED: &str = "build 1 and build 2 exit 0, each with steps for linux/amd64 and linux/arm64";
     const FIX: &str = "read the first error above; a step that fails only on arm64 runs under QEMU emulation — avoid architecture-specific binaries or use TARGETARCH";
     let (b1, code1) = ev.build1?;
-    let describe = |n: u8, log: &BuildLog, code: Option<i64>| -> Result<(), String> {
-        if let Some(c) = code.filter(|c| *c != 0) {
-            return Err(format!("build {n} exited {c}: {}", log.first_failure().unwrap_or_default()));
-        }
-        if code.is_none() {
-            if let Some(f) = log.first_failure() {
-                return Err(format!("build {n} failed: {f}"));
-            }
-        }
-        let missing: Vec<String> = Platform::lab_targets()
-            .into_iter()
-            .filter(|p| !platforms_seen(log).iter().any(|q| q.matches(p)))
-            .map(|p| p.to_string())
-            .collect();
-        if missing.is_empty() { Ok(()) } else { Err(format!("build {n} has no steps for {}", missing.join(", "))) }
-    };
-    let seen = match (describe(1, b1, code1), ev.build2) {
-        (Err(e), _) => Err(e),
-        (Ok(()), None) => Err(format!("{NOT_REACHED}: there is no build 2")),
-        (Ok(()), Some((b2, code2))) => describe(2, b2, code2),
-    };
-    match seen {
-        Ok(()) => Verdict::new(true, EXPECTED, "both builds succeeded for linux/amd64 and linux/arm64".into(), FIX),
-        Err(e) => Verdict::new(false, EXPECTED, e, FIX),
+    let problem = build_problem(1, b1, code1).or_else(|| match ev.build2 {
+        None => Some(format!("{NOT_REACHED}: there is no build 2")),
+        Some((b2, code2)) => build_problem(2, b2, code2),
+    });
+    match problem {
+        None => Verdict::new(true, EXPECTED, "both builds succeeded for linux/amd64 and linux/arm64".into(), FIX),
+        Some(p) => Verdict::new(false, EXPECTED, p, FIX),
     }
 }
 
