@@ -128,7 +128,7 @@ fn result_of(
     };
     match outcome {
         Ok(Ok(run)) => {
-            let report = Report::new("check", &sub.display().to_string(), checks::evaluate(rubric, &Evidence::of_run(&run)), None);
+            let report = Report::new("check", &sub.display().to_string(), checks::evaluate(rubric, &Evidence::of_run(&run)), Vec::new(), None);
             result.verdict = Some(format!("{:?}", report.verdict).to_lowercase());
             result.points = report.score.points;
             result.max_points = report.score.max_points;

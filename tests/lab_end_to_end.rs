@@ -8,7 +8,7 @@ use lab7::checks::{self, Evidence, Rubric, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
-use lab7::report::{Report, RunSummary};
+use lab7::report::{BuildSummary, Report, RunSummary};
 
 /// The run every test here reads; `None` under the unit-test-only opt-out.
 fn reference_run() -> Option<&'static LabRun> {
@@ -88,7 +88,7 @@ fn cache_deletion_reclaims_space_and_loses_nothing_else() {
 fn report_of_the_reference_run() {
     let Some(run) = reference_run() else { return };
     let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
-    let report = Report::new("check", "lab_examples/reference", checks, Some(RunSummary::of(run)));
+    let report = Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
     assert_eq!(report.exit_code(), 0);
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
     let normalized = common::normalize(serde_json::to_value(&report).unwrap());

@@ -218,6 +218,8 @@ impl BuildLog {
             (VertexState::Error(m), _) if m.ends_with("not found") || m.contains(": not found") => {
                 CacheImport::NotFound { from, message: m.clone() }
             }
+            // buildx's tty form marks the vertex ERROR and says why only in a block further down.
+            (VertexState::Error(m), _) if m.is_empty() => CacheImport::Failed { from, message: "import failed".into() },
             (VertexState::Error(m), _) => CacheImport::Failed { from, message: m.clone() },
             (_, Some(t)) => CacheImport::Imported {
                 from,

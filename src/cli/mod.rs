@@ -15,7 +15,7 @@ use lab7::lab::{self, node_info, LabOptions};
 use lab7::reference::ImageRef;
 use lab7::registry::RegistryClient;
 use lab7::report::formats::{self, Format};
-use lab7::report::{Report, RunSummary};
+use lab7::report::{BuildSummary, Report, RunSummary};
 use lab7::{batch, inspect, Error};
 
 /// lab7 — runs and grades Lab 7 (Docker buildx: amd64+arm64 build, registry cache mode=max, cache deletion).
@@ -195,7 +195,8 @@ async fn check(a: CheckArgs) -> Result<i32, Error> {
         save_logs(dir, &run)?;
     }
     let checks = checks::evaluate(&rubric, &Evidence::of_run(&run));
-    emit(&Report::new("check", &a.dir.display().to_string(), checks, Some(RunSummary::of(&run))), &a.output)
+    let report = Report::new("check", &a.dir.display().to_string(), checks, BuildSummary::of_run(&run), Some(RunSummary::of(&run)));
+    emit(&report, &a.output)
 }
 
 fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
@@ -235,7 +236,8 @@ fn grade_logs(a: GradeLogsArgs) -> Result<i32, Error> {
     };
     let ev = Evidence { build1: Some((&b1, None)), build2: Some((&b2, None)), dockerfile: dockerfile.as_ref(), ..Evidence::default() };
     let subject = format!("{} {}", a.build1.display(), a.build2.display());
-    emit(&Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), None), &a.output)
+    let builds = vec![BuildSummary::of_log(1, &b1, None, None), BuildSummary::of_log(2, &b2, None, None)];
+    emit(&Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), builds, None), &a.output)
 }
 
 fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(RegistryClient, ImageRef), Error> {
@@ -269,7 +271,7 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
     let (image_summary, cache_evidence) = inspect::audit(&client, &image, &cache).await?;
     let ev = Evidence { image: Some(image_summary.as_ref()), cache: Some(cache_evidence.as_ref()), ..Evidence::default() };
     let subject = format!("{} {} {}", a.registry, image, cache);
-    emit(&Report::new("audit", &subject, checks::evaluate(&rubric, &ev), None), &a.output)
+    emit(&Report::new("audit", &subject, checks::evaluate(&rubric, &ev), Vec::new(), None), &a.output)
 }
 
 async fn batch_cmd(a: BatchArgs) -> Result<i32, Error> {

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde_json::json;
 
-use super::{Report, RunSummary, Verdict};
+use super::{BuildSummary, Report, RunSummary, Verdict};
+use crate::registry::deletion::DeletionEvidence;
 use crate::checks::{CheckOutcome, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub fn human(r: &Report, color: bool) -> String {
     let _ = writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
     if let Some(run) = &r.run {
         out.push('\n');
-        out.push_str(&evidence_text(run));
+        out.push_str(&evidence_text(run, &r.builds));
     }
     out.push_str("\nChecks\n");
     for c in &r.checks {
@@ -97,13 +98,13 @@ pub fn human(r: &Report, color: bool) -> String {
 }
 
 /// The four facts of the lab with their evidence, plus the environment and timings.
-fn evidence_text(run: &RunSummary) -> String {
+fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
     let mut o = String::new();
     let standin = if run.standins { " (offline stand-ins)" } else { "" };
     let _ = writeln!(o, "Environment: registry7 = {}, node = {} (BuildKit {}){standin}", run.registry_image, run.buildkit_image, run.buildkit_version);
     let _ = writeln!(o, "  node platforms: {}", run.node_platforms.join(", "));
-    for b in &run.builds {
-        let _ = writeln!(o, "Build {}: exit {} in {:.1}s; cache import: {}", b.number, b.exit_code, b.seconds, b.cache_import);
+    for b in builds {
+        let _ = writeln!(o, "Build {}: {}; cache import: {}", b.number, exit_and_time(b), b.cache_import);
         if let Some(f) = &b.first_failure {
             let _ = writeln!(o, "  first error: {f}");
         }
@@ -112,7 +113,7 @@ fn evidence_text(run: &RunSummary) -> String {
         let platforms: Vec<&str> = i.manifests.iter().filter(|m| !m.attestation).map(|m| m.platform.as_str()).collect();
         let _ = writeln!(o, "1. Both architectures: {} is {} for {}", i.name, i.media_type, platforms.join(" and "));
     }
-    if let Some(b) = run.builds.iter().find(|b| b.number == 2) {
+    if let Some(b) = builds.iter().find(|b| b.number == 2) {
         let per: Vec<String> = b
             .platforms
             .iter()
@@ -169,7 +170,14 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "| {} | {} | {}/{} | {} |", c.title, mark(c.status), c.points, c.max_points, c.seen.replace('|', "\\|"));
     }
     if let Some(run) = &r.run {
-        run_markdown(&mut o, run);
+        setup_markdown(&mut o, run);
+    }
+    builds_markdown(&mut o, &r.builds);
+    if let Some(run) = &r.run {
+        registry_markdown(&mut o, run);
+        if let Some(d) = &run.deletion {
+            deletion_markdown(&mut o, d);
+        }
     }
     let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).collect();
     if !problems.is_empty() {
@@ -181,17 +189,33 @@ pub fn markdown(r: &Report) -> String {
     o
 }
 
-fn run_markdown(o: &mut String, run: &RunSummary) {
+fn setup_markdown(o: &mut String, run: &RunSummary) {
     let _ = writeln!(o, "\n## Setup\n");
     let _ = writeln!(o, "- registry7: `{}` with `REGISTRY_STORAGE_DELETE_ENABLED=true`", run.registry_image);
     let _ = writeln!(o, "- builder: BuildKit {} (`{}`, as the docker-container driver runs it); platforms: {}", run.buildkit_version, run.buildkit_image, run.node_platforms.join(", "));
     let _ = writeln!(o, "\n## Commands (run twice; the node's own cache pruned in between)\n");
     let _ = writeln!(o, "```sh\n{}\n```\n\nThe same with buildx:\n\n```sh\n{}\n```", run.buildctl_command, run.buildx_command);
+}
+
+fn registry_markdown(o: &mut String, run: &RunSummary) {
     if let Some(i) = &run.image {
         let _ = writeln!(o, "\n## The manifest: both architectures\n\n```\n$ docker buildx imagetools inspect {}\n{}```", i.name, imagetools(&i.name, &i.media_type, &i.digest, &i.manifests));
     }
-    for b in &run.builds {
-        let _ = writeln!(o, "\n## Build {} (exit code {}, {:.1}s)\n\n- cache import: {}", b.number, b.exit_code, b.seconds, b.cache_import);
+    if let Some(c) = &run.cache {
+        let _ = writeln!(o, "\n## The cache image\n\n`{}` is a separate repository: {}, {} layers ({} bytes), of which {} ({} bytes) belong to no layer of the app image — intermediate stages, which only `mode=max` exports.", c.name, c.media_type, c.layers, c.layer_bytes, c.layers_not_in_image, c.bytes_not_in_image);
+    }
+}
+
+fn exit_and_time(b: &BuildSummary) -> String {
+    match (b.exit_code, b.seconds) {
+        (Some(c), Some(t)) => format!("exit {c} in {t:.1}s"),
+        _ => "from a pasted log".into(),
+    }
+}
+
+fn builds_markdown(o: &mut String, builds: &[BuildSummary]) {
+    for b in builds {
+        let _ = writeln!(o, "\n## Build {} ({})\n\n- cache import: {}", b.number, exit_and_time(b), b.cache_import);
         if let Some(n) = b.cache_layers_exported {
             let _ = writeln!(o, "- cache export: `exporting cache to registry`, {n} layers written, cache manifest written");
         }
@@ -202,26 +226,24 @@ fn run_markdown(o: &mut String, run: &RunSummary) {
             let _ = writeln!(o, "\nCACHED lines:\n\n```\n{}\n```", b.cached_lines.join("\n"));
         }
     }
-    if let Some(c) = &run.cache {
-        let _ = writeln!(o, "\n## The cache image\n\n`{}` is a separate repository: {}, {} layers ({} bytes), of which {} ({} bytes) belong to no layer of the app image — intermediate stages, which only `mode=max` exports.", c.name, c.media_type, c.layers, c.layer_bytes, c.layers_not_in_image, c.bytes_not_in_image);
+}
+
+fn deletion_markdown(o: &mut String, d: &DeletionEvidence) {
+    let _ = writeln!(o, "\n## Bonus: deleting the cache image\n");
+    let _ = writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
+    let _ = writeln!(o, "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}", d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after);
+    for m in d.deleted_manifests.iter().skip(1) {
+        let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an {} (build 1's; found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status, m.what);
     }
-    if let Some(d) = &run.deletion {
-        let _ = writeln!(o, "\n## Bonus: deleting the cache image\n");
-        let _ = writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
-        let _ = writeln!(o, "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}", d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after);
-        for m in d.deleted_manifests.iter().skip(1) {
-            let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an {} (build 1's; found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status, m.what);
-        }
-        let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| format!("{} blobs marked, {} blobs and {} manifests eligible for deletion", g.blobs_marked, g.blobs_eligible, g.manifests_eligible));
-        let _ = writeln!(o, "3. `{}` in the registry container → {gc}", d.gc_command);
-        if let Some(s) = d.stale_blob_status_before_restart {
-            let _ = writeln!(o, "4. before the restart a deleted blob still answers {s} (in-memory blob descriptor cache); after `docker restart registry7`:");
-        }
-        let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
-        let _ = writeln!(o, "5. {gone}/{} cache-only blobs answer 404; storage {} → {} bytes, **{} bytes reclaimed**", d.cache_only_blobs.len(), d.storage_before, d.storage_after, d.reclaimed());
-        let ok = d.image_after.iter().filter(|p| p.status == 200).count();
-        let _ = writeln!(o, "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used: on registry 2.8 it deletes the platform manifests of multi-arch images.", d.image_parts_before);
+    let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| format!("{} blobs marked, {} blobs and {} manifests eligible for deletion", g.blobs_marked, g.blobs_eligible, g.manifests_eligible));
+    let _ = writeln!(o, "3. `{}` in the registry container → {gc}", d.gc_command);
+    if let Some(s) = d.stale_blob_status_before_restart {
+        let _ = writeln!(o, "4. before the restart a deleted blob still answers {s} (in-memory blob descriptor cache); after `docker restart registry7`:");
     }
+    let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
+    let _ = writeln!(o, "5. {gone}/{} cache-only blobs answer 404; storage {} → {} bytes, **{} bytes reclaimed**", d.cache_only_blobs.len(), d.storage_before, d.storage_after, d.reclaimed());
+    let ok = d.image_after.iter().filter(|p| p.status == 200).count();
+    let _ = writeln!(o, "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used: on registry 2.8 it deletes the platform manifests of multi-arch images.", d.image_parts_before);
 }
 
 fn xml(s: &str) -> String {

@@ -5,7 +5,7 @@ pub mod formats;
 
 use serde::{Deserialize, Serialize};
 
-use crate::builds::{BuildOutcome, CacheImport};
+use crate::builds::{BuildLog, BuildOutcome, CacheImport};
 use crate::checks::{CheckOutcome, Status};
 use crate::lab::{LabRun, Timing};
 use crate::registry::deletion::DeletionEvidence;
@@ -45,7 +45,9 @@ pub struct Report {
     pub verdict: Verdict,
     pub score: Score,
     pub checks: Vec<CheckOutcome>,
-    /// Present for `lab7 check`: what each stage saw.
+    /// The builds graded: run by `lab7 check`, or pasted logs for `lab7 grade-logs`.
+    pub builds: Vec<BuildSummary>,
+    /// Present for `lab7 check`: what the other stages saw.
     pub run: Option<RunSummary>,
 }
 
@@ -62,7 +64,6 @@ pub struct RunSummary {
     /// The buildctl command run (twice), and the same as `docker buildx build`.
     pub buildctl_command: String,
     pub buildx_command: String,
-    pub builds: Vec<BuildSummary>,
     pub image: Option<ImageListing>,
     pub cache: Option<CacheListing>,
     pub deletion: Option<DeletionEvidence>,
@@ -74,8 +75,9 @@ pub struct RunSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildSummary {
     pub number: u8,
-    pub exit_code: i64,
-    pub seconds: f64,
+    /// `null` for a pasted log: only a run knows its exit code and time.
+    pub exit_code: Option<i64>,
+    pub seconds: Option<f64>,
     pub cache_import: String,
     pub platforms: Vec<PlatformLine>,
     pub cached_lines: Vec<String>,
@@ -133,7 +135,7 @@ impl Score {
 }
 
 impl Report {
-    pub fn new(kind: &str, subject: &str, checks: Vec<CheckOutcome>, run: Option<RunSummary>) -> Report {
+    pub fn new(kind: &str, subject: &str, checks: Vec<CheckOutcome>, builds: Vec<BuildSummary>, run: Option<RunSummary>) -> Report {
         let compulsory = || checks.iter().filter(|c| !c.bonus && c.status != Status::Skipped);
         let verdict = if compulsory().any(|c| c.status == Status::Error) {
             Verdict::Error
@@ -150,6 +152,7 @@ impl Report {
             verdict,
             score: Score::of(&checks),
             checks,
+            builds,
             run,
         }
     }
@@ -166,7 +169,6 @@ impl Report {
 
 impl RunSummary {
     pub fn of(run: &LabRun) -> RunSummary {
-        let builds = std::iter::once((1, &run.build1)).chain(run.build2.iter().map(|b| (2, b)));
         RunSummary {
             app: run.app.clone(),
             dockerfile: run.dockerfile.clone(),
@@ -178,7 +180,6 @@ impl RunSummary {
             buildkit_version: run.node.buildkit_version.clone(),
             buildctl_command: run.spec.args().join(" "),
             buildx_command: run.spec.buildx_command(),
-            builds: builds.map(|(n, b)| build_summary(n, b)).collect(),
             image: run.image.as_ref().map(|i| ImageListing {
                 name: run.spec.image_ref(),
                 digest: i.digest.to_string(),
@@ -222,25 +223,32 @@ pub fn describe_import(i: &CacheImport) -> String {
     }
 }
 
-fn build_summary(number: u8, b: &BuildOutcome) -> BuildSummary {
-    BuildSummary {
-        number,
-        exit_code: b.exit_code,
-        seconds: b.seconds,
-        cache_import: describe_import(&b.log.cache_import()),
-        platforms: b
-            .log
-            .per_platform()
-            .into_iter()
-            .map(|(p, s)| PlatformLine {
-                platform: p.map_or("(single platform)".into(), |p| p.to_string()),
-                layer_steps: s.layer_steps,
-                cached_layer_steps: s.cached_layer_steps,
-                cached_steps: s.cached_steps,
-            })
-            .collect(),
-        cached_lines: b.log.cached_lines(),
-        cache_layers_exported: b.log.cache_export().map(|e| e.layers_written),
-        first_failure: if b.succeeded() { None } else { b.log.first_failure() },
+impl BuildSummary {
+    /// The builds of a lab run, in order.
+    pub fn of_run(run: &LabRun) -> Vec<BuildSummary> {
+        let outcome = |n, b: &BuildOutcome| BuildSummary::of_log(n, &b.log, Some(b.exit_code), Some(b.seconds));
+        std::iter::once(outcome(1, &run.build1)).chain(run.build2.iter().map(|b| outcome(2, b))).collect()
+    }
+
+    pub fn of_log(number: u8, log: &BuildLog, exit_code: Option<i64>, seconds: Option<f64>) -> BuildSummary {
+        BuildSummary {
+            number,
+            exit_code,
+            seconds,
+            cache_import: describe_import(&log.cache_import()),
+            platforms: log
+                .per_platform()
+                .into_iter()
+                .map(|(p, s)| PlatformLine {
+                    platform: p.map_or("(single platform)".into(), |p| p.to_string()),
+                    layer_steps: s.layer_steps,
+                    cached_layer_steps: s.cached_layer_steps,
+                    cached_steps: s.cached_steps,
+                })
+                .collect(),
+            cached_lines: log.cached_lines(),
+            cache_layers_exported: log.cache_export().map(|e| e.layers_written),
+            first_failure: if exit_code == Some(0) { None } else { log.first_failure() },
+        }
     }
 }
