@@ -2,6 +2,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -55,6 +58,10 @@ impl Serialize for Digest {
     }
 }
 
+/// A path component of a repository name, and a tag, as the distribution spec allows them.
+static COMPONENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").unwrap());
+static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").unwrap());
+
 /// `repo[:tag|@digest]` inside one registry (the registry itself is given apart,
 /// as `--registry HOST:PORT`, or is part of a full reference).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +99,10 @@ impl FromStr for ImageRef {
             }
             _ => (None, name.to_string()),
         };
-        let component = regex::Regex::new(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$").unwrap();
-        if repository.is_empty() || !repository.split('/').all(|c| component.is_match(c)) {
+        if repository.is_empty() || !repository.split('/').all(|c| COMPONENT.is_match(c)) {
             return Err(err("the repository must be lowercase letters, digits and . _ - separated by /"));
         }
-        let tag = regex::Regex::new(r"^[\w][\w.-]{0,127}$").unwrap();
-        if !reference.starts_with("sha256:") && !tag.is_match(&reference) {
+        if !reference.starts_with("sha256:") && !TAG.is_match(&reference) {
             return Err(err("the tag may hold only letters, digits, _ . and -"));
         }
         Ok(ImageRef { registry, repository, reference })
