@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::checks::{self, Evidence, Rubric, Status};
 use crate::builds::BuildSpec;
+use crate::checks::{self, Evidence, Rubric, Status};
 use crate::environment::{Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
 use crate::report::Report;
@@ -68,10 +68,14 @@ pub async fn grade_all(
         lab_opts.dockerfile = opts.file.clone();
         let started = Instant::now();
         let outcome = match opts.strategy {
-            Strategy::FreshEnvironment => tokio::time::timeout(opts.timeout, lab::run(&lab_opts, images, progress)).await,
+            Strategy::FreshEnvironment => {
+                tokio::time::timeout(opts.timeout, lab::run(&lab_opts, images, progress)).await
+            }
             Strategy::SharedNode => {
                 let slug = format!("s{:03}", i + 1);
-                let graded = tokio::time::timeout(opts.timeout, in_shared(&mut shared, images, &lab_opts, &slug, progress)).await;
+                let graded =
+                    tokio::time::timeout(opts.timeout, in_shared(&mut shared, images, &lab_opts, &slug, progress))
+                        .await;
                 // A broken or timed-out environment is not handed to the next submission.
                 if !matches!(graded, Ok(Ok(_))) {
                     shared = None;
@@ -128,14 +132,24 @@ fn result_of(
     };
     match outcome {
         Ok(Ok(run)) => {
-            let report = Report::new("check", &sub.display().to_string(), checks::evaluate(rubric, &Evidence::of_run(&run)), Vec::new(), None);
+            let report = Report::new(
+                "check",
+                &sub.display().to_string(),
+                checks::evaluate(rubric, &Evidence::of_run(&run)),
+                Vec::new(),
+                None,
+            );
             result.verdict = Some(format!("{:?}", report.verdict).to_lowercase());
             result.points = report.score.points;
             result.max_points = report.score.max_points;
             result.bonus_points = report.score.bonus_points;
             result.percent = report.score.percent;
-            result.failed_checks =
-                report.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).map(|c| c.id.clone()).collect();
+            result.failed_checks = report
+                .checks
+                .iter()
+                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+                .map(|c| c.id.clone())
+                .collect();
         }
         Ok(Err(e)) => result.error = Some(e.to_string()),
         Err(_) => result.error = Some(format!("did not finish within {:?}", opts.timeout)),
@@ -173,7 +187,8 @@ pub fn csv(results: &[SubmissionResult]) -> String {
 }
 
 pub fn markdown(results: &[SubmissionResult]) -> String {
-    let mut o = String::from("| Submission | Verdict | Score | Bonus | Failed checks / error |\n|---|---|---|---|---|\n");
+    let mut o =
+        String::from("| Submission | Verdict | Score | Bonus | Failed checks / error |\n|---|---|---|---|---|\n");
     for r in results {
         let why = r.error.clone().unwrap_or_else(|| r.failed_checks.join(", "));
         let why = why.lines().next().unwrap_or("").replace('|', "\\|");

@@ -242,13 +242,16 @@ fn manifest_lists_both_architectures(ev: &Evidence) -> Option<Verdict> {
 
 fn cache_imported_from_registry(ev: &Evidence) -> Option<Verdict> {
     const EXPECTED: &str = "build 1 tries to import cachedata1 (not found yet is fine); build 2 imports it (`inferred cache manifest type`)";
-    const FIX: &str = "pass --cache-from type=registry,ref=<registry7>/cachedata1 to both builds, with the same ref as --cache-to";
+    const FIX: &str =
+        "pass --cache-from type=registry,ref=<registry7>/cachedata1 to both builds, with the same ref as --cache-to";
     let (b1, _) = ev.build1?;
     let Some((b2, _)) = ev.build2 else {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: there is no build 2"), FIX);
     };
     let first = match b1.cache_import() {
-        CacheImport::NotAttempted => return Verdict::new(false, EXPECTED, "build 1 did not try to import a cache".into(), FIX),
+        CacheImport::NotAttempted => {
+            return Verdict::new(false, EXPECTED, "build 1 did not try to import a cache".into(), FIX)
+        }
         CacheImport::NotFound { .. } => "build 1: not found (expected)".to_string(),
         CacheImport::Failed { message, .. } => format!("build 1: {message}"),
         CacheImport::Imported { .. } => "build 1: imported (a cache existed already)".to_string(),
@@ -257,7 +260,9 @@ fn cache_imported_from_registry(ev: &Evidence) -> Option<Verdict> {
         CacheImport::Imported { from, manifest_type } => {
             Verdict::new(true, EXPECTED, format!("{first}; build 2: imported from {from} ({manifest_type})"), FIX)
         }
-        CacheImport::NotAttempted => Verdict::new(false, EXPECTED, format!("{first}; build 2 did not try to import"), FIX),
+        CacheImport::NotAttempted => {
+            Verdict::new(false, EXPECTED, format!("{first}; build 2 did not try to import"), FIX)
+        }
         CacheImport::NotFound { message, .. } | CacheImport::Failed { message, .. } => {
             Verdict::new(false, EXPECTED, format!("{first}; build 2: {message}"), FIX)
         }
@@ -265,7 +270,8 @@ fn cache_imported_from_registry(ev: &Evidence) -> Option<Verdict> {
 }
 
 fn cached_steps_both_platforms(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "in build 2, a CACHED line for every RUN/COPY/ADD step of the Dockerfile, for linux/amd64 and linux/arm64";
+    const EXPECTED: &str =
+        "in build 2, a CACHED line for every RUN/COPY/ADD step of the Dockerfile, for linux/amd64 and linux/arm64";
     const FIX: &str = "build 2 must run with the same Dockerfile and context as build 1, importing the cache build 1 exported; change nothing in between";
     let Some((b2, _)) = ev.build2 else {
         ev.build1?;
@@ -284,7 +290,8 @@ fn cached_steps_both_platforms(ev: &Evidence) -> Option<Verdict> {
         let want = ev.dockerfile.map_or(s.layer_steps, |d| d.layer_steps);
         let ok = s.layer_steps > 0 && s.cached_layer_steps == s.layer_steps && s.layer_steps >= want;
         pass &= ok;
-        let mut part = format!("{p}: {}/{} RUN/COPY/ADD cached ({} CACHED lines)", s.cached_layer_steps, want, s.cached_steps);
+        let mut part =
+            format!("{p}: {}/{} RUN/COPY/ADD cached ({} CACHED lines)", s.cached_layer_steps, want, s.cached_steps);
         if let Some(u) = s.uncached.first() {
             part += &format!(", not cached: {u}");
         }
@@ -302,10 +309,15 @@ fn cache_exported(ev: &Evidence) -> Option<Verdict> {
     let mut pass = logs.len() == 2;
     for (n, log) in logs {
         match log.cache_export() {
-            Some(e) if e.manifest.is_some() => parts.push(format!("build {n}: {} layers written, cache manifest written", e.layers_written)),
+            Some(e) if e.manifest.is_some() => {
+                parts.push(format!("build {n}: {} layers written, cache manifest written", e.layers_written))
+            }
             Some(e) => {
                 pass = false;
-                parts.push(format!("build {n}: export started ({} layers) but no cache manifest written", e.layers_written));
+                parts.push(format!(
+                    "build {n}: export started ({} layers) but no cache manifest written",
+                    e.layers_written
+                ));
             }
             None => {
                 pass = false;
@@ -327,7 +339,12 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> Option<Verdict> {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: cachedata1:latest is not in registry7"), FIX);
     };
     let Some(m) = &cache.manifest else {
-        return Verdict::new(false, EXPECTED, format!("cachedata1 holds {}, not a BuildKit cache", cache.media_type), FIX);
+        return Verdict::new(
+            false,
+            EXPECTED,
+            format!("cachedata1 holds {}, not a BuildKit cache", cache.media_type),
+            FIX,
+        );
     };
     let seen = format!(
         "{} ({:?} shape): {} layers ({} bytes), {} of them ({} bytes) not in lab:cachetest",
@@ -376,7 +393,8 @@ fn space_reclaimed(ev: &Evidence) -> Option<Verdict> {
 }
 
 fn image_intact(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "after the deletion, lab:cachetest's index, both platform manifests, configs and layers all answer 200";
+    const EXPECTED: &str =
+        "after the deletion, lab:cachetest's index, both platform manifests, configs and layers all answer 200";
     const FIX: &str = "never run garbage-collect --delete-untagged on registry 2.8: it deletes the platform manifests of multi-arch images";
     let Some(d) = ev.deletion? else {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);

@@ -36,9 +36,9 @@ impl Images {
     pub fn load() -> Images {
         let file = env_file().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
         let get = |key: &str| {
-            std::env::var(key).ok().or_else(|| {
-                file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
-            })
+            std::env::var(key)
+                .ok()
+                .or_else(|| file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string)))
         };
         let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
         Images {
@@ -348,7 +348,12 @@ async fn start_node(
 }
 
 /// registry7 lets manifests be deleted: the lab's bonus needs it.
-async fn start_registry7(image: &str, name: &str, network: &str, run_id: &str) -> Result<ContainerAsync<GenericImage>, Error> {
+async fn start_registry7(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+) -> Result<ContainerAsync<GenericImage>, Error> {
     registry_container(image, name, network, run_id)
         .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
         .start()
@@ -400,7 +405,10 @@ pub async fn engine() -> Result<Engine, Error> {
     let host = std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into());
     let fix = START_DOCKER;
     let docker = Docker::connect_with_defaults().map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
-    let docker = docker.negotiate_version().await.map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {fix}")))?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {fix}")))?;
     let v = docker.version().await.map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
     let api = v.api_version.clone().unwrap_or_default();
     let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));

@@ -55,7 +55,11 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
     let Some(top) = client.manifest(&r.repository, &r.reference).await? else {
         return Ok(None);
     };
-    let name = format!("{}/{}", client.base().split("://").nth(1).unwrap_or(client.base()), ImageRef { registry: None, ..r.clone() });
+    let name = format!(
+        "{}/{}",
+        client.base().split("://").nth(1).unwrap_or(client.base()),
+        ImageRef { registry: None, ..r.clone() }
+    );
     let summary = ImageSummary::from_fetched(&top);
     let mut platforms = Vec::new();
     let children: Vec<(IndexEntry, Option<crate::registry::Fetched>)> = match &top.body {
@@ -71,13 +75,14 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
     for (entry, fetched) in children {
         let Some(Manifest::Image(m)) = fetched.map(|f| f.body) else { continue };
         let config = BlobRef::of(m.config());
-        let config_platform = if entry.attestation || config.media_type.contains("buildkit.cacheconfig") {
-            None
-        } else {
-            client.blob_json(&r.repository, &config.digest).await.ok().map(|v| {
-                format!("{}/{}", v["os"].as_str().unwrap_or("?"), v["architecture"].as_str().unwrap_or("?"))
-            })
-        };
+        let config_platform =
+            if entry.attestation || config.media_type.contains("buildkit.cacheconfig") {
+                None
+            } else {
+                client.blob_json(&r.repository, &config.digest).await.ok().map(|v| {
+                    format!("{}/{}", v["os"].as_str().unwrap_or("?"), v["architecture"].as_str().unwrap_or("?"))
+                })
+            };
         platforms.push(PlatformDetail {
             platform: entry.platform.to_string(),
             attestation: entry.attestation,
@@ -109,6 +114,7 @@ pub async fn audit(
     cache: &ImageRef,
 ) -> Result<(Option<ImageSummary>, Option<CacheEvidence>), Error> {
     let summary = client.image(&image.repository, &image.reference).await?;
-    let evidence = cache_evidence(client, &cache.repository, &cache.reference, (&image.repository, &image.reference)).await?;
+    let evidence =
+        cache_evidence(client, &cache.repository, &cache.reference, (&image.repository, &image.reference)).await?;
     Ok((summary, evidence))
 }

@@ -225,7 +225,8 @@ pub async fn run_in(
         Some(cache) => {
             progress.stage_started(Stage::Deletion);
             let t = Instant::now();
-            run.deletion = Some(deletion::delete_cache(&mut env.registry, &spec.cache, "latest", &cache, (repo, tag)).await?);
+            run.deletion =
+                Some(deletion::delete_cache(&mut env.registry, &spec.cache, "latest", &cache, (repo, tag)).await?);
             timed(Stage::Deletion, t);
         }
     }
@@ -236,7 +237,13 @@ pub async fn run_in(
 /// Every build starts with the node's own cache empty: build 1 from nothing (a shared node
 /// has built other apps), build 2 with only the registry cache to find — otherwise its
 /// CACHED lines would come from the node and prove nothing about the registry.
-async fn build(env: &LabEnvironment, spec: &BuildSpec, stage: Stage, opts: &LabOptions, progress: &dyn Progress) -> Result<BuildOutcome, Error> {
+async fn build(
+    env: &LabEnvironment,
+    spec: &BuildSpec,
+    stage: Stage,
+    opts: &LabOptions,
+    progress: &dyn Progress,
+) -> Result<BuildOutcome, Error> {
     progress.stage_started(stage);
     env.node.prune_all().await?;
     builds::run(&env.node, spec, opts.build_timeout, |line| progress.build_line(stage, line)).await
@@ -253,11 +260,8 @@ pub async fn cache_evidence(
         return Ok(None);
     };
     let image_blobs = client.image_blobs(image.0, image.1).await?;
-    let extra: Vec<_> = manifest
-        .iter()
-        .flat_map(|m| m.layers.iter())
-        .filter(|l| !image_blobs.contains(&l.digest))
-        .collect();
+    let extra: Vec<_> =
+        manifest.iter().flat_map(|m| m.layers.iter()).filter(|l| !image_blobs.contains(&l.digest)).collect();
     Ok(Some(CacheEvidence {
         repository: repo.to_string(),
         media_type: fetched.media_type,

@@ -68,10 +68,9 @@ impl FromStr for Platform {
         let valid = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match parts.as_slice() {
             [os, arch] if parts.iter().all(valid) => Ok(Platform::new(os, arch)),
-            [os, arch, variant] if parts.iter().all(valid) => Ok(Platform {
-                variant: Some(variant.to_string()),
-                ..Platform::new(os, arch)
-            }),
+            [os, arch, variant] if parts.iter().all(valid) => {
+                Ok(Platform { variant: Some(variant.to_string()), ..Platform::new(os, arch) })
+            }
             _ => Err(PlatformParseError(s.to_string())),
         }
     }

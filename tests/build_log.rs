@@ -3,8 +3,8 @@
 mod common;
 
 use common::read_fixture;
-use lab7::builds::{BuildLog, CacheImport, VertexState};
 use lab7::builds::log::LogForm;
+use lab7::builds::{BuildLog, CacheImport, VertexState};
 use lab7::platform::Platform;
 use rstest::rstest;
 
@@ -18,7 +18,11 @@ fn log(rel: &str) -> BuildLog {
 #[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build1.log")]
 fn first_build_tries_the_cache_and_finds_none(#[case] rel: &str) {
     let l = log(rel);
-    assert!(matches!(l.cache_import(), CacheImport::NotFound { ref message, .. } if message.contains("not found")), "{:?}", l.cache_import());
+    assert!(
+        matches!(l.cache_import(), CacheImport::NotFound { ref message, .. } if message.contains("not found")),
+        "{:?}",
+        l.cache_import()
+    );
     // The failed import is expected: it is not the build's failure.
     assert_eq!(l.first_failure(), None);
     for steps in l.per_platform().values() {
@@ -28,10 +32,22 @@ fn first_build_tries_the_cache_and_finds_none(#[case] rel: &str) {
 }
 
 #[rstest]
-#[case::buildctl_after_prune("logs/buildctl-v0.26/build2-after-prune.log", "application/vnd.oci.image.manifest.v1+json", LogForm::Plain)]
-#[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build2.log", "application/vnd.oci.image.index.v1+json", LogForm::Plain)]
+#[case::buildctl_after_prune(
+    "logs/buildctl-v0.26/build2-after-prune.log",
+    "application/vnd.oci.image.manifest.v1+json",
+    LogForm::Plain
+)]
+#[case::buildx_docker_driver(
+    "logs/buildx-0.13-docker-driver/build2.log",
+    "application/vnd.oci.image.index.v1+json",
+    LogForm::Plain
+)]
 #[case::buildx_tty("logs/buildx-tty/build2.txt", "application/vnd.oci.image.manifest.v1+json", LogForm::Tty)]
-fn second_build_imports_the_cache_and_every_step_is_cached(#[case] rel: &str, #[case] manifest_type: &str, #[case] form: LogForm) {
+fn second_build_imports_the_cache_and_every_step_is_cached(
+    #[case] rel: &str,
+    #[case] manifest_type: &str,
+    #[case] form: LogForm,
+) {
     let l = log(rel);
     assert_eq!(l.form, form);
     match l.cache_import() {
@@ -54,7 +70,8 @@ fn second_build_imports_the_cache_and_every_step_is_cached(#[case] rel: &str, #[
 #[test]
 fn cached_line_names_platform_stage_and_step() {
     let l = log("logs/buildctl-v0.26/build2-after-prune.log");
-    let (v, step) = l.steps().find(|(v, s)| s.instruction == "RUN" && s.index == 2 && v.state == VertexState::Cached).unwrap();
+    let (v, step) =
+        l.steps().find(|(v, s)| s.instruction == "RUN" && s.index == 2 && v.state == VertexState::Cached).unwrap();
     assert_eq!(step.stage, "build1");
     assert_eq!(step.total, 5);
     assert_eq!(step.args, "mkdir -p /var/app");
@@ -62,10 +79,26 @@ fn cached_line_names_platform_stage_and_step() {
 }
 
 #[rstest]
-#[case::buildctl("logs/buildctl-v0.26/build2-after-prune.log", 10, "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc")]
-#[case::buildx_docker_driver("logs/buildx-0.13-docker-driver/build2.log", 10, "sha256:1aa4b1851cc6cd4884485ad83031106cb6bd51650be1b63eb7466443e5619b61")]
-#[case::buildx_tty("logs/buildx-tty/build2.txt", 2, "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc")]
-fn cache_export_counts_distinct_layers_and_the_manifest(#[case] rel: &str, #[case] layers: usize, #[case] manifest: &str) {
+#[case::buildctl(
+    "logs/buildctl-v0.26/build2-after-prune.log",
+    10,
+    "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc"
+)]
+#[case::buildx_docker_driver(
+    "logs/buildx-0.13-docker-driver/build2.log",
+    10,
+    "sha256:1aa4b1851cc6cd4884485ad83031106cb6bd51650be1b63eb7466443e5619b61"
+)]
+#[case::buildx_tty(
+    "logs/buildx-tty/build2.txt",
+    2,
+    "sha256:b5062ed1e71561beb0908d441428b0677f88eea66fb8eec891633e3ce74d95fc"
+)]
+fn cache_export_counts_distinct_layers_and_the_manifest(
+    #[case] rel: &str,
+    #[case] layers: usize,
+    #[case] manifest: &str,
+) {
     let e = log(rel).cache_export().expect("the build exports its cache");
     assert_eq!(e.layers_written, layers);
     assert_eq!(e.manifest.unwrap().as_str(), manifest);
@@ -76,7 +109,12 @@ fn a_step_failing_on_arm64_is_the_first_failure() {
     // Captured from `lab7 check lab_examples/arm64-fails --logs …`.
     let l = log("logs/buildctl-v0.26-arm64-fails/build1.log");
     let per = l.per_platform();
-    assert_eq!(per[&Some(Platform::linux_arm64())].failed, vec![r#"build1 4/5 RUN [ "$(uname -m)" = x86_64 ] || { echo "tool.sh is built for x86-64 only, this is $(uname -m)" >&2; exit 1; }"#]);
+    assert_eq!(
+        per[&Some(Platform::linux_arm64())].failed,
+        vec![
+            r#"build1 4/5 RUN [ "$(uname -m)" = x86_64 ] || { echo "tool.sh is built for x86-64 only, this is $(uname -m)" >&2; exit 1; }"#
+        ]
+    );
     assert!(per[&Some(Platform::linux_amd64())].failed.is_empty());
     let failure = l.first_failure().unwrap();
     assert!(failure.starts_with("[linux/arm64 build1 4/5]"), "{failure}");

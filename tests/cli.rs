@@ -50,7 +50,13 @@ fn grade_logs_fails_when_build_2_used_no_cache() {
     let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[0]]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("FAIL") && t.contains("build 2: failed to configure registry cache importer: registry7:5000/cachedata1:latest: not found"), "{t}");
+    assert!(
+        t.contains("FAIL")
+            && t.contains(
+                "build 2: failed to configure registry cache importer: registry7:5000/cachedata1:latest: not found"
+            ),
+        "{t}"
+    );
 }
 
 #[test]
@@ -77,14 +83,20 @@ fn json_output_parses_back_into_the_documented_schema() {
 fn gradescope_output_has_the_fields_gradescope_reads() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.json");
-    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[0], PLAIN[0], "--format", "gradescope", "--out", out.to_str().unwrap()]);
+    let o = lab7(
+        &logs_dir(),
+        &["grade-logs", PLAIN[0], PLAIN[0], "--format", "gradescope", "--out", out.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert!(v["score"].is_number() && v["max_score"].is_number());
     let tests = v["tests"].as_array().unwrap();
     assert!(!tests.is_empty());
     for t in tests {
-        assert!(t["name"].is_string() && t["score"].is_number() && t["max_score"].is_number() && t["output"].is_string(), "{t}");
+        assert!(
+            t["name"].is_string() && t["score"].is_number() && t["max_score"].is_number() && t["output"].is_string(),
+            "{t}"
+        );
         assert!(["passed", "failed"].contains(&t["status"].as_str().unwrap()), "{t}");
     }
     assert!(tests.iter().any(|t| t["status"] == "failed"));
@@ -123,7 +135,10 @@ fn grade_logs_refuses_a_file_that_is_no_build_log() {
 
 #[test]
 fn inspect_refuses_a_malformed_reference() {
-    refused(&["inspect", "--registry", "localhost:5000", "Lab:Cache Test"], &["Lab:Cache Test", "not an image reference"]);
+    refused(
+        &["inspect", "--registry", "localhost:5000", "Lab:Cache Test"],
+        &["Lab:Cache Test", "not an image reference"],
+    );
 }
 
 #[test]
@@ -192,7 +207,19 @@ fn check_writes_a_markdown_report_a_student_can_hand_in() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.md");
     let logs = dir.path().join("logs");
-    let o = lab7(&common::root(), &["check", "lab_examples/reference", "--format", "md", "--out", out.to_str().unwrap(), "--logs", logs.to_str().unwrap()]);
+    let o = lab7(
+        &common::root(),
+        &[
+            "check",
+            "lab_examples/reference",
+            "--format",
+            "md",
+            "--out",
+            out.to_str().unwrap(),
+            "--logs",
+            logs.to_str().unwrap(),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // The saved logs are what a student pastes; grading them gives the same verdict.
     let graded = lab7(&logs, &["grade-logs", "build1.log", "build2.log"]);
@@ -237,7 +264,10 @@ async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
     let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:nope"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
-    let o = lab7(&common::root(), &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"]);
+    let o = lab7(
+        &common::root(),
+        &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report: Report = serde_json::from_slice(&o.stdout).unwrap();
     let status = |id: &str| report.checks.iter().find(|c| c.id == id).unwrap().status;
@@ -260,7 +290,14 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
     assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(&o));
     let table = std::fs::read_to_string(&csv).unwrap();
     let verdict = |name: &str| {
-        table.lines().find(|l| l.starts_with(&format!("{name},"))).unwrap_or_else(|| panic!("{name} missing:\n{table}")).split(',').nth(1).unwrap().to_string()
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{table}"))
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_string()
     };
     assert_eq!(verdict("reference"), "pass", "{table}");
     assert_eq!(verdict("arm64-fails"), "fail", "{table}");

@@ -25,7 +25,10 @@ async fn registry_and_node_start_on_a_private_network() {
     let platforms: Vec<String> = node.platforms.iter().map(|p| p.to_string()).collect();
     println!("node {} (BuildKit {}): platforms {}", env.node.name, node.buildkit_version, platforms.join(", "));
     assert!(node.platforms.contains(&Platform::linux_amd64()), "{workers}");
-    assert!(node.platforms.contains(&Platform::linux_arm64()), "linux/arm64 missing: is QEMU registered with the F flag? {workers}");
+    assert!(
+        node.platforms.contains(&Platform::linux_arm64()),
+        "linux/arm64 missing: is QEMU registered with the F flag? {workers}"
+    );
     assert_eq!(node.buildkit_version, "v0.26.0", "{workers}");
 }
 

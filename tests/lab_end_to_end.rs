@@ -47,7 +47,10 @@ fn second_build_is_cached_from_the_registry_for_both_platforms() {
     let per = b2.log.per_platform();
     for p in Platform::lab_targets() {
         let steps = &per[&Some(p.clone())];
-        assert_eq!(steps.layer_steps, run.dockerfile_summary.layer_steps, "{p}: every RUN/COPY/ADD of the Dockerfile appears");
+        assert_eq!(
+            steps.layer_steps, run.dockerfile_summary.layer_steps,
+            "{p}: every RUN/COPY/ADD of the Dockerfile appears"
+        );
         assert_eq!(steps.cached_layer_steps, steps.layer_steps, "{p}: not cached: {:?}", steps.uncached);
     }
     // Build 1 ran from nothing: the CACHED lines of build 2 come from the registry cache,
@@ -88,7 +91,8 @@ fn cache_deletion_reclaims_space_and_loses_nothing_else() {
 fn report_of_the_reference_run() {
     let Some(run) = reference_run() else { return };
     let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
-    let report = Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
+    let report =
+        Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
     assert_eq!(report.exit_code(), 0);
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
     let normalized = common::normalize(serde_json::to_value(&report).unwrap());

@@ -12,7 +12,12 @@ const ANY: &str = "sha256:000000000000000000000000000000000000000000000000000000
 fn fetched(rel: &str) -> Fetched {
     let body = read_fixture(rel);
     let media_type = Manifest::declared_type(body.as_bytes()).expect("the fixture declares its mediaType");
-    Fetched { digest: ANY.parse().unwrap(), size: body.len() as u64, body: Manifest::parse(&media_type, body.as_bytes()).unwrap(), media_type }
+    Fetched {
+        digest: ANY.parse().unwrap(),
+        size: body.len() as u64,
+        body: Manifest::parse(&media_type, body.as_bytes()).unwrap(),
+        media_type,
+    }
 }
 
 #[test]
@@ -38,7 +43,12 @@ fn attestation_entries_are_reported_not_counted_as_platforms() {
     att["annotations"] = serde_json::json!({"vnd.docker.reference.type": "attestation-manifest"});
     v["manifests"].as_array_mut().unwrap().push(att);
     let body = serde_json::to_vec(&v).unwrap();
-    let f = Fetched { digest: ANY.parse().unwrap(), size: 0, media_type: "application/vnd.oci.image.index.v1+json".into(), body: Manifest::parse("application/vnd.oci.image.index.v1+json", &body).unwrap() };
+    let f = Fetched {
+        digest: ANY.parse().unwrap(),
+        size: 0,
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        body: Manifest::parse("application/vnd.oci.image.index.v1+json", &body).unwrap(),
+    };
     let image = ImageSummary::from_fetched(&f);
     assert_eq!(image.platforms(), Platform::lab_targets());
     assert_eq!(image.attestations(), 1);

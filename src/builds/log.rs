@@ -68,9 +68,18 @@ pub enum CacheImport {
     /// No `importing cache manifest from …` vertex: the build was not asked to import.
     NotAttempted,
     /// The cache did not exist yet (expected in the first build).
-    NotFound { from: String, message: String },
-    Failed { from: String, message: String },
-    Imported { from: String, manifest_type: String },
+    NotFound {
+        from: String,
+        message: String,
+    },
+    Failed {
+        from: String,
+        message: String,
+    },
+    Imported {
+        from: String,
+        manifest_type: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -221,10 +230,7 @@ impl BuildLog {
             // buildx's tty form marks the vertex ERROR and says why only in a block further down.
             (VertexState::Error(m), _) if m.is_empty() => CacheImport::Failed { from, message: "import failed".into() },
             (VertexState::Error(m), _) => CacheImport::Failed { from, message: m.clone() },
-            (_, Some(t)) => CacheImport::Imported {
-                from,
-                manifest_type: t.trim_end_matches(" done").to_string(),
-            },
+            (_, Some(t)) => CacheImport::Imported { from, manifest_type: t.trim_end_matches(" done").to_string() },
             // buildx tty often folds the sub-line away; a finished import vertex is an import.
             (VertexState::Done, None) => CacheImport::Imported { from, manifest_type: "unknown".into() },
             (_, None) => CacheImport::Failed { from, message: "the import did not finish".into() },
@@ -279,12 +285,7 @@ impl BuildLog {
 
 impl Vertex {
     fn named(name: &str) -> Vertex {
-        Vertex {
-            name: name.to_string(),
-            step: parse_step(name),
-            state: VertexState::Unfinished,
-            lines: Vec::new(),
-        }
+        Vertex { name: name.to_string(), step: parse_step(name), state: VertexState::Unfinished, lines: Vec::new() }
     }
 }
 

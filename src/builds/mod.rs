@@ -54,7 +54,10 @@ impl BuildSpec {
     pub fn args(&self) -> Vec<String> {
         let platforms = self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
         [
-            "buildctl", "build", "--frontend", "dockerfile.v0",
+            "buildctl",
+            "build",
+            "--frontend",
+            "dockerfile.v0",
             &format!("--local=context={}", self.context),
             &format!("--local=dockerfile={}", self.context),
             &format!("--opt=filename={}", self.dockerfile),
@@ -97,7 +100,12 @@ impl BuildOutcome {
 }
 
 /// Runs the build in the node, handing each progress line to `on_line` as it comes.
-pub async fn run(node: &Node, spec: &BuildSpec, timeout: Duration, on_line: impl FnMut(&str)) -> Result<BuildOutcome, Error> {
+pub async fn run(
+    node: &Node,
+    spec: &BuildSpec,
+    timeout: Duration,
+    on_line: impl FnMut(&str),
+) -> Result<BuildOutcome, Error> {
     let args = spec.args();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();

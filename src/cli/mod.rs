@@ -195,7 +195,13 @@ async fn check(a: CheckArgs) -> Result<i32, Error> {
         save_logs(dir, &run)?;
     }
     let checks = checks::evaluate(&rubric, &Evidence::of_run(&run));
-    let report = Report::new("check", &a.dir.display().to_string(), checks, BuildSummary::of_run(&run), Some(RunSummary::of(&run)));
+    let report = Report::new(
+        "check",
+        &a.dir.display().to_string(),
+        checks,
+        BuildSummary::of_run(&run),
+        Some(RunSummary::of(&run)),
+    );
     emit(&report, &a.output)
 }
 
@@ -215,7 +221,8 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
 }
 
 fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output", path.display())))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output", path.display())))?;
     let text = String::from_utf8_lossy(&bytes);
     let log = BuildLog::parse(&text);
     if log.vertices.is_empty() {
@@ -231,10 +238,17 @@ fn grade_logs(a: GradeLogsArgs) -> Result<i32, Error> {
     let rubric = rubric(&a.output)?;
     let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
     let dockerfile = match &a.dockerfile {
-        Some(p) => Some(DockerfileSummary::parse(&std::fs::read_to_string(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?)),
+        Some(p) => Some(DockerfileSummary::parse(
+            &std::fs::read_to_string(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
+        )),
         None => None,
     };
-    let ev = Evidence { build1: Some((&b1, None)), build2: Some((&b2, None)), dockerfile: dockerfile.as_ref(), ..Evidence::default() };
+    let ev = Evidence {
+        build1: Some((&b1, None)),
+        build2: Some((&b2, None)),
+        dockerfile: dockerfile.as_ref(),
+        ..Evidence::default()
+    };
     let subject = format!("{} {}", a.build1.display(), a.build2.display());
     let builds = vec![BuildSummary::of_log(1, &b1, None, None), BuildSummary::of_log(2, &b2, None, None)];
     emit(&Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), builds, None), &a.output)
@@ -269,7 +283,8 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
     let image: ImageRef = a.image.parse().map_err(|e| Error::Input(format!("--image: {e}")))?;
     let cache: ImageRef = a.cache.parse().map_err(|e| Error::Input(format!("--cache: {e}")))?;
     let (image_summary, cache_evidence) = inspect::audit(&client, &image, &cache).await?;
-    let ev = Evidence { image: Some(image_summary.as_ref()), cache: Some(cache_evidence.as_ref()), ..Evidence::default() };
+    let ev =
+        Evidence { image: Some(image_summary.as_ref()), cache: Some(cache_evidence.as_ref()), ..Evidence::default() };
     let subject = format!("{} {} {}", a.registry, image, cache);
     emit(&Report::new("audit", &subject, checks::evaluate(&rubric, &ev), Vec::new(), None), &a.output)
 }
@@ -277,7 +292,8 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
 async fn batch_cmd(a: BatchArgs) -> Result<i32, Error> {
     let strategy = if a.strategy == "shared" { batch::Strategy::SharedNode } else { batch::Strategy::FreshEnvironment };
     let opts = batch::BatchOptions { file: a.file, timeout: Duration::from_secs(a.timeout), strategy };
-    let results = batch::grade_all(&a.dir, &opts, &Images::load(), &Rubric::default_rubric(), &progress::View::new()).await?;
+    let results =
+        batch::grade_all(&a.dir, &opts, &Images::load(), &Rubric::default_rubric(), &progress::View::new()).await?;
     let md = a.out.with_extension("md");
     std::fs::write(&a.out, batch::csv(&results)).map_err(|e| Error::Input(format!("{}: {e}", a.out.display())))?;
     std::fs::write(&md, batch::markdown(&results)).map_err(|e| Error::Input(format!("{}: {e}", md.display())))?;

@@ -70,9 +70,8 @@ impl DeletionEvidence {
 
 pub const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
 
-static GC_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion").unwrap()
-});
+static GC_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion").unwrap());
 
 pub fn parse_gc(output: &str) -> Option<GcSummary> {
     let c = GC_LINE.captures(output)?;
@@ -105,7 +104,8 @@ pub async fn delete_cache(
     revisions.extend(registry.manifest_revisions(cache_repo).await?.into_iter().filter(|d| d != &cache_digest));
     let mut cache_blobs = cache.blobs();
     for rev in &revisions[1..] {
-        if let Some(c) = client.manifest(cache_repo, rev.as_str()).await?.as_ref().and_then(CacheManifest::from_fetched) {
+        if let Some(c) = client.manifest(cache_repo, rev.as_str()).await?.as_ref().and_then(CacheManifest::from_fetched)
+        {
             cache_blobs.extend(c.blobs());
         }
     }
@@ -118,7 +118,11 @@ pub async fn delete_cache(
     let mut deleted_manifests = Vec::new();
     for (i, rev) in revisions.iter().enumerate() {
         let what = if i == 0 { format!("{cache_repo}:{tag}") } else { "untagged earlier cache manifest".into() };
-        deleted_manifests.push(Presence { what, digest: rev.clone(), status: client.delete_manifest(cache_repo, rev).await? });
+        deleted_manifests.push(Presence {
+            what,
+            digest: rev.clone(),
+            status: client.delete_manifest(cache_repo, rev).await?,
+        });
     }
     let delete_status = deleted_manifests[0].status;
     let tag_status_after = client.manifest_status(cache_repo, tag).await?;
@@ -135,7 +139,11 @@ pub async fn delete_cache(
     let mut cache_only_blobs = Vec::new();
     for d in cache_only.iter().chain(&revisions) {
         let what = if revisions.contains(d) { "cache manifest" } else { "cache blob" };
-        cache_only_blobs.push(Presence { what: what.into(), digest: d.clone(), status: client.blob_status(cache_repo, d).await? });
+        cache_only_blobs.push(Presence {
+            what: what.into(),
+            digest: d.clone(),
+            status: client.blob_status(cache_repo, d).await?,
+        });
     }
     Ok(DeletionEvidence {
         cache_repo: cache_repo.into(),

@@ -27,6 +27,8 @@ pub struct Fetched {
     pub body: Manifest,
 }
 
+// A handful of manifests live at a time, briefly: their size on the stack does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Manifest {
     Index(ImageIndex),

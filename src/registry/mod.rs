@@ -49,10 +49,8 @@ impl RegistryClient {
         } else {
             format!("http://{host_port}")
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("a TLS backend is compiled in");
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("a TLS backend is compiled in");
         RegistryClient { base, http }
     }
 
@@ -87,7 +85,8 @@ impl RegistryClient {
 
     /// The manifest behind a tag or digest; `None` on 404.
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>> {
-        let resp = self.send(Method::GET, &format!("/v2/{repo}/manifests/{reference}"), Some(manifest::ACCEPT_ALL)).await?;
+        let resp =
+            self.send(Method::GET, &format!("/v2/{repo}/manifests/{reference}"), Some(manifest::ACCEPT_ALL)).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -195,7 +194,11 @@ impl RegistryClient {
                     let d = e.manifest.digest.to_string();
                     match self.manifest(repo, &d).await? {
                         Some(f) => out.push((e.platform.to_string(), f)),
-                        None => parts.push(Presence { what: format!("{} manifest", e.platform), digest: e.manifest.digest, status: 404 }),
+                        None => parts.push(Presence {
+                            what: format!("{} manifest", e.platform),
+                            digest: e.manifest.digest,
+                            status: 404,
+                        }),
                     }
                 }
                 out
@@ -204,7 +207,8 @@ impl RegistryClient {
         for (label, f) in children {
             parts.push(Presence { what: format!("{label} manifest"), digest: f.digest.clone(), status: 200 });
             if let Manifest::Image(m) = &f.body {
-                for (what, d) in std::iter::once(("config", m.config())).chain(m.layers().iter().map(|l| ("layer", l))) {
+                for (what, d) in std::iter::once(("config", m.config())).chain(m.layers().iter().map(|l| ("layer", l)))
+                {
                     let digest = BlobRef::of(d).digest;
                     let status = self.blob_status(repo, &digest).await?;
                     parts.push(Presence { what: format!("{label} {what}"), digest, status });

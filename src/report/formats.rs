@@ -6,8 +6,8 @@ use std::str::FromStr;
 use serde_json::json;
 
 use super::{BuildSummary, Report, RunSummary, Verdict};
-use crate::registry::deletion::DeletionEvidence;
 use crate::checks::{CheckOutcome, Status};
+use crate::registry::deletion::DeletionEvidence;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -66,7 +66,11 @@ fn paint(text: &str, status: Status, color: bool) -> String {
 
 fn score_line(r: &Report) -> String {
     let s = &r.score;
-    let bonus = if s.bonus_max_points > 0.0 { format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points) } else { String::new() };
+    let bonus = if s.bonus_max_points > 0.0 {
+        format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points)
+    } else {
+        String::new()
+    };
     format!("{}/{}{bonus} = {}%", s.points, s.max_points, s.percent)
 }
 
@@ -77,14 +81,22 @@ pub fn human(r: &Report, color: bool) -> String {
         Verdict::Fail => Status::Fail,
         Verdict::Error => Status::Error,
     };
-    let _ = writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
+    let _ =
+        writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
     if let Some(run) = &r.run {
         out.push('\n');
         out.push_str(&evidence_text(run, &r.builds));
     }
     out.push_str("\nChecks\n");
     for c in &r.checks {
-        let _ = writeln!(out, "  {:5} {:>4}/{:<3} {}", paint(mark(c.status), c.status, color), c.points, c.max_points, c.title);
+        let _ = writeln!(
+            out,
+            "  {:5} {:>4}/{:<3} {}",
+            paint(mark(c.status), c.status, color),
+            c.points,
+            c.max_points,
+            c.title
+        );
         let _ = writeln!(out, "        seen:     {}", c.seen);
         if c.status != Status::Pass && c.status != Status::Skipped {
             let _ = writeln!(out, "        expected: {}", c.expected);
@@ -101,7 +113,11 @@ pub fn human(r: &Report, color: bool) -> String {
 fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
     let mut o = String::new();
     let standin = if run.standins { " (offline stand-ins)" } else { "" };
-    let _ = writeln!(o, "Environment: registry7 = {}, node = {} (BuildKit {}){standin}", run.registry_image, run.buildkit_image, run.buildkit_version);
+    let _ = writeln!(
+        o,
+        "Environment: registry7 = {}, node = {} (BuildKit {}){standin}",
+        run.registry_image, run.buildkit_image, run.buildkit_version
+    );
     let _ = writeln!(o, "  node platforms: {}", run.node_platforms.join(", "));
     for b in builds {
         let _ = writeln!(o, "Build {}: {}; cache import: {}", b.number, exit_and_time(b), b.cache_import);
@@ -117,7 +133,12 @@ fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
         let per: Vec<String> = b
             .platforms
             .iter()
-            .map(|p| format!("{} {} CACHED ({}/{} RUN/COPY/ADD)", p.platform, p.cached_steps, p.cached_layer_steps, p.layer_steps))
+            .map(|p| {
+                format!(
+                    "{} {} CACHED ({}/{} RUN/COPY/ADD)",
+                    p.platform, p.cached_steps, p.cached_layer_steps, p.layer_steps
+                )
+            })
             .collect();
         let _ = writeln!(o, "2. Cache reused from the registry in build 2: {}", per.join(", "));
     }
@@ -152,7 +173,10 @@ pub fn imagetools(name: &str, media_type: &str, digest: &str, manifests: &[super
         let _ = writeln!(o, "  Name:        {repo}@{}", m.digest);
         let _ = writeln!(o, "  MediaType:   {}", m.media_type);
         if m.attestation {
-            let _ = writeln!(o, "  Platform:    unknown/unknown\n  Annotations:\n    vnd.docker.reference.type: attestation-manifest");
+            let _ = writeln!(
+                o,
+                "  Platform:    unknown/unknown\n  Annotations:\n    vnd.docker.reference.type: attestation-manifest"
+            );
         } else {
             let _ = writeln!(o, "  Platform:    {}", m.platform);
         }
@@ -167,7 +191,15 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(o, "Graded by lab7 {} (`{}`): **{:?}**, {}.\n", r.lab7_version, r.kind, r.verdict, score_line(r));
     let _ = writeln!(o, "| Check | Status | Points | Seen |\n|---|---|---|---|");
     for c in &r.checks {
-        let _ = writeln!(o, "| {} | {} | {}/{} | {} |", c.title, mark(c.status), c.points, c.max_points, c.seen.replace('|', "\\|"));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {}/{} | {} |",
+            c.title,
+            mark(c.status),
+            c.points,
+            c.max_points,
+            c.seen.replace('|', "\\|")
+        );
     }
     if let Some(run) = &r.run {
         setup_markdown(&mut o, run);
@@ -179,11 +211,20 @@ pub fn markdown(r: &Report) -> String {
             deletion_markdown(&mut o, d);
         }
     }
-    let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).collect();
+    let problems: Vec<&CheckOutcome> =
+        r.checks.iter().filter(|c| matches!(c.status, Status::Fail | Status::Error)).collect();
     if !problems.is_empty() {
         let _ = writeln!(o, "\n## Problems and fixes\n");
         for c in problems {
-            let _ = writeln!(o, "- **{}** — expected {}; seen {}.\n  Fix: {} (see [Docker docs]({})).", c.title, c.expected, c.seen, c.fix.as_deref().unwrap_or("-"), c.docs);
+            let _ = writeln!(
+                o,
+                "- **{}** — expected {}; seen {}.\n  Fix: {} (see [Docker docs]({})).",
+                c.title,
+                c.expected,
+                c.seen,
+                c.fix.as_deref().unwrap_or("-"),
+                c.docs
+            );
         }
     }
     o
@@ -192,14 +233,29 @@ pub fn markdown(r: &Report) -> String {
 fn setup_markdown(o: &mut String, run: &RunSummary) {
     let _ = writeln!(o, "\n## Setup\n");
     let _ = writeln!(o, "- registry7: `{}` with `REGISTRY_STORAGE_DELETE_ENABLED=true`", run.registry_image);
-    let _ = writeln!(o, "- builder: BuildKit {} (`{}`, as the docker-container driver runs it); platforms: {}", run.buildkit_version, run.buildkit_image, run.node_platforms.join(", "));
+    let _ = writeln!(
+        o,
+        "- builder: BuildKit {} (`{}`, as the docker-container driver runs it); platforms: {}",
+        run.buildkit_version,
+        run.buildkit_image,
+        run.node_platforms.join(", ")
+    );
     let _ = writeln!(o, "\n## Commands (run twice; the node's own cache pruned in between)\n");
-    let _ = writeln!(o, "```sh\n{}\n```\n\nThe same with buildx:\n\n```sh\n{}\n```", run.buildctl_command, run.buildx_command);
+    let _ = writeln!(
+        o,
+        "```sh\n{}\n```\n\nThe same with buildx:\n\n```sh\n{}\n```",
+        run.buildctl_command, run.buildx_command
+    );
 }
 
 fn registry_markdown(o: &mut String, run: &RunSummary) {
     if let Some(i) = &run.image {
-        let _ = writeln!(o, "\n## The manifest: both architectures\n\n```\n$ docker buildx imagetools inspect {}\n{}```", i.name, imagetools(&i.name, &i.media_type, &i.digest, &i.manifests));
+        let _ = writeln!(
+            o,
+            "\n## The manifest: both architectures\n\n```\n$ docker buildx imagetools inspect {}\n{}```",
+            i.name,
+            imagetools(&i.name, &i.media_type, &i.digest, &i.manifests)
+        );
     }
     if let Some(c) = &run.cache {
         let _ = writeln!(o, "\n## The cache image\n\n`{}` is a separate repository: {}, {} layers ({} bytes), of which {} ({} bytes) belong to no layer of the app image — intermediate stages, which only `mode=max` exports.", c.name, c.media_type, c.layers, c.layer_bytes, c.layers_not_in_image, c.bytes_not_in_image);
@@ -217,7 +273,10 @@ fn builds_markdown(o: &mut String, builds: &[BuildSummary]) {
     for b in builds {
         let _ = writeln!(o, "\n## Build {} ({})\n\n- cache import: {}", b.number, exit_and_time(b), b.cache_import);
         if let Some(n) = b.cache_layers_exported {
-            let _ = writeln!(o, "- cache export: `exporting cache to registry`, {n} layers written, cache manifest written");
+            let _ = writeln!(
+                o,
+                "- cache export: `exporting cache to registry`, {n} layers written, cache manifest written"
+            );
         }
         if let Some(f) = &b.first_failure {
             let _ = writeln!(o, "- first error: `{f}`");
@@ -230,18 +289,35 @@ fn builds_markdown(o: &mut String, builds: &[BuildSummary]) {
 
 fn deletion_markdown(o: &mut String, d: &DeletionEvidence) {
     let _ = writeln!(o, "\n## Bonus: deleting the cache image\n");
-    let _ = writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
-    let _ = writeln!(o, "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}", d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after);
+    let _ =
+        writeln!(o, "1. `HEAD /v2/{}/manifests/latest` → `Docker-Content-Digest: {}`", d.cache_repo, d.cache_digest);
+    let _ = writeln!(
+        o,
+        "2. `DELETE /v2/{}/manifests/{}` → {}; the tag then answers {}",
+        d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after
+    );
     for m in d.deleted_manifests.iter().skip(1) {
         let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an {} (build 1's; found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status, m.what);
     }
-    let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| format!("{} blobs marked, {} blobs and {} manifests eligible for deletion", g.blobs_marked, g.blobs_eligible, g.manifests_eligible));
+    let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| {
+        format!(
+            "{} blobs marked, {} blobs and {} manifests eligible for deletion",
+            g.blobs_marked, g.blobs_eligible, g.manifests_eligible
+        )
+    });
     let _ = writeln!(o, "3. `{}` in the registry container → {gc}", d.gc_command);
     if let Some(s) = d.stale_blob_status_before_restart {
         let _ = writeln!(o, "4. before the restart a deleted blob still answers {s} (in-memory blob descriptor cache); after `docker restart registry7`:");
     }
     let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
-    let _ = writeln!(o, "5. {gone}/{} cache-only blobs answer 404; storage {} → {} bytes, **{} bytes reclaimed**", d.cache_only_blobs.len(), d.storage_before, d.storage_after, d.reclaimed());
+    let _ = writeln!(
+        o,
+        "5. {gone}/{} cache-only blobs answer 404; storage {} → {} bytes, **{} bytes reclaimed**",
+        d.cache_only_blobs.len(),
+        d.storage_before,
+        d.storage_after,
+        d.reclaimed()
+    );
     let ok = d.image_after.iter().filter(|p| p.status == 200).count();
     let _ = writeln!(o, "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used: on registry 2.8 it deletes the platform manifests of multi-arch images.", d.image_parts_before);
 }
@@ -256,17 +332,34 @@ pub fn junit(r: &Report) -> String {
     let n = r.checks.len();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(o, "<testsuites name=\"lab7\" tests=\"{n}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\">");
-    let _ = writeln!(o, "  <testsuite name=\"lab7 {} {}\" tests=\"{n}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\">", xml(&r.kind), xml(&r.subject));
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"lab7 {} {}\" tests=\"{n}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{s}\">",
+        xml(&r.kind),
+        xml(&r.subject)
+    );
     let _ = writeln!(o, "    <properties>\n      <property name=\"score\" value=\"{}\"/>\n      <property name=\"max_score\" value=\"{}\"/>\n    </properties>", r.score.points + r.score.bonus_points, r.score.max_points);
     for c in &r.checks {
         let _ = writeln!(o, "    <testcase classname=\"lab7.{}\" name=\"{}\">", xml(&r.kind), xml(&c.id));
         let _ = writeln!(o, "      <properties>\n        <property name=\"points\" value=\"{}\"/>\n        <property name=\"max_points\" value=\"{}\"/>\n        <property name=\"bonus\" value=\"{}\"/>\n      </properties>", c.points, c.max_points, c.bonus);
-        let body = format!("expected: {}\nseen: {}\nfix: {}\ndocs: {}", c.expected, c.seen, c.fix.as_deref().unwrap_or("-"), c.docs);
+        let body = format!(
+            "expected: {}\nseen: {}\nfix: {}\ndocs: {}",
+            c.expected,
+            c.seen,
+            c.fix.as_deref().unwrap_or("-"),
+            c.docs
+        );
         match c.status {
             Status::Pass => {}
-            Status::Fail => { let _ = writeln!(o, "      <failure message=\"{}\">{}</failure>", xml(&c.seen), xml(&body)); }
-            Status::Error => { let _ = writeln!(o, "      <error message=\"{}\">{}</error>", xml(&c.seen), xml(&body)); }
-            Status::Skipped => { let _ = writeln!(o, "      <skipped message=\"{}\"/>", xml(&c.seen)); }
+            Status::Fail => {
+                let _ = writeln!(o, "      <failure message=\"{}\">{}</failure>", xml(&c.seen), xml(&body));
+            }
+            Status::Error => {
+                let _ = writeln!(o, "      <error message=\"{}\">{}</error>", xml(&c.seen), xml(&body));
+            }
+            Status::Skipped => {
+                let _ = writeln!(o, "      <skipped message=\"{}\"/>", xml(&c.seen));
+            }
         }
         let _ = writeln!(o, "      <system-out>{}</system-out>\n    </testcase>", xml(&c.title));
     }

@@ -130,12 +130,24 @@ impl Score {
         let (points, max_points) = (sum(false, |c| c.points), sum(false, |c| c.max_points));
         let bonus_points = sum(true, |c| c.points);
         let percent = if max_points > 0.0 { (points + bonus_points) / max_points * 100.0 } else { 0.0 };
-        Score { points, max_points, bonus_points, bonus_max_points: sum(true, |c| c.max_points), percent: (percent * 10.0).round() / 10.0 }
+        Score {
+            points,
+            max_points,
+            bonus_points,
+            bonus_max_points: sum(true, |c| c.max_points),
+            percent: (percent * 10.0).round() / 10.0,
+        }
     }
 }
 
 impl Report {
-    pub fn new(kind: &str, subject: &str, checks: Vec<CheckOutcome>, builds: Vec<BuildSummary>, run: Option<RunSummary>) -> Report {
+    pub fn new(
+        kind: &str,
+        subject: &str,
+        checks: Vec<CheckOutcome>,
+        builds: Vec<BuildSummary>,
+        run: Option<RunSummary>,
+    ) -> Report {
         let compulsory = || checks.iter().filter(|c| !c.bonus && c.status != Status::Skipped);
         let verdict = if compulsory().any(|c| c.status == Status::Error) {
             Verdict::Error

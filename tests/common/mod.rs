@@ -46,11 +46,24 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Keys whose values change from run to run or machine to machine.
 const VOLATILE: [&str; 16] = [
-    "seconds", "size", "layer_bytes", "bytes_not_in_image", "storage_before", "storage_after", "cache_only_bytes",
-    "run_id", "registry_image", "buildkit_image", "standins", "node_platforms", "lab7_version", "subject",
+    "seconds",
+    "size",
+    "layer_bytes",
+    "bytes_not_in_image",
+    "storage_before",
+    "storage_after",
+    "cache_only_bytes",
+    "run_id",
+    "registry_image",
+    "buildkit_image",
+    "standins",
+    "node_platforms",
+    "lab7_version",
+    "subject",
     // Whether build 2's cache config equals build 1's depends on timing: the number of
     // cache-only blobs (and so what GC counts) is 7 or 8. Tests assert they are all gone.
-    "blobs_marked", "blobs_eligible",
+    "blobs_marked",
+    "blobs_eligible",
 ];
 /// Lists whose length varies with the above: identical entries (after scrubbing) are kept once.
 const DEDUP: [&str; 1] = ["cache_only_blobs"];
