@@ -366,10 +366,10 @@ fn cache_deleted(ev: &Evidence) -> Option<Verdict> {
         return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
     };
     let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
+    let statuses: Vec<String> = d.deleted_manifests.iter().map(|m| m.status.to_string()).collect();
     let seen = format!(
-        "DELETE → {} ({} cache manifests: the tag's and build 1's untagged one), tag → {}, {gone}/{} cache-only blobs gone after GC and restart",
-        d.delete_status,
-        d.deleted_manifests.len(),
+        "DELETE of each cache manifest (the tag's, then untagged ones of earlier builds) → {}, tag → {}, {gone}/{} cache-only blobs gone after GC and restart",
+        statuses.join(", "),
         d.tag_status_after,
         d.cache_only_blobs.len()
     );

@@ -29,8 +29,9 @@ pub struct DeletionEvidence {
     pub cache_repo: String,
     pub cache_digest: Digest,
     pub delete_status: u16,
-    /// Every manifest revision of the cache repository and its DELETE status: build 1's cache
-    /// manifest is still there, untagged, and keeps its layers alive through GC unless deleted too.
+    /// Every manifest revision of the cache repository and its DELETE status, the tag's first:
+    /// build 1's cache manifest is still there, untagged, and keeps its layers alive through GC
+    /// unless deleted too.
     pub deleted_manifests: Vec<Presence>,
     pub tag_status_after: u16,
     pub tags_after: Vec<String>,
@@ -116,13 +117,9 @@ pub async fn delete_cache(
     }
 
     let mut deleted_manifests = Vec::new();
-    for (i, rev) in revisions.iter().enumerate() {
-        let what = if i == 0 { format!("{cache_repo}:{tag}") } else { "untagged earlier cache manifest".into() };
-        deleted_manifests.push(Presence {
-            what,
-            digest: rev.clone(),
-            status: client.delete_manifest(cache_repo, rev).await?,
-        });
+    for rev in &revisions {
+        let status = client.delete_manifest(cache_repo, rev).await?;
+        deleted_manifests.push(Presence { what: "cache manifest".into(), digest: rev.clone(), status });
     }
     let delete_status = deleted_manifests[0].status;
     let tag_status_after = client.manifest_status(cache_repo, tag).await?;

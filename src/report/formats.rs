@@ -297,7 +297,7 @@ fn deletion_markdown(o: &mut String, d: &DeletionEvidence) {
         d.cache_repo, d.cache_digest, d.delete_status, d.tag_status_after
     );
     for m in d.deleted_manifests.iter().skip(1) {
-        let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an {} (build 1's; found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status, m.what);
+        let _ = writeln!(o, "   - also `DELETE /v2/{}/manifests/{}` → {}: an untagged cache manifest of an earlier build (found under `_manifests/revisions` in the registry's storage). Left in place it keeps the cache's layers alive through garbage-collect.", d.cache_repo, m.digest, m.status);
     }
     let gc = d.gc.as_ref().map_or("(no summary line)".into(), |g| {
         format!(

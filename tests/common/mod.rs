@@ -45,7 +45,7 @@ pub fn example(name: &str) -> PathBuf {
 }
 
 /// Keys whose values change from run to run or machine to machine.
-const VOLATILE: [&str; 16] = [
+const VOLATILE: [&str; 19] = [
     "seconds",
     "size",
     "layer_bytes",
@@ -60,13 +60,20 @@ const VOLATILE: [&str; 16] = [
     "node_platforms",
     "lab7_version",
     "subject",
-    // Whether build 2's cache config equals build 1's depends on timing: the number of
-    // cache-only blobs (and so what GC counts) is 7 or 8. Tests assert they are all gone.
+    // Layers whose tar holds a build-time mtime (RUN mkdir, the cacheconfig) come out the same
+    // for amd64 and arm64, or for build 1 and build 2, only when they ran in the same instant:
+    // distinct cache layers are 9 or 10, cache-only blobs 7 to 9, and the GC counts follow.
+    // The tests assert the facts instead: the cache holds layers the image lacks, and every
+    // cache-only blob is gone after the deletion.
     "blobs_marked",
     "blobs_eligible",
+    "layers",
+    "layers_not_in_image",
+    "cache_layers_exported",
 ];
 /// Lists whose length varies with the above: identical entries (after scrubbing) are kept once.
-const DEDUP: [&str; 1] = ["cache_only_blobs"];
+/// Build 2's cache manifest may come out identical to build 1's (then the repository holds one).
+const DEDUP: [&str; 2] = ["cache_only_blobs", "deleted_manifests"];
 
 /// A report with digests, sizes, times, run ids and image names replaced, and
 /// lists BuildKit fills in scheduling order sorted, so one snapshot fits every run.
@@ -107,6 +114,9 @@ pub fn scrub(s: &str) -> String {
             (r"lab7-(registry7|node|mirror)-[0-9a-f]{8}", "lab7-$1-[run]"),
             (r"\d+ → \d+ bytes", "[n] → [n] bytes"),
             (r"\d+/\d+ cache-only blobs", "[n]/[n] cache-only blobs"),
+            (r"\d+ layers", "[n] layers"),
+            (r"→ 202(, 202)*, tag", "→ 202…, tag"),
+            (r"\d+ of them", "[n] of them"),
             (r"\(\d+ reclaimed", "([n] reclaimed"),
             (r"\d+ bytes", "[n] bytes"),
         ]
