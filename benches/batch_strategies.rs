@@ -60,5 +60,9 @@ fn main() {
     println!("  shared node, cache wiped:         {:6.1}s ({:.2}s each)", shared.as_secs_f64(), per(shared));
     println!("  shared / fresh = {:.2}", shared.as_secs_f64() / fresh.as_secs_f64());
     // A fresh-environment submission is one whole `lab7 check`: environment to deletion.
-    println!("one lab run (environment → deletion): {:.1}s = {:.3} of the 180 s target", per(fresh), per(fresh) / 180.0);
+    println!(
+        "one lab run (environment → deletion): {:.1}s = {:.3} of the 180 s target",
+        per(fresh),
+        per(fresh) / 180.0
+    );
 }

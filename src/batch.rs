@@ -95,7 +95,7 @@ async fn in_shared(
     slug: &str,
     progress: &dyn Progress,
 ) -> Result<LabRun, Error> {
-    opts.validate()?;
+    let dockerfile_summary = opts.validate()?;
     progress.stage_started(Stage::Environment);
     let t = Instant::now();
     match shared {
@@ -108,7 +108,7 @@ async fn in_shared(
     let spec = BuildSpec::for_submission(&env.registry_host(), &opts.dockerfile, slug);
     let timing = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
     progress.stage_finished(Stage::Environment, timing.seconds);
-    lab::run_in(env, opts, spec, timing, progress).await
+    lab::run_in(env, opts, &dockerfile_summary, spec, timing, progress).await
 }
 
 fn result_of(

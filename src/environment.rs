@@ -383,11 +383,12 @@ pub fn buildkitd_toml(registry: &str, mirror: Option<&str>) -> String {
 
 /// A Docker API client at the daemon's own version, for what testcontainers does not offer.
 async fn docker_api() -> Result<testcontainers::bollard::Docker, Error> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into());
     testcontainers::bollard::Docker::connect_with_defaults()
-        .map_err(|e| Error::Docker(e.to_string()))?
+        .map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {START_DOCKER}")))?
         .negotiate_version()
         .await
-        .map_err(|e| Error::Docker(e.to_string()))
+        .map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {START_DOCKER}")))
 }
 
 /// The Docker engine as lab7 sees it.
@@ -401,15 +402,9 @@ pub struct Engine {
 
 /// Asks the daemon for its version; the error says how to start Docker.
 pub async fn engine() -> Result<Engine, Error> {
-    use testcontainers::bollard::Docker;
     let host = std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into());
-    let fix = START_DOCKER;
-    let docker = Docker::connect_with_defaults().map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| Error::Docker(format!("no Docker daemon answers at {host}: {e}\n  fix: {fix}")))?;
-    let v = docker.version().await.map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {fix}")))?;
+    let docker = docker_api().await?;
+    let v = docker.version().await.map_err(|e| Error::Docker(format!("{host}: {e}\n  fix: {START_DOCKER}")))?;
     let api = v.api_version.clone().unwrap_or_default();
     let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
     if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < MIN_API {

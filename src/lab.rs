@@ -147,26 +147,27 @@ pub struct LabRun {
 /// Runs the lab in an environment of its own, started for it and removed after.
 /// Errors are for the environment; a failing student build is evidence, not an error.
 pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) -> Result<LabRun, Error> {
-    opts.validate()?;
+    let dockerfile_summary = opts.validate()?;
     progress.stage_started(Stage::Environment);
     let t = Instant::now();
     let mut env = LabEnvironment::start(images, Some(&opts.app_dir)).await?;
     let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile);
     let started = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
     progress.stage_finished(Stage::Environment, started.seconds);
-    run_in(&mut env, opts, spec, started, progress).await
+    run_in(&mut env, opts, &dockerfile_summary, spec, started, progress).await
 }
 
 /// Runs the lab in an environment that may serve several apps in turn: the app must already
 /// be in the node at `spec.context`, and registry7 must hold nothing of another app.
+/// `dockerfile_summary` is what `opts.validate()` gave the caller before it set anything up.
 pub async fn run_in(
     env: &mut LabEnvironment,
     opts: &LabOptions,
+    dockerfile_summary: &DockerfileSummary,
     spec: BuildSpec,
     environment: Timing,
     progress: &dyn Progress,
 ) -> Result<LabRun, Error> {
-    let dockerfile_summary = opts.validate()?;
     let node = node_info(&env.node.workers().await?);
     let mut timings = vec![environment];
     let mut timed = |stage: Stage, started: Instant| {
@@ -181,7 +182,7 @@ pub async fn run_in(
     let mut run = LabRun {
         app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
         dockerfile: opts.dockerfile.clone(),
-        dockerfile_summary,
+        dockerfile_summary: dockerfile_summary.clone(),
         spec: spec.clone(),
         run_id: env.run_id.clone(),
         images: env.images.clone(),

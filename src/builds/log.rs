@@ -245,7 +245,6 @@ impl BuildLog {
             .filter_map(|l| l.strip_prefix("writing layer "))
             .filter_map(|l| DIGEST.find(l).map(|m| m.as_str()))
             .collect();
-        layers.dedup();
         layers.sort();
         layers.dedup();
         let manifest = v

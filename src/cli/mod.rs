@@ -188,7 +188,6 @@ async fn check(a: CheckArgs) -> Result<i32, Error> {
     opts.dockerfile = a.file;
     opts.build_timeout = Duration::from_secs(a.build_timeout);
     opts.delete_cache = !a.keep_cache;
-    opts.validate()?;
     let view = progress::View::new();
     let run = lab::run(&opts, &Images::load(), &view).await?;
     if let Some(dir) = &a.logs {
