@@ -22,8 +22,9 @@ OFFICIAL_BUILDKIT=moby/buildkit:v0.26.0
 BUILDKIT_VERSION=v0.26.0
 BUSYBOX_TAG=1.36              # the tag lab_examples use in FROM
 RECIPE=4                      # bump when a stand-in's layout changes
+BUILDKIT_RECIPE=5             # r5: CNI plugins, iptables and busybox, like the official image
 STANDIN_REGISTRY=lab7/registry:2.8-debian-r$RECIPE
-STANDIN_BUILDKIT=lab7/buildkit:$BUILDKIT_VERSION-standin-r$RECIPE
+STANDIN_BUILDKIT=lab7/buildkit:$BUILDKIT_VERSION-standin-r$BUILDKIT_RECIPE
 STANDIN_MIRROR=lab7/hub-mirror:busybox-$BUSYBOX_TAG-r$RECIPE
 LABEL=org.lab7.standin
 
@@ -200,17 +201,37 @@ build_registry_standin() {
     --change 'EXPOSE 5000'
 }
 
+# The official image (Alpine) has a shell, iptables and BuildKit's CNI plugins (buildkit-cni-*):
+# lab7 runs each RUN step in BuildKit's bridge network mode behind the node's firewall, and
+# reads the node's cgroup with sh. The stand-in carries the same: the plugins built from
+# their Go module, Debian's iptables (nft) with its libraries and extensions, busybox.
 build_buildkit_standin() {
   say "building stand-in $STANDIN_BUILDKIT: buildkitd and buildctl $BUILDKIT_VERSION with Go (about 2 min)"
   command -v go >/dev/null || die "building the BuildKit stand-in needs Go 1.24.3+ (apt-get install golang-go, or go.dev/dl)"
   [ -x /usr/sbin/runc ] || apt_install runc
-  local root=$WORK/buildkit
-  rm -rf "$root" && mkdir -p "$root"/{tmp,run,var/lib/buildkit,etc/buildkit,usr/bin}
+  [ -x /usr/sbin/xtables-nft-multi ] || apt_install iptables
+  local root=$WORK/buildkit cni=$WORK/cni plugin n
+  rm -rf "$root" "$cni" && mkdir -p "$root"/{tmp,run,var/lib/buildkit,etc/buildkit,usr/bin,usr/sbin,bin} "$cni"
   (cd "$ROOT/tools/buildkit" && CGO_ENABLED=0 go build -trimpath \
      -tags 'osusergo netgo static_build' \
      -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
      -o "$root/usr/bin/" github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl)
+  (cd "$ROOT/tools/buildkit" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cni/" \
+     github.com/containernetworking/plugins/plugins/main/bridge \
+     github.com/containernetworking/plugins/plugins/main/loopback \
+     github.com/containernetworking/plugins/plugins/ipam/host-local \
+     github.com/containernetworking/plugins/plugins/meta/firewall)
+  for plugin in bridge loopback host-local firewall; do
+    install -m 0755 "$cni/$plugin" "$root/usr/bin/buildkit-cni-$plugin"
+  done
   copy_with_libs /usr/sbin/runc "$root" /usr/bin/buildkit-runc
+  copy_with_libs /usr/sbin/xtables-nft-multi "$root" /usr/sbin/xtables-nft-multi
+  mkdir -p "$root/usr/lib/x86_64-linux-gnu" && cp -a /usr/lib/x86_64-linux-gnu/xtables "$root/usr/lib/x86_64-linux-gnu/"
+  for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
+    ln -sf xtables-nft-multi "$root/usr/sbin/$n"
+  done
+  install -m 0755 "$(busybox_root amd64)/bin/busybox" "$root/bin/busybox"
+  link_applets "$root"
   : > "$root/etc/buildkit/buildkitd.toml"
   import_rootfs "$root" "$STANDIN_BUILDKIT" --change 'ENTRYPOINT ["buildkitd"]' \
     --change 'VOLUME /var/lib/buildkit' \
@@ -321,19 +342,6 @@ ensure_images() {
   fi
 }
 
-# testcontainers has no reaper: a run killed hard (or a daemon that died under it)
-# leaves stopped lab7 containers and their networks behind. Running ones are left alone.
-sweep_leftovers() {
-  local stale
-  stale=$(docker ps -aq --filter label=org.lab7.run --filter status=exited --filter status=created --filter status=dead)
-  if [ -n "$stale" ]; then
-    docker rm -fv $stale >/dev/null
-    say "removed $(echo "$stale" | wc -l) stopped container(s) left by earlier lab7 runs"
-  fi
-  # Networks still in use by a running lab refuse removal; that is the point.
-  docker network ls -q --filter name=lab7- | xargs -r docker network rm >/dev/null 2>&1 || true
-}
-
 write_env() {
   cat > "$ENV_FILE" <<EOF
 # written by scripts/lab-env.sh; environment variables of the same name override these
@@ -348,5 +356,4 @@ EOF
 ensure_docker
 ensure_emulation
 ensure_images
-sweep_leftovers
 write_env

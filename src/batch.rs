@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::builds::BuildSpec;
 use crate::checks::{self, Evidence, Rubric, Status};
-use crate::environment::{Images, LabEnvironment};
+use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
-use crate::report::Report;
+use crate::report::{BuildSummary, Report, RunSummary, Verdict};
 use crate::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,44 +30,51 @@ pub struct BatchOptions {
     pub file: String,
     pub timeout: Duration,
     pub strategy: Strategy,
+    pub env: EnvOptions,
+    pub build_timeout: Duration,
+    /// Cancelled on SIGINT/SIGTERM/SIGHUP: the current submission stops, no new one starts.
+    pub cancel: CancellationToken,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SubmissionResult {
     pub submission: String,
-    /// `pass`, `fail` or `error` (`None` when lab7 could not grade it at all).
-    pub verdict: Option<String>,
+    /// `None` when lab7 could not grade it at all (see `error`).
+    pub verdict: Option<Verdict>,
     pub points: f64,
     pub max_points: f64,
     pub bonus_points: f64,
     pub percent: f64,
     pub failed_checks: Vec<String>,
     pub error: Option<String>,
+    /// The grading was cut short by an interruption.
+    pub interrupted: bool,
     pub seconds: f64,
 }
 
-/// Grades each subfolder of `dir`, in name order.
+/// Grades each subfolder of `dir`, in name order, handing each result (and its report) to
+/// `done` as soon as it is known, so that an interrupted batch keeps what it graded.
 pub async fn grade_all(
     dir: &Path,
     opts: &BatchOptions,
     images: &Images,
     rubric: &Rubric,
     progress: &dyn Progress,
+    done: &mut dyn FnMut(&SubmissionResult, Option<&Report>) -> Result<(), Error>,
 ) -> Result<Vec<SubmissionResult>, Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::Input(format!("{}: {e}\n  fix: give a folder with one submission per subfolder", dir.display()))
-    })?;
-    let mut subs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
-    subs.sort();
-    if subs.is_empty() {
-        return Err(Error::Input(format!("{}: no subfolders, so no submissions to grade", dir.display())));
-    }
+    let subs = submissions(dir)?;
     let mut results = Vec::new();
     let mut shared: Option<LabEnvironment> = None;
     for (i, sub) in subs.iter().enumerate() {
-        eprintln!("[lab7] submission {}", sub.display());
+        if opts.cancel.is_cancelled() {
+            break;
+        }
+        eprintln!("[lab7] submission {}/{}: {}", i + 1, subs.len(), sub.display());
         let mut lab_opts = LabOptions::new(sub);
         lab_opts.dockerfile = opts.file.clone();
+        lab_opts.env = opts.env;
+        lab_opts.build_timeout = opts.build_timeout;
+        lab_opts.cancel = opts.cancel.clone();
         let started = Instant::now();
         let outcome = match opts.strategy {
             Strategy::FreshEnvironment => {
@@ -76,16 +85,35 @@ pub async fn grade_all(
                 let graded =
                     tokio::time::timeout(opts.timeout, in_shared(&mut shared, images, &lab_opts, &slug, progress))
                         .await;
-                // A broken or timed-out environment is not handed to the next submission.
-                if !matches!(graded, Ok(Ok(_))) {
-                    shared = None;
+                // A broken, timed-out or half-used node is not handed to the next submission.
+                if !matches!(graded, Ok(Ok(_))) || shared.as_ref().is_some_and(|e| e.tainted) {
+                    if let Some(env) = shared.take() {
+                        env.shutdown().await?;
+                    }
                 }
                 graded
             }
         };
-        results.push(result_of(sub, outcome, opts, rubric, started));
+        let (result, report) = result_of(sub, outcome, opts, rubric, started);
+        done(&result, report.as_ref())?;
+        results.push(result);
+    }
+    if let Some(env) = shared.take() {
+        env.shutdown().await?;
     }
     Ok(results)
+}
+
+fn submissions(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::Input(format!("{}: {e}\n  fix: give a folder with one submission per subfolder", dir.display()))
+    })?;
+    let mut subs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    subs.sort();
+    if subs.is_empty() {
+        return Err(Error::Input(format!("{}: no subfolders, so no submissions to grade", dir.display())));
+    }
+    Ok(subs)
 }
 
 async fn in_shared(
@@ -99,13 +127,13 @@ async fn in_shared(
     progress.stage_started(Stage::Environment);
     let t = Instant::now();
     match shared {
-        None => *shared = Some(LabEnvironment::start(images, None).await?),
+        None => *shared = Some(LabEnvironment::start(images, &opts.env).await?),
         // Its own registry storage: another submission's blobs could keep this one's alive through GC.
         Some(env) => env.renew_registry().await?,
     }
     let env = shared.as_mut().expect("started above");
-    env.node.upload(&opts.app_dir, slug).await?;
-    let spec = BuildSpec::for_submission(&env.registry_host(), &opts.dockerfile, slug);
+    let context = env.node.upload(&opts.app_dir, slug, &opts.dockerfile, opts.env.max_context).await?;
+    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile, &context);
     let timing = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
     progress.stage_finished(Stage::Environment, timing.seconds);
     lab::run_in(env, opts, &dockerfile_summary, spec, timing, progress).await
@@ -117,7 +145,7 @@ fn result_of(
     opts: &BatchOptions,
     rubric: &Rubric,
     started: Instant,
-) -> SubmissionResult {
+) -> (SubmissionResult, Option<Report>) {
     let name = sub.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
     let mut result = SubmissionResult {
         submission: name,
@@ -128,34 +156,34 @@ fn result_of(
         percent: 0.0,
         failed_checks: Vec::new(),
         error: None,
+        interrupted: false,
         seconds: 0.0,
     };
+    let mut report = None;
     match outcome {
         Ok(Ok(run)) => {
-            let report = Report::new(
+            let r = Report::new(
                 "check",
                 &sub.display().to_string(),
                 checks::evaluate(rubric, &Evidence::of_run(&run)),
-                Vec::new(),
-                None,
+                BuildSummary::of_run(&run),
+                Some(RunSummary::of(&run)),
             );
-            result.verdict = Some(format!("{:?}", report.verdict).to_lowercase());
-            result.points = report.score.points;
-            result.max_points = report.score.max_points;
-            result.bonus_points = report.score.bonus_points;
-            result.percent = report.score.percent;
-            result.failed_checks = report
-                .checks
-                .iter()
-                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                .map(|c| c.id.clone())
-                .collect();
+            result.verdict = Some(r.verdict);
+            result.points = r.score.points;
+            result.max_points = r.score.max_points;
+            result.bonus_points = r.score.bonus_points;
+            result.percent = r.score.percent;
+            result.failed_checks =
+                r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id.clone()).collect();
+            result.interrupted = run.interrupted;
+            report = Some(r);
         }
         Ok(Err(e)) => result.error = Some(e.to_string()),
-        Err(_) => result.error = Some(format!("did not finish within {:?}", opts.timeout)),
+        Err(_) => result.error = Some(format!("did not finish within {:?} (--timeout)", opts.timeout)),
     }
     result.seconds = started.elapsed().as_secs_f64();
-    result
+    (result, report)
 }
 
 fn csv_field(s: &str) -> String {
@@ -166,24 +194,36 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+pub const CSV_HEADER: &str = "submission,verdict,points,max_points,bonus_points,percent,failed_checks,error,seconds\n";
+
+/// One CSV row, newline included.
+pub fn csv_row(r: &SubmissionResult) -> String {
+    let row = [
+        csv_field(&r.submission),
+        verdict_word(r).to_string(),
+        r.points.to_string(),
+        r.max_points.to_string(),
+        r.bonus_points.to_string(),
+        r.percent.to_string(),
+        csv_field(&r.failed_checks.join(" ")),
+        csv_field(r.error.as_deref().unwrap_or("")),
+        format!("{:.1}", r.seconds),
+    ];
+    row.join(",") + "\n"
+}
+
 pub fn csv(results: &[SubmissionResult]) -> String {
-    let mut o = String::from("submission,verdict,points,max_points,bonus_points,percent,failed_checks,error,seconds\n");
-    for r in results {
-        let row = [
-            csv_field(&r.submission),
-            r.verdict.clone().unwrap_or("error".into()),
-            r.points.to_string(),
-            r.max_points.to_string(),
-            r.bonus_points.to_string(),
-            r.percent.to_string(),
-            csv_field(&r.failed_checks.join(" ")),
-            csv_field(r.error.as_deref().unwrap_or("")),
-            format!("{:.1}", r.seconds),
-        ];
-        o += &row.join(",");
-        o.push('\n');
+    results.iter().fold(CSV_HEADER.to_string(), |o, r| o + &csv_row(r))
+}
+
+/// `pass`, `fail`, `interrupted`, or `error` when it could not be graded.
+pub fn verdict_word(r: &SubmissionResult) -> &'static str {
+    match (r.interrupted, r.verdict) {
+        (true, _) => "interrupted",
+        (false, Some(Verdict::Pass)) => "pass",
+        (false, Some(_)) => "fail",
+        (false, None) => "error",
     }
-    o
 }
 
 pub fn markdown(results: &[SubmissionResult]) -> String {
@@ -195,7 +235,7 @@ pub fn markdown(results: &[SubmissionResult]) -> String {
         o += &format!(
             "| {} | {} | {}/{} | {} | {} |\n",
             r.submission,
-            r.verdict.as_deref().unwrap_or("error"),
+            verdict_word(r),
             r.points,
             r.max_points,
             r.bonus_points,

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::builds::dockerfile::DockerfileSummary;
-use crate::builds::{BuildLog, CacheImport};
+use crate::builds::{BuildLog, BuildOutcome, CacheImport};
 use crate::lab::{CacheEvidence, LabRun};
 use crate::platform::Platform;
 use crate::registry::deletion::DeletionEvidence;
@@ -48,7 +48,7 @@ impl Rubric {
     }
 
     pub fn load(path: &Path) -> Result<Rubric, Error> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::lab::read_small(path, 1 << 20)
             .map_err(|e| Error::Input(format!("{}: {e}\n  fix: give --rubric a readable TOML file", path.display())))?;
         Rubric::parse(&text, &path.display().to_string())
     }
@@ -62,7 +62,22 @@ impl Rubric {
                 CHECK_IDS.join(", ")
             )));
         }
+        rubric.validate_points().map_err(|why| Error::Input(format!("{origin}: {why}")))?;
         Ok(rubric)
+    }
+
+    /// Points are finite and not negative; the compulsory ones sum to 100 (the lab's 100 %).
+    fn validate_points(&self) -> Result<(), String> {
+        if let Some(bad) = self.checks.iter().find(|c| !c.points.is_finite() || c.points < 0.0) {
+            return Err(format!("check `{}` has points = {}\n  fix: give every check a number of points, 0 or more", bad.id, bad.points));
+        }
+        let compulsory: f64 = self.checks.iter().filter(|c| !c.bonus).map(|c| c.points).sum();
+        if (compulsory - 100.0).abs() > 1e-9 {
+            return Err(format!(
+                "the compulsory checks sum to {compulsory} points, not 100\n  fix: change their points so that they sum to 100 (bonus checks count on top)"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -96,8 +111,9 @@ pub struct CheckOutcome {
 /// What a check looks at; any part may be absent (pasted logs have no registry).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Evidence<'a> {
-    pub build1: Option<(&'a BuildLog, Option<i64>)>,
-    pub build2: Option<(&'a BuildLog, Option<i64>)>,
+    /// A build's log, and how it ended when lab7 ran it (`None` for a pasted log).
+    pub build1: Option<(&'a BuildLog, Option<&'a BuildOutcome>)>,
+    pub build2: Option<(&'a BuildLog, Option<&'a BuildOutcome>)>,
     pub dockerfile: Option<&'a DockerfileSummary>,
     pub image: Option<Option<&'a ImageSummary>>,
     pub cache: Option<Option<&'a CacheEvidence>>,
@@ -109,8 +125,8 @@ pub struct Evidence<'a> {
 impl<'a> Evidence<'a> {
     pub fn of_run(run: &'a LabRun) -> Evidence<'a> {
         Evidence {
-            build1: Some((&run.build1.log, Some(run.build1.exit_code))),
-            build2: run.build2.as_ref().map(|b| (&b.log, Some(b.exit_code))),
+            build1: Some((&run.build1.log, Some(&run.build1))),
+            build2: run.build2.as_ref().map(|b| (&b.log, Some(b))),
             dockerfile: Some(&run.dockerfile_summary),
             image: Some(run.image.as_ref()),
             cache: Some(run.cache.as_ref()),
@@ -185,15 +201,18 @@ fn outcome(entry: &RubricEntry, verdict: Option<Verdict>, ev: &Evidence) -> Chec
 const NOT_REACHED: &str = "not reached";
 
 /// What is wrong with one build, if anything. A pasted log has no exit code: its errors tell.
-fn build_problem(n: u8, log: &BuildLog, exit_code: Option<i64>) -> Option<String> {
-    match exit_code {
-        Some(c) if c != 0 => return Some(format!("build {n} exited {c}: {}", log.first_failure().unwrap_or_default())),
+fn build_problem(n: u8, log: &BuildLog, outcome: Option<&BuildOutcome>) -> Option<String> {
+    match outcome {
+        Some(o) => {
+            if let Some(p) = o.problem() {
+                return Some(format!("build {n} {p}"));
+            }
+        }
         None => {
             if let Some(f) = log.first_failure() {
                 return Some(format!("build {n} failed: {f}"));
             }
         }
-        Some(_) => {}
     }
     let seen: Vec<Platform> = log.per_platform().into_keys().flatten().collect();
     let missing: Vec<String> = Platform::lab_targets()
@@ -425,6 +444,22 @@ mod tests {
         let text = "[[check]]\nid = \"cache_is_small\"\ntitle = \"t\"\npoints = 5\ndocs = \"d\"\n";
         let e = Rubric::parse(text, "mine.toml").unwrap_err().to_string();
         assert!(e.contains("mine.toml") && e.contains("cache_is_small") && e.contains("builds_succeed"), "{e}");
+    }
+
+    #[test]
+    fn a_rubric_whose_points_do_not_add_up_is_refused() {
+        let entry = |id: &str, points: &str| format!("[[check]]\nid = \"{id}\"\ntitle = \"t\"\npoints = {points}\ndocs = \"d\"\n");
+        let e = Rubric::parse(&entry("builds_succeed", "90"), "mine.toml").unwrap_err().to_string();
+        assert!(e.contains("sum to 90") && e.contains("mine.toml"), "{e}");
+        let e = Rubric::parse(&(entry("builds_succeed", "100") + &entry("image_intact", "nan")), "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image_intact") && e.contains("NaN"), "{e}");
+        let e = Rubric::parse(&(entry("builds_succeed", "110") + &entry("cache_exported", "-10")), "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cache_exported"), "{e}");
+        assert!(Rubric::parse(&entry("builds_succeed", "100"), "m.toml").is_ok());
     }
 
     #[test]

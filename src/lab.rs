@@ -1,14 +1,15 @@
 //! The whole lab on one application: environment → build 1 → prune → build 2 →
 //! registry contents → deletion. Each stage leaves its evidence in `LabRun`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::builds::dockerfile::DockerfileSummary;
-use crate::builds::{self, BuildOutcome, BuildSpec};
-use crate::environment::{Images, LabEnvironment};
+use crate::builds::{self, BuildEnd, BuildOutcome, BuildSpec};
+use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::platform::Platform;
 use crate::registry::deletion::{self, DeletionEvidence};
 use crate::registry::{CacheManifest, ImageSummary};
@@ -22,7 +23,14 @@ pub struct LabOptions {
     pub build_timeout: Duration,
     /// The bonus deletes the cache; off for a read-only look.
     pub delete_cache: bool,
+    /// The node's limits, what its RUN steps may reach, the context's cap.
+    pub env: EnvOptions,
+    /// Cancelled on SIGINT/SIGTERM/SIGHUP: the run stops, cleans up and reports what it has.
+    pub cancel: CancellationToken,
 }
+
+/// Longest Dockerfile lab7 reads (a Dockerfile is a few kilobytes).
+const MAX_DOCKERFILE_BYTES: u64 = 1 << 20;
 
 impl LabOptions {
     pub fn new(app_dir: impl Into<PathBuf>) -> LabOptions {
@@ -31,6 +39,8 @@ impl LabOptions {
             dockerfile: "Dockerfile_multi".into(),
             build_timeout: Duration::from_secs(600),
             delete_cache: true,
+            env: EnvOptions::new(),
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -43,12 +53,9 @@ impl LabOptions {
                 dir.display()
             )));
         }
-        let file = dir.join(&self.dockerfile);
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            Error::Input(format!(
-                "{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file",
-                file.display()
-            ))
+        let file = dockerfile_inside(dir, &self.dockerfile)?;
+        let text = read_small(&file, MAX_DOCKERFILE_BYTES).map_err(|e| {
+            Error::Input(format!("{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file", file.display()))
         })?;
         let summary = DockerfileSummary::parse(&text);
         if summary.stages == 0 {
@@ -56,6 +63,46 @@ impl LabOptions {
         }
         Ok(summary)
     }
+}
+
+/// The Dockerfile must be inside the app's folder, as buildx's `-f` inside the context is:
+/// `--file ../x` or a link out of the folder is a usage error, not a grade.
+fn dockerfile_inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let file = dir.join(name);
+    let outside = || {
+        Error::Input(format!(
+            "--file {name}: the Dockerfile must be inside {}\n  fix: name a file in the app's folder, e.g. --file Dockerfile_multi",
+            dir.display()
+        ))
+    };
+    if Path::new(name).is_absolute() || Path::new(name).components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(outside());
+    }
+    if let (Ok(root), Ok(real)) = (dir.canonicalize(), file.canonicalize()) {
+        if !real.starts_with(root) {
+            return Err(outside());
+        }
+    }
+    Ok(file)
+}
+
+/// Reads a small text file: refuses what is not a regular file (a FIFO, /dev/zero) or is
+/// over `max` bytes, without reading it.
+pub fn read_small(path: &Path, max: u64) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > max {
+        return Err(format!("{} bytes, over lab7's limit of {} bytes for this kind of file", meta.len(), max));
+    }
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("over lab7's limit of {max} bytes for this kind of file"));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Stages as the progress view shows them.
@@ -92,7 +139,7 @@ pub trait Progress: Send + Sync {
 pub struct Silent;
 impl Progress for Silent {}
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct NodeInfo {
     pub platforms: Vec<Platform>,
     pub buildkit_version: String,
@@ -139,22 +186,38 @@ pub struct LabRun {
     pub deletion: Option<DeletionEvidence>,
     /// Whether the bonus (deleting the cache) was part of this run.
     pub deletion_asked: bool,
-    /// Why a later stage did not run (a failed build, a missing cache).
+    /// Why a later stage did not run (a failed build, a missing cache, an interruption).
     pub stopped: Option<String>,
+    /// The run was interrupted (SIGINT, SIGTERM, SIGHUP): what it holds is partial.
+    pub interrupted: bool,
     pub timings: Vec<Timing>,
 }
 
-/// Runs the lab in an environment of its own, started for it and removed after.
-/// Errors are for the environment; a failing student build is evidence, not an error.
+/// Runs the lab in an environment of its own, started for it and removed after (also when
+/// interrupted). Errors are for the environment; a failing student build is evidence.
 pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) -> Result<LabRun, Error> {
     let dockerfile_summary = opts.validate()?;
     progress.stage_started(Stage::Environment);
     let t = Instant::now();
-    let mut env = LabEnvironment::start(images, Some(&opts.app_dir)).await?;
-    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile);
-    let started = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
-    progress.stage_finished(Stage::Environment, started.seconds);
-    run_in(&mut env, opts, &dockerfile_summary, spec, started, progress).await
+    let started = tokio::select! {
+        env = LabEnvironment::start(images, &opts.env) => Some(env?),
+        _ = opts.cancel.cancelled() => None,
+    };
+    let Some(mut env) = started else {
+        return Ok(LabRun::interrupted_before_start(opts, images, dockerfile_summary));
+    };
+    let graded = async {
+        let context = env.node.upload(&opts.app_dir, "app", &opts.dockerfile, opts.env.max_context).await?;
+        let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile, &context);
+        let started = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
+        progress.stage_finished(Stage::Environment, started.seconds);
+        run_in(&mut env, opts, &dockerfile_summary, spec, started, progress).await
+    }
+    .await;
+    let removed = env.shutdown().await;
+    let run = graded?;
+    removed?;
+    Ok(run)
 }
 
 /// Runs the lab in an environment that may serve several apps in turn: the app must already
@@ -179,6 +242,7 @@ pub async fn run_in(
     let t = Instant::now();
     let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
+    let node_tainted = |b: &BuildOutcome| matches!(b.end, BuildEnd::TimedOut { .. } | BuildEnd::Interrupted);
     let mut run = LabRun {
         app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
         dockerfile: opts.dockerfile.clone(),
@@ -195,10 +259,12 @@ pub async fn run_in(
         deletion: None,
         deletion_asked: opts.delete_cache,
         stopped: None,
+        interrupted: false,
         timings: Vec::new(),
     };
     if !run.build1.succeeded() {
-        run.stopped = Some(format!("build 1 failed (exit code {})", run.build1.exit_code));
+        env.tainted |= node_tainted(&run.build1);
+        run.stop(&format!("build 1 {}", run.build1.problem().unwrap_or_default()), opts);
         run.timings = timings;
         return Ok(run);
     }
@@ -207,7 +273,13 @@ pub async fn run_in(
     let build2 = build(env, &spec, Stage::Build2, opts, progress).await?;
     timed(Stage::Build2, t);
     let build2_ok = build2.succeeded();
+    env.tainted |= node_tainted(&build2);
     run.build2 = Some(build2);
+    if opts.cancel.is_cancelled() {
+        run.stop("build 2 did not finish", opts);
+        run.timings = timings;
+        return Ok(run);
+    }
 
     progress.stage_started(Stage::Checks);
     let t = Instant::now();
@@ -246,8 +318,42 @@ async fn build(
     progress: &dyn Progress,
 ) -> Result<BuildOutcome, Error> {
     progress.stage_started(stage);
+    if opts.cancel.is_cancelled() {
+        return Ok(BuildOutcome::not_started());
+    }
     env.node.prune_all().await?;
-    builds::run(&env.node, spec, opts.build_timeout, |line| progress.build_line(stage, line)).await
+    builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, |line| progress.build_line(stage, line)).await
+}
+
+impl LabRun {
+    /// Records why the run stopped early; an interruption says so whatever the stage.
+    fn stop(&mut self, why: &str, opts: &LabOptions) {
+        self.interrupted = opts.cancel.is_cancelled();
+        self.stopped = Some(if self.interrupted { format!("interrupted: {why}") } else { why.to_string() });
+    }
+
+    /// An interruption before the environment was up: every check not reached.
+    fn interrupted_before_start(opts: &LabOptions, images: &Images, dockerfile_summary: DockerfileSummary) -> LabRun {
+        LabRun {
+            app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
+            dockerfile: opts.dockerfile.clone(),
+            dockerfile_summary,
+            spec: BuildSpec::lab("registry7:5000", &opts.dockerfile, "/lab/app"),
+            run_id: String::new(),
+            images: images.clone(),
+            node: NodeInfo::default(),
+            build1: BuildOutcome::not_started(),
+            build2: None,
+            repositories: Vec::new(),
+            image: None,
+            cache: None,
+            deletion: None,
+            deletion_asked: opts.delete_cache,
+            stopped: Some("interrupted: before the environment was up".into()),
+            interrupted: true,
+            timings: Vec::new(),
+        }
+    }
 }
 
 /// The cache repository's manifest, and which of its layers the image lacks.

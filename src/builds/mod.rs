@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::environment::Node;
+use tokio_util::sync::CancellationToken;
+
+use crate::environment::{ExecEnd, Node};
 use crate::platform::Platform;
 use crate::Error;
 pub use log::{BuildLog, CacheExport, CacheImport, PlatformSteps, Step, Vertex, VertexState};
@@ -26,21 +28,17 @@ pub struct BuildSpec {
 }
 
 impl BuildSpec {
-    pub fn lab(registry: &str, dockerfile: &str) -> BuildSpec {
+    /// The lab's build of the app uploaded to `context` in the node.
+    pub fn lab(registry: &str, dockerfile: &str, context: &str) -> BuildSpec {
         BuildSpec {
             registry: registry.to_string(),
-            context: "/lab".into(),
+            context: context.to_string(),
             dockerfile: dockerfile.to_string(),
             platforms: Platform::lab_targets(),
             image: "lab:cachetest".into(),
             cache: "cachedata1".into(),
             cache_mode: "max".into(),
         }
-    }
-
-    /// One submission of many in a shared node: its own context in the node (its registry7 is renewed).
-    pub fn for_submission(registry: &str, dockerfile: &str, slug: &str) -> BuildSpec {
-        BuildSpec { context: format!("/lab/{slug}"), ..BuildSpec::lab(registry, dockerfile) }
     }
 
     pub fn image_ref(&self) -> String {
@@ -82,38 +80,100 @@ impl BuildSpec {
     }
 }
 
-/// A finished build: judged by buildctl's exit code, explained by its log.
+/// How a build ended. Only `Exited(0)` is a success; a timeout is the student's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "end")]
+pub enum BuildEnd {
+    Exited { code: i64 },
+    TimedOut { after_seconds: u64 },
+    /// lab7 was interrupted (SIGINT, SIGTERM, SIGHUP) while the build ran or before it started.
+    Interrupted,
+}
+
+/// A finished build: judged by how buildctl ended, explained by its log.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildOutcome {
-    pub exit_code: i64,
+    #[serde(flatten)]
+    pub end: BuildEnd,
     #[serde(skip)]
     pub raw_log: String,
     #[serde(skip)]
     pub log: BuildLog,
     pub seconds: f64,
+    /// Node limits the build ran into (processes, memory), read from the node's cgroup.
+    pub limits_hit: Vec<String>,
 }
 
 impl BuildOutcome {
     pub fn succeeded(&self) -> bool {
-        self.exit_code == 0
+        self.end == BuildEnd::Exited { code: 0 }
+    }
+
+    /// buildctl's exit code, when it exited.
+    pub fn exit_code(&self) -> Option<i64> {
+        match self.end {
+            BuildEnd::Exited { code } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// A build that never started because the run was interrupted first.
+    pub fn not_started() -> BuildOutcome {
+        BuildOutcome {
+            end: BuildEnd::Interrupted,
+            raw_log: String::new(),
+            log: BuildLog::parse(""),
+            seconds: 0.0,
+            limits_hit: Vec::new(),
+        }
+    }
+
+    /// Why it did not succeed, in words, or `None` when it did.
+    pub fn problem(&self) -> Option<String> {
+        let limits = match self.limits_hit.as_slice() {
+            [] => String::new(),
+            hit => format!("; the build ran into the node's {}", hit.join(" and ")),
+        };
+        let failure = self.log.first_failure().map(|f| format!(": {f}")).unwrap_or_default();
+        match self.end {
+            BuildEnd::Exited { code: 0 } => None,
+            BuildEnd::Exited { code } => Some(format!("exited {code}{failure}{limits}")),
+            BuildEnd::TimedOut { after_seconds } => {
+                Some(format!("did not finish within {after_seconds} s (--build-timeout) and was stopped{limits}"))
+            }
+            BuildEnd::Interrupted => Some("was interrupted before it finished".into()),
+        }
     }
 }
 
-/// Runs the build in the node, handing each progress line to `on_line` as it comes.
+/// Runs the build in the node, handing each progress line to `on_line` as it comes. A build
+/// that times out or is interrupted keeps the log it printed so far.
 pub async fn run(
     node: &Node,
     spec: &BuildSpec,
     timeout: Duration,
+    cancel: &CancellationToken,
     on_line: impl FnMut(&str),
 ) -> Result<BuildOutcome, Error> {
     let args = spec.args();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let out = node.exec_streaming(&argv, timeout, on_line).await?;
+    let out = node.exec_build(&argv, timeout, cancel, on_line).await?;
+    let end = match out.end {
+        ExecEnd::Exited(code) => BuildEnd::Exited { code },
+        ExecEnd::TimedOut(after) => BuildEnd::TimedOut { after_seconds: after.as_secs() },
+        ExecEnd::Cancelled => BuildEnd::Interrupted,
+    };
+    let limits_hit = if end == (BuildEnd::Exited { code: 0 }) || end == BuildEnd::Interrupted {
+        Vec::new()
+    } else {
+        node.limits_hit().await
+    };
     Ok(BuildOutcome {
-        exit_code: out.exit_code,
+        end,
         log: BuildLog::parse(&out.stderr),
         raw_log: out.stderr,
         seconds: started.elapsed().as_secs_f64(),
+        limits_hit,
     })
 }

@@ -2,11 +2,17 @@
 
 mod progress;
 
+mod outputs;
+mod signals;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use lab7::environment::context::DEFAULT_MAX_CONTEXT;
+use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
+use lab7::environment::EnvOptions;
 use lab7::builds::dockerfile::DockerfileSummary;
 use lab7::builds::BuildLog;
 use lab7::checks::{self, Evidence, Rubric};
@@ -21,7 +27,8 @@ use lab7::{batch, inspect, Error};
 /// lab7 — runs and grades Lab 7 (Docker buildx: amd64+arm64 build, registry cache mode=max, cache deletion).
 ///
 /// Exit codes: 0 every compulsory check passes, 1 some check fails (or REF not found),
-/// 2 usage or environment error (bad input, Docker not running, registry unreachable).
+/// 2 usage or environment error (bad input, Docker not running, registry unreachable),
+/// 128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP) after cleaning up.
 #[derive(Debug, Parser)]
 #[command(name = "lab7", version)]
 pub struct Cli {
@@ -32,7 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Show the environment: Docker engine, node images (official or stand-ins), node platforms.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Run the whole lab on an app directory and grade it.
     Check(CheckArgs),
     /// Grade two build logs pasted from a report (buildctl plain or buildx tty form).
@@ -59,6 +66,50 @@ struct Output {
 }
 
 #[derive(Debug, Args)]
+struct DoctorArgs {
+    /// Only remove what runs that are gone (killed, crashed) left behind, and say what.
+    #[arg(long)]
+    clean: bool,
+}
+
+/// How the BuildKit node is confined (README, "Safety").
+#[derive(Debug, Args)]
+struct NodeArgs {
+    /// Memory of the node, builds and their storage included (e.g. 6g).
+    #[arg(long, value_name = "SIZE", default_value = "6g", value_parser = parse_bytes)]
+    node_memory: u64,
+    /// Build storage of the node: a tmpfs, counted in its memory (e.g. 4g).
+    #[arg(long, value_name = "SIZE", default_value = "4g", value_parser = parse_bytes)]
+    node_disk: u64,
+    /// Most processes the node and its RUN steps may have at once.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    node_pids: i64,
+    /// CPUs the node may use.
+    #[arg(long, value_name = "N", default_value_t = 2.0)]
+    node_cpus: f64,
+    /// What RUN steps may reach: public (internet only, never the host, registry7 or other runs) or none.
+    #[arg(long, value_enum, default_value = "public")]
+    egress: Egress,
+    /// Largest build context lab7 sends to the node (e.g. 2g).
+    #[arg(long, value_name = "SIZE", default_value = "2g", value_parser = parse_bytes)]
+    max_context: u64,
+}
+
+impl NodeArgs {
+    fn env_options(&self) -> Result<EnvOptions, Error> {
+        let limits = NodeLimits {
+            memory_bytes: self.node_memory,
+            disk_bytes: self.node_disk,
+            pids: self.node_pids,
+            cpus: self.node_cpus,
+        };
+        limits.validate().map_err(|e| Error::Input(format!("{e}\n  fix: see `lab7 check --help`")))?;
+        let _ = DEFAULT_MAX_CONTEXT; // the flag's default, spelled for people
+        Ok(EnvOptions { limits, egress: self.egress, max_context: self.max_context })
+    }
+}
+
+#[derive(Debug, Args)]
 struct CheckArgs {
     /// The app: a folder with the Dockerfile and its sources.
     #[arg(default_value = "lab_examples/reference")]
@@ -66,8 +117,8 @@ struct CheckArgs {
     /// The Dockerfile's name inside DIR.
     #[arg(long, default_value = "Dockerfile_multi")]
     file: String,
-    /// Longest a build may take, in seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Longest a build may take, in seconds (a build past it fails, as the student's).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     build_timeout: u64,
     /// Skip the bonus: leave the cache in the registry.
     #[arg(long)]
@@ -75,6 +126,8 @@ struct CheckArgs {
     /// Save the two builds' full output in DIR (build1.log, build2.log), for the lab report.
     #[arg(long, value_name = "DIR")]
     logs: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
     #[command(flatten)]
     output: Output,
 }
@@ -124,8 +177,13 @@ struct BatchArgs {
     #[arg(long, default_value = "Dockerfile_multi")]
     file: String,
     /// Longest one submission may take, in seconds.
-    #[arg(long, default_value_t = 900)]
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout: u64,
+    /// Longest one build may take, in seconds (a build past it fails, as the student's).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    build_timeout: u64,
+    #[command(flatten)]
+    node: NodeArgs,
     /// shared (faster, measured by `make bench`): one node, its cache wiped before each
     /// build, and an empty registry7 per submission; fresh: a new registry7 and node each.
     #[arg(long, default_value = "shared", value_parser = ["fresh", "shared"])]
@@ -133,22 +191,23 @@ struct BatchArgs {
 }
 
 pub async fn run(cli: Cli) -> Result<i32, Error> {
-    match cli.command {
-        Command::Doctor => doctor().await,
-        Command::Check(a) => check(a).await,
+    let interrupt = signals::Interrupt::watch()?;
+    let code = match cli.command {
+        Command::Doctor(a) => doctor(a).await,
+        Command::Check(a) => check(a, &interrupt).await,
         Command::GradeLogs(a) => grade_logs(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
-        Command::Batch(a) => batch_cmd(a).await,
-    }
+        Command::Batch(a) => batch_cmd(a, &interrupt).await,
+    }?;
+    Ok(interrupt.exit_code().unwrap_or(code))
 }
 
 fn emit(report: &Report, out: &Output) -> Result<i32, Error> {
     let color = out.out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = formats::render(report, out.format, color);
     match &out.out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Error::Input(format!("{}: cannot write the report: {e}", path.display())))?,
+        Some(path) => outputs::write(path, &text, "the report")?,
         None => print!("{text}"),
     }
     Ok(report.exit_code())
@@ -158,8 +217,16 @@ fn rubric(out: &Output) -> Result<Rubric, Error> {
     out.rubric.as_deref().map_or_else(|| Ok(Rubric::default_rubric()), Rubric::load)
 }
 
-async fn doctor() -> Result<i32, Error> {
+async fn doctor(a: DoctorArgs) -> Result<i32, Error> {
     let engine = environment::engine().await?;
+    if a.clean {
+        let removed = environment::lifecycle::sweep(&environment::docker::connect().await?).await?;
+        println!("removed the containers and networks of {} run(s) whose lab7 process is gone", removed.len());
+        for id in removed {
+            println!("  run {id}");
+        }
+        return Ok(0);
+    }
     let images = Images::load();
     println!("Docker Engine {} (API {}, {}) at {}", engine.version, engine.api_version, engine.os, engine.host);
     let kind = if images.standins { "offline stand-ins built on this machine" } else { "as configured" };
@@ -167,11 +234,16 @@ async fn doctor() -> Result<i32, Error> {
     if let Some(m) = &images.mirror {
         println!("  docker.io mirror: {m}");
     }
-    let env = LabEnvironment::start(&images, None).await?;
-    let client = env.registry.client().await?;
-    let ping = client.ping().await?;
-    let node = node_info(&env.node.workers().await?);
-    println!("registry7 answers GET /v2/ with {} at {}", ping.as_u16(), client.base());
+    let env = LabEnvironment::start(&images, &EnvOptions::new()).await?;
+    let seen = async {
+        let client = env.registry.client().await?;
+        let ping = client.ping().await?;
+        Ok::<_, Error>((client.base().to_string(), ping, node_info(&env.node.workers().await?)))
+    }
+    .await;
+    env.shutdown().await?;
+    let (base, ping, node) = seen?;
+    println!("registry7 answers GET /v2/ with {} at {base}", ping.as_u16());
     let platforms: Vec<String> = node.platforms.iter().map(|p| p.to_string()).collect();
     println!("Node: BuildKit {}, platforms {}", node.buildkit_version, platforms.join(", "));
     let arm = node.platforms.iter().any(|p| p.matches(&lab7::platform::Platform::linux_arm64()));
@@ -182,12 +254,21 @@ async fn doctor() -> Result<i32, Error> {
     Ok(0)
 }
 
-async fn check(a: CheckArgs) -> Result<i32, Error> {
+async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<i32, Error> {
     let rubric = rubric(&a.output)?;
     let mut opts = LabOptions::new(&a.dir);
     opts.dockerfile = a.file;
     opts.build_timeout = Duration::from_secs(a.build_timeout);
     opts.delete_cache = !a.keep_cache;
+    opts.env = a.node.env_options()?;
+    opts.cancel = interrupt.token();
+    // Where the results go is checked before any work: a lost report is a lost run.
+    if let Some(out) = &a.output.out {
+        outputs::check_file(out)?;
+    }
+    if let Some(dir) = &a.logs {
+        outputs::check_dir(dir)?;
+    }
     let view = progress::View::new();
     let run = lab::run(&opts, &Images::load(), &view).await?;
     if let Some(dir) = &a.logs {
@@ -205,24 +286,21 @@ async fn check(a: CheckArgs) -> Result<i32, Error> {
 }
 
 fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::create_dir_all(dir)
-            .and_then(|_| std::fs::write(&path, text))
-            .map_err(|e| Error::Input(format!("{}: cannot save the build log: {e}", path.display())))
-    };
-    write("build1.log", &run.build1.raw_log)?;
+    outputs::write(&dir.join("build1.log"), &run.build1.raw_log, "the build log")?;
     if let Some(b) = &run.build2 {
-        write("build2.log", &b.raw_log)?;
+        outputs::write(&dir.join("build2.log"), &b.raw_log, "the build log")?;
     }
     eprintln!("lab7: build logs saved in {}", dir.display());
     Ok(())
 }
 
+/// A build log is at most this big (a build's plain output is kilobytes to a few megabytes).
+const MAX_LOG_BYTES: u64 = 64 << 20;
+
 fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output", path.display())))?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
+        Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output (a text file)", path.display()))
+    })?;
     let log = BuildLog::parse(&text);
     if log.vertices.is_empty() {
         return Err(Error::Input(format!(
@@ -236,9 +314,12 @@ fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
 fn grade_logs(a: GradeLogsArgs) -> Result<i32, Error> {
     let rubric = rubric(&a.output)?;
     let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
+    if let Some(out) = &a.output.out {
+        outputs::check_file(out)?;
+    }
     let dockerfile = match &a.dockerfile {
         Some(p) => Some(DockerfileSummary::parse(
-            &std::fs::read_to_string(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
+            &lab::read_small(p, 1 << 20).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
         )),
         None => None,
     };
@@ -263,6 +344,8 @@ fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(Registry
 
 async fn inspect_cmd(a: InspectArgs) -> Result<i32, Error> {
     let (client, r) = registry_and_ref(&a.reference, a.registry.as_deref())?;
+    // "Not found" only means something from a registry: anything else is exit 2.
+    client.ping().await?;
     let Some(found) = inspect::inspect(&client, &r).await? else {
         eprintln!("lab7: {} not found in {}", r, client.base());
         return Ok(1);
@@ -277,6 +360,9 @@ async fn inspect_cmd(a: InspectArgs) -> Result<i32, Error> {
 
 async fn audit(a: AuditArgs) -> Result<i32, Error> {
     let rubric = rubric(&a.output)?;
+    if let Some(out) = &a.output.out {
+        outputs::check_file(out)?;
+    }
     let client = RegistryClient::new(&a.registry);
     client.ping().await?;
     let image: ImageRef = a.image.parse().map_err(|e| Error::Input(format!("--image: {e}")))?;
@@ -288,15 +374,35 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
     emit(&Report::new("audit", &subject, checks::evaluate(&rubric, &ev), Vec::new(), None), &a.output)
 }
 
-async fn batch_cmd(a: BatchArgs) -> Result<i32, Error> {
-    let strategy = if a.strategy == "shared" { batch::Strategy::SharedNode } else { batch::Strategy::FreshEnvironment };
-    let opts = batch::BatchOptions { file: a.file, timeout: Duration::from_secs(a.timeout), strategy };
-    let results =
-        batch::grade_all(&a.dir, &opts, &Images::load(), &Rubric::default_rubric(), &progress::View::new()).await?;
-    let md = a.out.with_extension("md");
-    std::fs::write(&a.out, batch::csv(&results)).map_err(|e| Error::Input(format!("{}: {e}", a.out.display())))?;
-    std::fs::write(&md, batch::markdown(&results)).map_err(|e| Error::Input(format!("{}: {e}", md.display())))?;
+async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<i32, Error> {
+    let strategy = match a.strategy.as_str() {
+        "shared" => batch::Strategy::SharedNode,
+        _ => batch::Strategy::FreshEnvironment,
+    };
+    let opts = batch::BatchOptions {
+        file: a.file,
+        timeout: Duration::from_secs(a.timeout),
+        strategy,
+        env: a.node.env_options()?,
+        build_timeout: Duration::from_secs(a.build_timeout),
+        cancel: interrupt.token(),
+    };
+    // Every output is opened before the first submission, and Docker must answer: a batch
+    // that cannot grade anyone is an environment error (2), not a class of failures.
+    let mut sink = outputs::BatchOutputs::create(&a.out)?;
+    environment::engine().await?;
+    let rubric = Rubric::default_rubric();
+    let results = batch::grade_all(&a.dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
+        sink.record(r, report)
+    })
+    .await?;
     print!("{}", batch::markdown(&results));
-    eprintln!("lab7: wrote {} and {}", a.out.display(), md.display());
-    Ok(if results.iter().all(|r| r.verdict.as_deref() == Some("pass")) { 0 } else { 1 })
+    eprintln!("lab7: wrote {}, {} and the reports in {}", a.out.display(), sink.summary.display(), sink.reports.display());
+    Ok(if results.iter().any(|r| r.error.is_some()) {
+        2
+    } else if results.iter().all(|r| r.verdict == Some(lab7::report::Verdict::Pass)) {
+        0
+    } else {
+        1
+    })
 }

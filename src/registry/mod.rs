@@ -22,7 +22,14 @@ pub enum RegistryError {
     Manifest { url: String, source: manifest::ManifestError },
     #[error("{url}: registry sent no Docker-Content-Digest header")]
     NoDigest { url: String },
+    #[error("{url} answered {status} without the Distribution API's header: this is not a container registry\n  fix: give the HOST:PORT of a registry (e.g. registry7's published port, `docker port registry7`)")]
+    NotARegistry { url: String, status: StatusCode },
+    #[error("{url}: the answer is over {max} bytes, more than any manifest or image config should be; lab7 stops reading it")]
+    TooLarge { url: String, max: u64 },
 }
+
+/// Largest manifest, config or listing read (distribution itself refuses manifests over 4 MiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
 
@@ -74,13 +81,35 @@ impl RegistryClient {
         RegistryError::Status { method, url, status, body }
     }
 
-    /// `GET /v2/`: 200 when the registry speaks the Distribution API.
+    /// `GET /v2/`: 200 (or 401) with `Docker-Distribution-API-Version` when the server is a
+    /// registry; a web server that is not one is told apart from a registry that lacks an image.
     pub async fn ping(&self) -> Result<StatusCode> {
         let resp = self.send(Method::GET, "/v2/", None).await?;
+        let speaks_distribution = resp.headers().contains_key("Docker-Distribution-API-Version");
         match resp.status() {
-            s if s.is_success() || s == StatusCode::UNAUTHORIZED => Ok(s),
-            _ => Err(Self::fail(Method::GET, resp).await),
+            s if (s.is_success() || s == StatusCode::UNAUTHORIZED) && speaks_distribution => Ok(s),
+            status => Err(RegistryError::NotARegistry { url: resp.url().to_string(), status }),
         }
+    }
+
+    /// The body, refusing one over `MAX_DOCUMENT_BYTES` without holding more than that.
+    async fn capped_body(resp: reqwest::Response) -> Result<Vec<u8>> {
+        let url = resp.url().to_string();
+        let too_large = || RegistryError::TooLarge { url: url.clone(), max: MAX_DOCUMENT_BYTES };
+        if resp.content_length().is_some_and(|n| n > MAX_DOCUMENT_BYTES) {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?
+        {
+            if (body.len() + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// The manifest behind a tag or digest; `None` on 404.
@@ -96,7 +125,7 @@ impl RegistryClient {
         let url = resp.url().to_string();
         let digest = content_digest(&resp).ok_or_else(|| RegistryError::NoDigest { url: url.clone() })?;
         let header_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = resp.bytes().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+        let bytes = Self::capped_body(resp).await?;
         let media_type = Manifest::declared_type(&bytes).or(header_type).unwrap_or_default();
         let body = Manifest::parse(&media_type, &bytes).map_err(|source| RegistryError::Manifest { url, source })?;
         Ok(Some(Fetched { digest, media_type, size: bytes.len() as u64, body }))
@@ -158,7 +187,7 @@ impl RegistryClient {
             return Err(Self::fail(Method::GET, resp).await);
         }
         let url = resp.url().to_string();
-        let bytes = resp.bytes().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?;
+        let bytes = Self::capped_body(resp).await?;
         serde_json::from_slice(&bytes)
             .map_err(|e| RegistryError::Manifest { url, source: manifest::ManifestError::Json(e) })
     }

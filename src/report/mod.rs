@@ -238,7 +238,7 @@ pub fn describe_import(i: &CacheImport) -> String {
 impl BuildSummary {
     /// The builds of a lab run, in order.
     pub fn of_run(run: &LabRun) -> Vec<BuildSummary> {
-        let outcome = |n, b: &BuildOutcome| BuildSummary::of_log(n, &b.log, Some(b.exit_code), Some(b.seconds));
+        let outcome = |n, b: &BuildOutcome| BuildSummary::of_log(n, &b.log, b.exit_code(), Some(b.seconds));
         std::iter::once(outcome(1, &run.build1)).chain(run.build2.iter().map(|b| outcome(2, b))).collect()
     }
 

@@ -1,0 +1,80 @@
+//! Where results go, checked before any work starts, and written as they come.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use lab7::batch::{self, SubmissionResult};
+use lab7::report::formats::{self, Format};
+use lab7::report::Report;
+use lab7::Error;
+
+fn unwritable(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Input(format!(
+        "{}: cannot write {what}: {e}\n  fix: name a file in a folder that exists and that you may write to",
+        path.display()
+    ))
+}
+
+/// Proves `path` can be written without truncating what is there (a file made only for
+/// the proof is removed again).
+pub fn check_file(path: &Path) -> Result<(), Error> {
+    let existed = path.exists();
+    OpenOptions::new().append(true).create(true).open(path).map_err(|e| unwritable(path, "the report", e))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Creates `dir` if needed and proves a file can be written in it.
+pub fn check_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| unwritable(dir, "the build logs", e))?;
+    let probe = dir.join(".lab7-write-check");
+    File::create(&probe).map_err(|e| unwritable(dir, "the build logs", e))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+pub fn write(path: &Path, text: &str, what: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| unwritable(path, what, e))
+}
+
+/// A batch's outputs: the CSV (a row appended as each submission ends), the Markdown
+/// summary beside it (rewritten each time), and each submission's report in a folder.
+pub struct BatchOutputs {
+    csv: File,
+    pub summary: PathBuf,
+    pub reports: PathBuf,
+    done: Vec<SubmissionResult>,
+}
+
+impl BatchOutputs {
+    pub fn create(csv_path: &Path) -> Result<BatchOutputs, Error> {
+        let mut csv = File::create(csv_path).map_err(|e| unwritable(csv_path, "the results", e))?;
+        csv.write_all(batch::CSV_HEADER.as_bytes()).map_err(|e| unwritable(csv_path, "the results", e))?;
+        let summary = csv_path.with_extension("md");
+        write(&summary, &batch::markdown(&[]), "the summary")?;
+        let stem = csv_path.file_stem().map_or("results".into(), |s| s.to_string_lossy().into_owned());
+        let reports = csv_path.with_file_name(format!("{stem}-reports"));
+        check_dir(&reports)?;
+        Ok(BatchOutputs { csv, summary, reports, done: Vec::new() })
+    }
+
+    /// One finished submission: its row, the summary so far, its report (md and json).
+    pub fn record(&mut self, r: &SubmissionResult, report: Option<&Report>) -> Result<(), Error> {
+        self.csv
+            .write_all(batch::csv_row(r).as_bytes())
+            .and_then(|_| self.csv.flush())
+            .map_err(|e| unwritable(&self.summary, "the results", e))?;
+        self.done.push(r.clone());
+        write(&self.summary, &batch::markdown(&self.done), "the summary")?;
+        if let Some(report) = report {
+            for (format, ext) in [(Format::Md, "md"), (Format::Json, "json")] {
+                let path = self.reports.join(format!("{}.{ext}", r.submission));
+                write(&path, &formats::render(report, format, false), "the report")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,99 @@
+//! The Docker engine: connecting, its version, and errors that name their real cause.
+
+use serde::Serialize;
+use testcontainers::bollard::Docker;
+
+use crate::Error;
+
+/// The Docker API version lab7 checks for (Docker Engine 27.0+). testcontainers 0.28's
+/// client (bollard 0.21) sends unversioned paths, so the daemon answers at its own version.
+pub const MIN_API: (u32, u32) = (1, 47);
+
+fn host() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into())
+}
+
+/// What to do about a Docker failure, chosen by what the error says.
+pub fn fix_for(message: &str) -> String {
+    let m = message.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
+    if has(&["permission denied"]) {
+        "this user may not use the Docker socket: run as root, or add the user to the `docker` group (then log in again)".into()
+    } else if has(&["no such file or directory", "connection refused", "socket not found", "cannot connect", "error trying to connect"]) {
+        "Docker is not running: start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`".into()
+    } else if has(&["timed out", "timeout"]) {
+        "the Docker daemon did not answer in time: it may be overloaded or hung; check `docker info` and the daemon's log".into()
+    } else if has(&["too new", "client version"]) {
+        format!("lab7 needs Docker API {}.{} (Docker Engine 27.0+): upgrade Docker", MIN_API.0, MIN_API.1)
+    } else if has(&["no such image", "pull access denied", "manifest unknown", "not found: manifest"]) {
+        "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it".into()
+    } else if has(&["no space left"]) {
+        "the Docker host's disk is full: free space (`docker system prune`) and run again".into()
+    } else if has(&["conflict", "already in use"]) {
+        "a container or network of an earlier run is in the way: `lab7 doctor --clean` removes leftovers of runs that are gone".into()
+    } else if has(&["address pools", "could not find an available"]) {
+        "Docker has no free network ranges left: remove unused networks (`lab7 doctor --clean`, `docker network prune`)".into()
+    } else {
+        "see the Docker daemon's log for the cause".into()
+    }
+}
+
+/// A Docker API failure: what lab7 was doing, what Docker said, and the fix for that cause.
+pub fn error(what: &str, e: impl std::fmt::Display) -> Error {
+    let msg = e.to_string();
+    Error::Docker(format!("{what}: {msg}\n  fix: {}", fix_for(&msg)))
+}
+
+/// A Docker API client at the daemon's own version.
+pub async fn connect() -> Result<Docker, Error> {
+    let docker = Docker::connect_with_defaults().map_err(|e| error(&host(), e))?;
+    docker.ping().await.map_err(|e| error(&format!("no Docker daemon answers at {}", host()), e))?;
+    Ok(docker)
+}
+
+/// The Docker engine as lab7 sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Engine {
+    pub host: String,
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+}
+
+/// Asks the daemon for its version; the error says how to start or upgrade Docker.
+pub async fn engine() -> Result<Engine, Error> {
+    let docker = connect().await?;
+    let v = docker.version().await.map_err(|e| error(&host(), e))?;
+    let api = v.api_version.clone().unwrap_or_default();
+    let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
+    if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < MIN_API {
+        return Err(Error::Docker(format!(
+            "the Docker Engine at {} speaks API {api}; lab7 needs {}.{} or newer\n  fix: upgrade to Docker Engine 27.0+ (or Docker Desktop 4.31+)",
+            host(),
+            MIN_API.0,
+            MIN_API.1
+        )));
+    }
+    Ok(Engine {
+        host: host(),
+        version: v.version.unwrap_or_default(),
+        api_version: api,
+        os: format!("{}/{}", v.os.unwrap_or_default(), v.arch.unwrap_or_default()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_gets_its_own_fix() {
+        assert!(fix_for("Error: Permission denied (os error 13)").contains("docker` group"));
+        assert!(fix_for("Socket not found: /var/run/docker.sock").contains("start Docker"));
+        assert!(fix_for("Timeout error").contains("did not answer in time"));
+        assert!(fix_for("No such image: lab7/x:1").contains("make env"));
+        assert!(fix_for("write /var/lib/docker/x: no space left on device").contains("disk is full"));
+        assert!(fix_for("Conflict. The container name \"/x\" is already in use").contains("doctor --clean"));
+        assert!(!fix_for("something else entirely").contains("start Docker"));
+    }
+}

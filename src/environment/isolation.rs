@@ -1,0 +1,185 @@
+//! What a student's `RUN` may reach and use. The node runs BuildKit's bridge network mode
+//! (the official image ships its CNI plugins), so each `RUN` has a network namespace of its
+//! own behind the node's `buildkit0` bridge, while buildkitd itself keeps the node's
+//! network to push to registry7. In the node's namespace, the raw table drops what comes in
+//! from that bridge towards private, loopback, link-local and the grading host's own
+//! addresses: registry7, other runs and the host's services are out of reach, while public
+//! addresses stay reachable for package installs unless egress is off. The raw table is
+//! used because the CNI plugins manage the filter and nat tables and never touch it.
+//!
+//! The node's resources are capped: memory, processes, CPUs, and its build storage
+//! (`/var/lib/buildkit`) is a tmpfs of bounded size, so a disk-filling `RUN` fails with
+//! "no space left on device" instead of filling the host's disk.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// The bridge BuildKit puts `RUN` steps on, set explicitly so the rules name it.
+pub const RUN_BRIDGE: &str = "buildkit0";
+pub const RUN_SUBNET: &str = "10.10.0.0/16";
+/// Where the rules are copied into the node before it starts.
+pub const RULES_V4: &str = "/etc/buildkit/lab7-isolation.rules";
+pub const RULES_V6: &str = "/etc/buildkit/lab7-isolation6.rules";
+
+/// Private, shared, loopback, link-local, multicast and reserved IPv4 ranges.
+const BLOCKED_V4: [&str; 9] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "224.0.0.0/3",
+];
+
+/// Whether a `RUN` may open connections to public addresses (package installs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Egress {
+    /// Public addresses only: never the host, registry7, other runs or private networks.
+    #[default]
+    Public,
+    /// No network at all for `RUN` steps.
+    None,
+}
+
+/// The node's resource caps (documented in the README; `check` and `batch` take them as flags).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NodeLimits {
+    pub memory_bytes: u64,
+    /// Size of the tmpfs holding BuildKit's state: images, layers, the cache. It counts
+    /// towards `memory_bytes` as it fills, so memory must be the larger.
+    pub disk_bytes: u64,
+    pub pids: i64,
+    pub cpus: f64,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits { memory_bytes: 6 << 30, disk_bytes: 4 << 30, pids: 2048, cpus: 2.0 }
+    }
+}
+
+impl NodeLimits {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.memory_bytes < (256 << 20) || self.disk_bytes < (64 << 20) {
+            return Err("--node-memory must be at least 256m and --node-disk at least 64m".into());
+        }
+        if self.disk_bytes >= self.memory_bytes {
+            return Err(format!(
+                "--node-disk ({}) must be smaller than --node-memory ({}): the node's storage is a tmpfs counted in its memory",
+                human_bytes(self.disk_bytes),
+                human_bytes(self.memory_bytes)
+            ));
+        }
+        if self.pids < 64 || !(self.cpus.is_finite() && self.cpus > 0.0) {
+            return Err("--node-pids must be at least 64 and --node-cpus a positive number".into());
+        }
+        Ok(())
+    }
+
+    /// The tmpfs options of `/var/lib/buildkit` (exec: RUN steps execute from it).
+    pub fn tmpfs_options(&self) -> String {
+        format!("rw,exec,dev,suid,size={}k", self.disk_bytes >> 10)
+    }
+}
+
+/// `6g`, `512m`, `1024k` or plain bytes.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, 'k')) => (&t[..i], 10),
+        Some((i, 'm')) => (&t[..i], 20),
+        Some((i, 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("`{s}` is not a size: give a number with k, m or g, e.g. 4g"))
+}
+
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{}g", n >> 30),
+        n if n >= 1 << 20 => format!("{}m", n >> 20),
+        n => format!("{n}b"),
+    }
+}
+
+/// `iptables-restore --noflush` input for the node: what `RUN` steps may not reach.
+/// `host` are the grading host's own addresses (its public ones are not in the ranges).
+pub fn rules_v4(egress: Egress, host: &[IpAddr]) -> String {
+    let mut r = format!("*raw\n:LAB7-RUN - [0:0]\n-I PREROUTING 1 -i {RUN_BRIDGE} -j LAB7-RUN\n");
+    match egress {
+        Egress::None => r += "-A LAB7-RUN -j DROP\n",
+        Egress::Public => {
+            let host_v4 = host.iter().filter(|a| a.is_ipv4()).map(|a| format!("{a}/32"));
+            for range in BLOCKED_V4.iter().map(|s| s.to_string()).chain(host_v4) {
+                r += &format!("-A LAB7-RUN -d {range} -j DROP\n");
+            }
+        }
+    }
+    r + "COMMIT\n"
+}
+
+/// The bridge has no IPv6 subnet; its link-local addresses must not reach anything either.
+pub fn rules_v6() -> String {
+    format!("*raw\n-I PREROUTING 1 -i {RUN_BRIDGE} -j DROP\nCOMMIT\n")
+}
+
+/// The host's own addresses, as lab7 sees them (Docker Desktop's VM sees others, which the
+/// private ranges cover).
+pub fn host_addresses() -> Vec<IpAddr> {
+    if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
+}
+
+/// The node's `buildkitd.toml`: registry7 (and the mirror) over plain HTTP; offline,
+/// docker.io through the mirror; `RUN` steps on their own bridge.
+pub fn buildkitd_toml(registry_host: &str, mirror_host: Option<&str>) -> String {
+    let mut t = format!(
+        "[worker.oci]\n  networkMode = \"bridge\"\n  bridgeName = \"{RUN_BRIDGE}\"\n  bridgeSubnet = \"{RUN_SUBNET}\"\n\n"
+    );
+    t += &format!("[registry.\"{registry_host}\"]\n  http = true\n  insecure = true\n");
+    if let Some(m) = mirror_host {
+        t += &format!("[registry.\"{m}\"]\n  http = true\n  insecure = true\n");
+        t += &format!("[registry.\"docker.io\"]\n  mirrors = [\"{m}\"]\n");
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_docker_writes_them() {
+        assert_eq!(parse_bytes("4g"), Ok(4 << 30));
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1024"), Ok(1024));
+        assert!(parse_bytes("lots").unwrap_err().contains("lots"));
+        assert_eq!(human_bytes(6 << 30), "6g");
+    }
+
+    #[test]
+    fn the_default_limits_hold_together_and_bad_ones_say_why() {
+        assert_eq!(NodeLimits::default().validate(), Ok(()));
+        let bad = NodeLimits { disk_bytes: 8 << 30, ..NodeLimits::default() };
+        assert!(bad.validate().unwrap_err().contains("--node-disk"));
+    }
+
+    #[test]
+    fn rules_drop_private_ranges_and_the_hosts_addresses_or_everything() {
+        let host: IpAddr = "203.0.113.7".parse().unwrap();
+        let public = rules_v4(Egress::Public, &[host]);
+        for needle in ["-i buildkit0 -j LAB7-RUN", "-d 172.16.0.0/12 -j DROP", "-d 203.0.113.7/32 -j DROP", "COMMIT"] {
+            assert!(public.contains(needle), "{needle} not in {public}");
+        }
+        assert!(rules_v4(Egress::None, &[host]).contains("-A LAB7-RUN -j DROP\n"));
+    }
+}

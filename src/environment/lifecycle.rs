@@ -1,0 +1,203 @@
+//! Nothing of a run outlives it. Every container and the network of a run carry its
+//! random id and its owner (`host/pid`); while the run lives it holds an exclusive lock
+//! on `<tmp>/lab7-runs/<id>.lock`. A run removes its own objects at its end, on Ctrl-C and
+//! when dropped; a run killed with SIGKILL leaves them, and the next lab7 start (or
+//! `lab7 doctor --clean`) removes exactly those whose owner is gone: the lock is free (the
+//! kernel released it with the dead process), or, without a lock file, the pid is dead.
+//! A live run's objects, and those of runs on other hosts sharing the daemon, stay.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+
+use crate::Error;
+
+pub const RUN_LABEL: &str = "org.lab7.run";
+pub const OWNER_LABEL: &str = "org.lab7.owner";
+
+/// A run's id, 12 random hex digits.
+pub fn new_run_id() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("the OS random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `host/pid` of this process.
+pub fn owner() -> String {
+    format!("{}/{}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { "unknown".into() }
+}
+
+fn lock_dir() -> PathBuf {
+    std::env::temp_dir().join("lab7-runs")
+}
+
+/// The run's claim on its id: held while the run lives, released by the kernel when it dies.
+#[derive(Debug)]
+pub struct RunLease {
+    pub run_id: String,
+    path: PathBuf,
+    _lock: File,
+}
+
+impl RunLease {
+    pub fn take() -> Result<RunLease, Error> {
+        let dir = lock_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Docker(format!("{}: cannot create the run lock folder: {e}", dir.display())))?;
+        let run_id = new_run_id();
+        let path = dir.join(format!("{run_id}.lock"));
+        let lock = File::create(&path)
+            .map_err(|e| Error::Docker(format!("{}: cannot create the run lock: {e}", path.display())))?;
+        if !try_lock(&lock) {
+            return Err(Error::Docker(format!("{}: the run lock is held by another process", path.display())));
+        }
+        Ok(RunLease { run_id, path, _lock: lock })
+    }
+}
+
+impl Drop for RunLease {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn try_lock(file: &File) -> bool {
+    // SAFETY: flock on a file descriptor this process owns.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    (unsafe { libc::kill(pid, 0) } == 0) || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Whether a run's owner is gone, so that its objects may be removed.
+fn owner_gone(run_id: &str, owner: Option<&str>, any_running: bool) -> bool {
+    let Some((host, pid)) = owner.and_then(|o| o.rsplit_once('/')) else {
+        // Objects of lab7 versions before owners were recorded: only stopped ones.
+        return !any_running;
+    };
+    if host != hostname() {
+        return false; // another machine's run, sharing this daemon
+    }
+    let path = lock_dir().join(format!("{run_id}.lock"));
+    match File::open(&path) {
+        Ok(f) => try_lock(&f),
+        Err(_) => pid.parse().is_ok_and(|p| !pid_alive(p)),
+    }
+}
+
+/// Removes the containers (with their anonymous volumes) and networks of every run whose
+/// owner is gone; returns their run ids.
+pub async fn sweep(docker: &Docker) -> Result<Vec<String>, Error> {
+    let filter = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))
+        .await
+        .map_err(|e| super::docker::error("list lab7 containers", e))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .map_err(|e| super::docker::error("list lab7 networks", e))?;
+    // run id → (owner, any container running)
+    let mut runs: BTreeMap<String, (Option<String>, bool)> = BTreeMap::new();
+    for c in &containers {
+        let labels = c.labels.clone().unwrap_or_default();
+        let Some(id) = labels.get(RUN_LABEL) else { continue };
+        let running = c.state.as_ref().is_some_and(|s| s.to_string() == "running");
+        let entry = runs.entry(id.clone()).or_insert((labels.get(OWNER_LABEL).cloned(), false));
+        entry.1 |= running;
+    }
+    for n in &networks {
+        let labels = n.labels.clone().unwrap_or_default();
+        if let Some(id) = labels.get(RUN_LABEL) {
+            runs.entry(id.clone()).or_insert((labels.get(OWNER_LABEL).cloned(), false));
+        }
+    }
+    let mut removed = Vec::new();
+    for (id, (owner, running)) in runs {
+        if owner_gone(&id, owner.as_deref(), running) {
+            remove_run(docker, &id).await?;
+            removed.push(id);
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes every container (force, with its anonymous volumes) and network of one run.
+pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
+    let filter = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run_id}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))
+        .await
+        .map_err(|e| super::docker::error("list the run's containers", e))?;
+    let mut removals = tokio::task::JoinSet::new();
+    for id in containers.into_iter().filter_map(|c| c.id) {
+        let docker = docker.clone();
+        removals.spawn(async move {
+            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            docker.remove_container(&id, Some(options)).await
+        });
+    }
+    while let Some(done) = removals.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            // Already gone (removed by its own handle a moment ago): that is the goal.
+            Ok(Err(e)) if e.to_string().contains("No such container") || e.to_string().contains("is already in progress") => {}
+            Ok(Err(e)) => return Err(super::docker::error("remove a lab7 container", e)),
+            Err(e) => return Err(Error::Docker(format!("remove a lab7 container: {e}"))),
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::new().filters(&filter).build()))
+        .await
+        .map_err(|e| super::docker::error("list the run's networks", e))?;
+    for n in networks.into_iter().filter_map(|n| n.id) {
+        match docker.remove_network(&n).await {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("not found") => {}
+            Err(e) => return Err(super::docker::error("remove the run's network", e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_random_hex() {
+        let (a, b) = (new_run_id(), new_run_id());
+        assert_eq!(a.len(), 12);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_live_lease_is_not_swept_and_a_released_one_is() {
+        let lease = RunLease::take().unwrap();
+        let me = owner();
+        assert!(!owner_gone(&lease.run_id, Some(&me), true));
+        let id = lease.run_id.clone();
+        drop(lease);
+        // Lock file gone with the lease: the pid decides, and this process is alive.
+        assert!(!owner_gone(&id, Some(&me), true));
+        assert!(owner_gone(&id, Some(&format!("{}/{}", hostname(), i32::MAX)), true));
+        assert!(!owner_gone(&id, Some("another-host/1"), false));
+    }
+}

@@ -1,0 +1,558 @@
+//! The lab's containers: registry7 and the BuildKit node (plus, offline, a docker.io
+//! mirror) on a private network of their own, all labelled with the run and its owner and
+//! removed at the run's end — on Ctrl-C, on a panic, and by the next start after SIGKILL.
+//! What a student's build may reach and use is set in [`isolation`].
+
+pub mod context;
+pub mod docker;
+pub mod isolation;
+pub mod lifecycle;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
+use testcontainers::bollard::query_parameters::UploadToContainerOptionsBuilder;
+use testcontainers::bollard::Docker;
+use testcontainers::core::{CgroupnsMode, ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
+
+pub use docker::{engine, Engine, MIN_API};
+use isolation::{Egress, NodeLimits};
+pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
+use lifecycle::RunLease;
+
+use crate::registry::RegistryClient;
+use crate::Error;
+
+pub const OFFICIAL_REGISTRY_IMAGE: &str = "registry:2.8.3";
+pub const OFFICIAL_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.0";
+const REGISTRY_PORT: u16 = 5000;
+
+/// Which images the nodes run: from `LAB7_*_IMAGE`, else from what
+/// `scripts/lab-env.sh` wrote to `target/lab7/env`, else the official ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct Images {
+    pub registry: String,
+    pub buildkit: String,
+    /// Offline only: a registry holding busybox that the node uses as its docker.io mirror.
+    pub mirror: Option<String>,
+    pub standins: bool,
+}
+
+impl Images {
+    pub fn load() -> Images {
+        let file = env_file().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        let get = |key: &str| {
+            std::env::var(key)
+                .ok()
+                .or_else(|| file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string)))
+        };
+        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        Images {
+            registry: nonempty(get("LAB7_REGISTRY_IMAGE")).unwrap_or(OFFICIAL_REGISTRY_IMAGE.into()),
+            buildkit: nonempty(get("LAB7_BUILDKIT_IMAGE")).unwrap_or(OFFICIAL_BUILDKIT_IMAGE.into()),
+            mirror: nonempty(get("LAB7_MIRROR_IMAGE")),
+            standins: get("LAB7_STANDINS").as_deref() == Some("1"),
+        }
+    }
+}
+
+/// `LAB7_ENV_FILE`, else `target/lab7/env` under the current directory or this crate.
+fn env_file() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("LAB7_ENV_FILE") {
+        return Some(p.into());
+    }
+    [PathBuf::from("target/lab7/env"), Path::new(env!("CARGO_MANIFEST_DIR")).join("target/lab7/env")]
+        .into_iter()
+        .find(|p| p.exists())
+}
+
+fn generic(image: &str) -> GenericImage {
+    // The tag follows the last ':' that comes after the last '/' (a registry port is not a tag).
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => GenericImage::new(&image[..slash + i], &image[slash + i + 1..]),
+        None => GenericImage::new(image, "latest"),
+    }
+}
+
+/// How the node is confined: its resource caps and what its `RUN` steps may reach.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct EnvOptions {
+    pub limits: NodeLimits,
+    pub egress: Egress,
+    /// Cap on one build context, bytes.
+    pub max_context: u64,
+}
+
+impl EnvOptions {
+    pub fn new() -> EnvOptions {
+        EnvOptions { max_context: context::DEFAULT_MAX_CONTEXT, ..EnvOptions::default() }
+    }
+}
+
+/// The student's registry, `registry:2` with deletion enabled, published on loopback only.
+pub struct Registry7 {
+    pub name: String,
+    container: ContainerAsync<GenericImage>,
+}
+
+impl Registry7 {
+    /// A client on the registry's published port (it changes when the container restarts).
+    pub async fn client(&self) -> Result<RegistryClient, Error> {
+        let port = self
+            .container
+            .get_host_port_ipv4(REGISTRY_PORT.tcp())
+            .await
+            .map_err(|e| docker::error("registry7 port", e))?;
+        Ok(RegistryClient::new(&format!("127.0.0.1:{port}")))
+    }
+
+    pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
+        exec(&self.container, &self.name, cmd, Duration::from_secs(120), None, |_| {}).await?.finished(cmd)
+    }
+
+    /// Bytes of every file under the registry's storage (blobs, links, manifests).
+    pub async fn storage_bytes(&self) -> Result<u64, Error> {
+        let out = self
+            .exec(&["sh", "-c", "find /var/lib/registry -type f | xargs -r stat -c %s"])
+            .await?
+            .success("measure registry storage")?;
+        Ok(out.stdout.lines().filter_map(|l| l.trim().parse::<u64>().ok()).sum())
+    }
+
+    /// Every manifest the repository holds, tagged or not (the API lists only tags).
+    pub async fn manifest_revisions(&self, repo: &str) -> Result<Vec<crate::reference::Digest>, Error> {
+        let dir = format!("/var/lib/registry/docker/registry/v2/repositories/{repo}/_manifests/revisions/sha256");
+        let out = self.exec(&["ls", &dir]).await?;
+        Ok(out.stdout.split_whitespace().filter_map(|hex| format!("sha256:{hex}").parse().ok()).collect())
+    }
+
+    pub async fn garbage_collect(&self) -> Result<String, Error> {
+        let out = self.exec(&crate::registry::deletion::GC_ARGS).await?.success("registry garbage-collect")?;
+        Ok(format!("{}{}", out.stdout, out.stderr))
+    }
+
+    /// `docker restart`: drops the in-memory blob descriptor cache. Waits until `/v2/` answers.
+    pub async fn restart(&mut self) -> Result<(), Error> {
+        self.container.stop().await.map_err(|e| docker::error("stop registry7", e))?;
+        self.container.start().await.map_err(|e| docker::error("start registry7", e))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(c) = self.client().await {
+                if c.ping().await.is_ok() {
+                    return Ok(());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Error::Docker("registry7 did not answer /v2/ within 30 s of its restart".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The BuildKit daemon, as buildx's docker-container driver runs it, confined (see [`isolation`]).
+pub struct Node {
+    pub name: String,
+    container: ContainerAsync<GenericImage>,
+}
+
+/// How a command in a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecEnd {
+    Exited(i64),
+    /// It ran past its time limit; its output so far is kept.
+    TimedOut(Duration),
+    /// The run was interrupted (Ctrl-C, SIGTERM, SIGHUP); its output so far is kept.
+    Cancelled,
+}
+
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub end: ExecEnd,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Exec {
+    /// For commands lab7 runs itself: a timeout or an interruption is an error.
+    fn finished(self, cmd: &[&str]) -> Result<ExecOutput, Error> {
+        match self.end {
+            ExecEnd::Exited(exit_code) => Ok(ExecOutput { exit_code, stdout: self.stdout, stderr: self.stderr }),
+            ExecEnd::TimedOut(after) => Err(Error::Timeout(format!("`{}`", cmd.join(" ")), after)),
+            ExecEnd::Cancelled => Err(Error::Lab(format!("`{}` was interrupted", cmd.join(" ")))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecOutput {
+    pub fn success(self, what: &str) -> Result<ExecOutput, Error> {
+        if self.exit_code == 0 {
+            Ok(self)
+        } else {
+            Err(Error::Lab(format!("{what} exited with {}: {}", self.exit_code, self.stderr.trim())))
+        }
+    }
+}
+
+impl Node {
+    /// Runs a student's build: `on_line` sees each stderr line as it arrives; a timeout or
+    /// `cancel` ends the wait and keeps the output so far.
+    pub async fn exec_build(
+        &self,
+        cmd: &[&str],
+        timeout: Duration,
+        cancel: &CancellationToken,
+        on_line: impl FnMut(&str),
+    ) -> Result<Exec, Error> {
+        exec(&self.container, &self.name, cmd, timeout, Some(cancel), on_line).await
+    }
+
+    pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
+        exec(&self.container, &self.name, cmd, Duration::from_secs(120), None, |_| {}).await?.finished(cmd)
+    }
+
+    /// `buildctl debug workers`: platforms and version, as text.
+    pub async fn workers(&self) -> Result<String, Error> {
+        Ok(self.exec(&["buildctl", "debug", "workers", "-v"]).await?.success("buildctl debug workers")?.stdout)
+    }
+
+    /// Streams an app folder into the node at `/lab/<slug>`, links as links (see [`context`]).
+    pub async fn upload(&self, dir: &Path, slug: &str, dockerfile: &str, max_bytes: u64) -> Result<String, Error> {
+        let (src, file) = (dir.to_path_buf(), dockerfile.to_string());
+        let prefix = format!("lab/{slug}");
+        let p = prefix.clone();
+        let packed = tokio::task::spawn_blocking(move || context::pack(&src, &p, &file, max_bytes))
+            .await
+            .map_err(|e| Error::Lab(format!("packing the build context: {e}")))??;
+        let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(packed.file), 1 << 20);
+        let options = UploadToContainerOptionsBuilder::new().path("/").build();
+        docker::connect()
+            .await?
+            .upload_to_container(self.container.id(), Some(options), testcontainers::bollard::body_try_stream(stream))
+            .await
+            .map_err(|e| docker::error(&format!("copy {} into {}", dir.display(), self.name), e))?;
+        Ok(format!("/{prefix}"))
+    }
+
+    /// Empties the node's own cache, so the next build can only hit the registry cache.
+    pub async fn prune_all(&self) -> Result<(), Error> {
+        self.exec(&["buildctl", "prune", "--all"]).await?.success("buildctl prune --all")?;
+        Ok(())
+    }
+
+    /// Limits the node's cgroup reports as hit (processes, memory), for a failed build's diagnosis.
+    pub async fn limits_hit(&self) -> Vec<String> {
+        // cgroup v2 files first, then v1's; the node has a cgroup namespace of its own.
+        let script = "for f in /sys/fs/cgroup/pids.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do [ -r $f ] && sed \"s|^|$f |\" $f; done; true";
+        let Ok(out) = self.exec(&["sh", "-c", script]).await else { return Vec::new() };
+        let mut hit = Vec::new();
+        for line in out.stdout.lines() {
+            let mut words = line.split_whitespace();
+            let (Some(file), Some(key), Some(n)) = (words.next(), words.next(), words.next()) else { continue };
+            let count: u64 = n.parse().unwrap_or(0);
+            if count == 0 {
+                continue;
+            }
+            match key {
+                "max" if file.contains("pids") => hit.push(format!("the process limit ({count} forks refused)")),
+                "oom_kill" => hit.push(format!("the memory limit ({count} processes killed out of memory)")),
+                _ => {}
+            }
+        }
+        hit
+    }
+}
+
+async fn exec(
+    container: &ContainerAsync<GenericImage>,
+    name: &str,
+    cmd: &[&str],
+    timeout: Duration,
+    cancel: Option<&CancellationToken>,
+    mut on_line: impl FnMut(&str),
+) -> Result<Exec, Error> {
+    let shown = cmd.join(" ");
+    let mut res = container
+        .exec(ExecCommand::new(cmd.iter().map(|s| s.to_string())))
+        .await
+        .map_err(|e| docker::error(&format!("exec `{shown}` in {name}"), e))?;
+    let mut stderr = String::new();
+    let mut stdout = String::new();
+    // testcontainers has no exec timeout; the streams end when the command does.
+    let run = async {
+        let mut lines = res.stderr().lines();
+        while let Some(line) = lines.next_line().await? {
+            on_line(&line);
+            stderr.push_str(&line);
+            stderr.push('\n');
+        }
+        drop(lines);
+        res.stdout().read_to_string(&mut stdout).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    let never = CancellationToken::new();
+    let cancelled = cancel.unwrap_or(&never).cancelled();
+    let ended = tokio::select! {
+        r = tokio::time::timeout(timeout, run) => match r {
+            Ok(read) => read.map(|_| None),
+            Err(_) => Ok(Some(ExecEnd::TimedOut(timeout))),
+        },
+        _ = cancelled => Ok(Some(ExecEnd::Cancelled)),
+    };
+    match ended.map_err(|e| Error::Docker(format!("reading the output of `{shown}` in {name}: {e}")))? {
+        Some(end) => return Ok(Exec { end, stdout, stderr }),
+        None => {}
+    }
+    // The exit code can lag the end of the streams by a moment.
+    for _ in 0..50 {
+        if let Some(code) = res.exit_code().await.map_err(|e| docker::error("exec exit code", e))? {
+            return Ok(Exec { end: ExecEnd::Exited(code), stdout, stderr });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(Error::Docker(format!("`{shown}` in {name}: no exit code after its output ended")))
+}
+
+/// Everything one lab run uses. `shutdown` removes it; so does dropping it.
+pub struct LabEnvironment {
+    pub run_id: String,
+    pub network: String,
+    pub images: Images,
+    pub options: EnvOptions,
+    pub registry: Registry7,
+    pub node: Node,
+    /// A build was stopped half-way (timeout, interruption): its processes may still run in
+    /// the node, so a batch must not hand this node to the next submission.
+    pub tainted: bool,
+    /// Held so it lives as long as the node that pulls through it.
+    _mirror: Option<ContainerAsync<GenericImage>>,
+    lease: Option<RunLease>,
+    docker: Docker,
+}
+
+impl LabEnvironment {
+    /// Removes what dead runs left, then starts registry7, the mirror when offline, and the
+    /// confined node on a network of their own. What was started is removed if a step fails.
+    pub async fn start(images: &Images, options: &EnvOptions) -> Result<LabEnvironment, Error> {
+        engine().await?;
+        let docker = docker::connect().await?;
+        lifecycle::sweep(&docker).await?;
+        let lease = RunLease::take()?;
+        let run_id = lease.run_id.clone();
+        // Removes what this start created if it fails or is abandoned half-way (Ctrl-C).
+        let guard = RemoveOnDrop(Some(run_id.clone()));
+        let network = format!("lab7-{run_id}");
+        create_network(&docker, &network, &run_id).await?;
+        let registry_name = format!("lab7-registry7-{run_id}");
+        let mirror_name = format!("lab7-mirror-{run_id}");
+        let mirror = async {
+            match &images.mirror {
+                Some(image) => registry_container(image, &mirror_name, &network, &run_id)
+                    .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false))
+                    .start()
+                    .await
+                    .map(Some)
+                    .map_err(|e| docker::error(&format!("start the docker.io mirror ({image})"), e)),
+                None => Ok(None),
+            }
+        };
+        let (registry, mirror) =
+            tokio::join!(start_registry7(&images.registry, &registry_name, &network, &run_id), mirror);
+        let (registry, mirror) = (registry?, mirror?);
+        let toml = isolation::buildkitd_toml(
+            &format!("{registry_name}:{REGISTRY_PORT}"),
+            images.mirror.as_ref().map(|_| format!("{mirror_name}:{REGISTRY_PORT}")).as_deref(),
+        );
+        let node_name = format!("lab7-node-{run_id}");
+        let node = start_node(&images.buildkit, &node_name, &network, &run_id, toml, options).await?;
+        let env = LabEnvironment {
+            run_id,
+            network,
+            images: images.clone(),
+            options: *options,
+            registry: Registry7 { name: registry_name, container: registry },
+            node: Node { name: node_name, container: node },
+            tainted: false,
+            _mirror: mirror,
+            lease: Some(lease),
+            docker,
+        };
+        guard.disarm(); // the environment's own Drop takes over
+        Ok(env)
+    }
+
+    /// Replaces registry7 with an empty one under the same name (so the node's
+    /// buildkitd.toml still applies): the next app's grade owes nothing to the last one's.
+    pub async fn renew_registry(&mut self) -> Result<(), Error> {
+        use testcontainers::bollard::query_parameters::RemoveContainerOptionsBuilder;
+        let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+        self.docker
+            .remove_container(self.registry.container.id(), Some(options))
+            .await
+            .map_err(|e| docker::error(&format!("remove {}", self.registry.name), e))?;
+        let fresh = start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id).await?;
+        // The old handle's drop finds its container gone already; that is expected.
+        self.registry = Registry7 { name: self.registry.name.clone(), container: fresh };
+        Ok(())
+    }
+
+    /// How the node reaches registry7: `lab7-registry7-<run>:5000`.
+    pub fn registry_host(&self) -> String {
+        format!("{}:{REGISTRY_PORT}", self.registry.name)
+    }
+
+    /// Removes the run's containers, their volumes and its network.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        let result = lifecycle::remove_run(&self.docker, &self.run_id).await;
+        if result.is_ok() {
+            self.lease.take();
+        }
+        result
+    }
+}
+
+impl Drop for LabEnvironment {
+    fn drop(&mut self) {
+        if self.lease.take().is_some() {
+            remove_run_blocking(&self.run_id);
+        }
+    }
+}
+
+/// Removes a run's objects if dropped while armed.
+struct RemoveOnDrop(Option<String>);
+
+impl RemoveOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(id) = self.0.take() {
+            remove_run_blocking(&id);
+        }
+    }
+}
+
+/// Drop cannot await: the removal runs on a thread of its own with its own runtime.
+fn remove_run_blocking(run_id: &str) {
+    let id = run_id.to_string();
+    let done = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        rt.block_on(async {
+            let docker = docker::connect().await.ok()?;
+            lifecycle::remove_run(&docker, &id).await.ok()
+        })
+    });
+    let _ = done.join();
+}
+
+async fn create_network(docker: &Docker, name: &str, run_id: &str) -> Result<(), Error> {
+    let request = NetworkCreateRequest {
+        name: name.to_string(),
+        driver: Some("bridge".into()),
+        labels: Some(labels(run_id)),
+        ..Default::default()
+    };
+    docker.create_network(request).await.map_err(|e| docker::error(&format!("create network {name}"), e))?;
+    Ok(())
+}
+
+fn labels(run_id: &str) -> HashMap<String, String> {
+    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), lifecycle::owner())])
+}
+
+/// The node as buildx's docker-container driver runs it (privileged: BuildKit creates
+/// namespaces and mounts), but with a cgroup namespace of its own so that its `RUN` steps
+/// count against its limits, build storage on a bounded tmpfs, and `RUN` steps networked
+/// apart from it and fenced in by its firewall rules.
+async fn start_node(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+    toml: String,
+    options: &EnvOptions,
+) -> Result<ContainerAsync<GenericImage>, Error> {
+    let limits = options.limits;
+    let node = generic(image)
+        .with_wait_for(WaitFor::message_on_stderr("running server on"))
+        .with_container_name(name)
+        .with_network(network)
+        .with_labels(labels(run_id))
+        .with_privileged(true)
+        .with_cgroupns_mode(CgroupnsMode::Private)
+        .with_copy_to("/etc/buildkit/buildkitd.toml", toml.into_bytes())
+        .with_copy_to(isolation::RULES_V4, isolation::rules_v4(options.egress, &isolation::host_addresses()).into_bytes())
+        .with_copy_to(isolation::RULES_V6, isolation::rules_v6().into_bytes())
+        .with_host_config_modifier(move |hc| {
+            hc.publish_all_ports = Some(false);
+            hc.memory = Some(limits.memory_bytes as i64);
+            hc.memory_swap = Some(limits.memory_bytes as i64);
+            hc.pids_limit = Some(limits.pids);
+            hc.nano_cpus = Some((limits.cpus * 1e9) as i64);
+            hc.tmpfs = Some(HashMap::from([("/var/lib/buildkit".to_string(), limits.tmpfs_options())]));
+        })
+        .with_startup_timeout(Duration::from_secs(60))
+        .start()
+        .await
+        .map_err(|e| docker::error(&format!("start the BuildKit node ({image})"), e))?;
+    // Before any student code runs: RUN steps may not reach the host, registry7 or other runs.
+    for (tool, rules) in [("iptables-restore", isolation::RULES_V4), ("ip6tables-restore", isolation::RULES_V6)] {
+        let cmd = [tool, "--noflush", rules];
+        exec(&node, name, &cmd, Duration::from_secs(30), None, |_| {})
+            .await?
+            .finished(&cmd)?
+            .success(&format!("{tool} (the node's firewall for RUN steps)"))?;
+    }
+    Ok(node)
+}
+
+/// registry7 lets manifests be deleted: the lab's bonus needs it.
+async fn start_registry7(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+) -> Result<ContainerAsync<GenericImage>, Error> {
+    registry_container(image, name, network, run_id)
+        .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
+        .with_host_config_modifier(|hc| {
+            // Published for lab7 on the host's loopback only: nothing else may reach it.
+            hc.publish_all_ports = Some(false);
+            let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+            hc.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
+            hc.memory = Some(1 << 30);
+            hc.pids_limit = Some(512);
+        })
+        .start()
+        .await
+        .map_err(|e| docker::error(&format!("start registry7 ({image})"), e))
+}
+
+fn registry_container(image: &str, name: &str, network: &str, run_id: &str) -> ContainerRequest<GenericImage> {
+    generic(image)
+        .with_exposed_port(REGISTRY_PORT.tcp())
+        .with_wait_for(WaitFor::message_on_stderr("listening on"))
+        .with_container_name(name)
+        .with_network(network)
+        .with_labels(labels(run_id))
+        .with_startup_timeout(Duration::from_secs(60))
+}
