@@ -264,7 +264,7 @@ pub async fn run_in(
     };
     if !run.build1.succeeded() {
         env.tainted |= node_tainted(&run.build1);
-        run.stop(&format!("build 1 {}", run.build1.problem().unwrap_or_default()), opts);
+        run.stop(&format!("build 1 {}", run.build1.ending()), opts);
         run.timings = timings;
         return Ok(run);
     }

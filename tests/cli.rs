@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lab7::builds::{self, BuildSpec};
-use lab7::environment::{Images, LabEnvironment};
+use lab7::builds;
+
 use lab7::report::Report;
 
 fn lab7(dir: &Path, args: &[&str]) -> Output {
@@ -245,10 +245,10 @@ async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
     if !common::docker_or_skip("inspect and audit") {
         return;
     }
-    let env = LabEnvironment::start(&Images::load(), Some(&common::example("reference"))).await.unwrap();
-    let spec = BuildSpec::lab(&env.registry_host(), "Dockerfile_multi");
+    let (env, spec) = common::env_with_app(&common::example("reference")).await;
+    let never = tokio_util::sync::CancellationToken::new();
     for _ in 0..2 {
-        let b = builds::run(&env.node, &spec, Duration::from_secs(600), |_| {}).await.unwrap();
+        let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
         assert!(b.succeeded(), "{}", b.raw_log);
     }
     let client = env.registry.client().await.unwrap();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use lab7::environment::{Images, LabEnvironment};
+use lab7::environment::{EnvOptions, Images, LabEnvironment};
 use lab7::lab::node_info;
 use lab7::platform::Platform;
 
@@ -12,7 +12,7 @@ async fn registry_and_node_start_on_a_private_network() {
         return;
     }
     let images = Images::load();
-    let env = LabEnvironment::start(&images, None).await.unwrap_or_else(|e| panic!("{e}"));
+    let env = LabEnvironment::start(&images, &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(env.registry.name.starts_with("lab7-registry7-") && env.node.name.starts_with("lab7-node-"));
     assert_eq!(env.network, format!("lab7-{}", env.run_id));
 
@@ -32,27 +32,27 @@ async fn registry_and_node_start_on_a_private_network() {
     assert_eq!(node.buildkit_version, "v0.26.0", "{workers}");
 }
 
-/// testcontainers has no reaper: lab7 relies on drop, which also runs when a test panics.
+/// A panicking test drops its environment, and the drop removes the run's containers and network.
 #[tokio::test(flavor = "multi_thread")]
 async fn containers_are_removed_when_a_test_panics() {
     use std::collections::HashMap;
-    use testcontainers::bollard::container::ListContainersOptions;
+    use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 
     if !common::docker_or_skip("containers_are_removed_when_a_test_panics") {
         return;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let failing = tokio::spawn(async move {
-        let env = LabEnvironment::start(&Images::load(), None).await.unwrap();
+        let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
         tx.send(env.run_id.clone()).unwrap();
         panic!("a test failing while the lab's containers run (expected by this test)");
     });
     assert!(failing.await.unwrap_err().is_panic());
     let run_id = rx.await.unwrap();
 
-    let docker = testcontainers::bollard::Docker::connect_with_defaults().unwrap().negotiate_version().await.unwrap();
+    let docker = lab7::environment::docker::connect().await.unwrap();
     let filters = HashMap::from([("label".to_string(), vec![format!("{}={run_id}", lab7::environment::RUN_LABEL)])]);
-    let options = ListContainersOptions { all: true, filters, ..Default::default() };
+    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     for _ in 0..150 {
         let left = docker.list_containers(Some(options.clone())).await.unwrap();
         if left.is_empty() {

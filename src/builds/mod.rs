@@ -128,6 +128,16 @@ impl BuildOutcome {
         }
     }
 
+    /// How it ended, in a few words: `failed (exit code 1)`, `timed out after 600 s`.
+    pub fn ending(&self) -> String {
+        match self.end {
+            BuildEnd::Exited { code: 0 } => "succeeded".into(),
+            BuildEnd::Exited { code } => format!("failed (exit code {code})"),
+            BuildEnd::TimedOut { after_seconds } => format!("timed out after {after_seconds} s"),
+            BuildEnd::Interrupted => "was interrupted".into(),
+        }
+    }
+
     /// Why it did not succeed, in words, or `None` when it did.
     pub fn problem(&self) -> Option<String> {
         let limits = match self.limits_hit.as_slice() {
@@ -164,11 +174,14 @@ pub async fn run(
         ExecEnd::TimedOut(after) => BuildEnd::TimedOut { after_seconds: after.as_secs() },
         ExecEnd::Cancelled => BuildEnd::Interrupted,
     };
-    let limits_hit = if end == (BuildEnd::Exited { code: 0 }) || end == BuildEnd::Interrupted {
-        Vec::new()
-    } else {
-        node.limits_hit().await
-    };
+    let mut limits_hit = Vec::new();
+    if end != (BuildEnd::Exited { code: 0 }) && end != BuildEnd::Interrupted {
+        limits_hit = node.limits_hit().await;
+        // The failed step's files are gone by now; its output still says why.
+        if out.stderr.contains("No space left on device") {
+            limits_hit.push("build storage limit (--node-disk: no space left on device)".into());
+        }
+    }
     Ok(BuildOutcome {
         end,
         log: BuildLog::parse(&out.stderr),

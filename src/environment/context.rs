@@ -22,6 +22,7 @@ use crate::Error;
 pub const DEFAULT_MAX_CONTEXT: u64 = 2 << 30;
 
 /// A build context packed as a tar in a temporary file, ready to stream into the node.
+#[derive(Debug)]
 pub struct PackedContext {
     pub file: File,
     /// Bytes of file content packed (what the cap counts).

@@ -16,10 +16,9 @@ use serde::Serialize;
 use testcontainers::bollard::models::{NetworkCreateRequest, PortBinding};
 use testcontainers::bollard::query_parameters::UploadToContainerOptionsBuilder;
 use testcontainers::bollard::Docker;
-use testcontainers::core::{CgroupnsMode, ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::core::{CgroupnsMode, IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 pub use docker::{engine, Engine, MIN_API};
@@ -101,6 +100,7 @@ impl EnvOptions {
 pub struct Registry7 {
     pub name: String,
     container: ContainerAsync<GenericImage>,
+    docker: Docker,
 }
 
 impl Registry7 {
@@ -115,7 +115,9 @@ impl Registry7 {
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
-        exec(&self.container, &self.name, cmd, Duration::from_secs(120), None, |_| {}).await?.finished(cmd)
+        exec(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120), None, |_| {})
+            .await?
+            .finished(cmd)
     }
 
     /// Bytes of every file under the registry's storage (blobs, links, manifests).
@@ -162,6 +164,7 @@ impl Registry7 {
 pub struct Node {
     pub name: String,
     container: ContainerAsync<GenericImage>,
+    docker: Docker,
 }
 
 /// How a command in a container ended.
@@ -219,11 +222,13 @@ impl Node {
         cancel: &CancellationToken,
         on_line: impl FnMut(&str),
     ) -> Result<Exec, Error> {
-        exec(&self.container, &self.name, cmd, timeout, Some(cancel), on_line).await
+        exec(&self.docker, self.container.id(), &self.name, cmd, timeout, Some(cancel), on_line).await
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
-        exec(&self.container, &self.name, cmd, Duration::from_secs(120), None, |_| {}).await?.finished(cmd)
+        exec(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120), None, |_| {})
+            .await?
+            .finished(cmd)
     }
 
     /// `buildctl debug workers`: platforms and version, as text.
@@ -241,8 +246,7 @@ impl Node {
             .map_err(|e| Error::Lab(format!("packing the build context: {e}")))??;
         let stream = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(packed.file), 1 << 20);
         let options = UploadToContainerOptionsBuilder::new().path("/").build();
-        docker::connect()
-            .await?
+        self.docker
             .upload_to_container(self.container.id(), Some(options), testcontainers::bollard::body_try_stream(stream))
             .await
             .map_err(|e| docker::error(&format!("copy {} into {}", dir.display(), self.name), e))?;
@@ -269,8 +273,8 @@ impl Node {
                 continue;
             }
             match key {
-                "max" if file.contains("pids") => hit.push(format!("the process limit ({count} forks refused)")),
-                "oom_kill" => hit.push(format!("the memory limit ({count} processes killed out of memory)")),
+                "max" if file.contains("pids") => hit.push(format!("process limit ({count} forks refused)")),
+                "oom_kill" => hit.push(format!("memory limit ({count} processes killed out of memory)")),
                 _ => {}
             }
         }
@@ -278,49 +282,70 @@ impl Node {
     }
 }
 
+/// Runs `cmd` in a container through the Docker API; `on_line` sees each stderr line as it
+/// arrives. A timeout or `cancel` ends the wait and keeps the output so far.
 async fn exec(
-    container: &ContainerAsync<GenericImage>,
+    docker: &Docker,
+    container: &str,
     name: &str,
     cmd: &[&str],
     timeout: Duration,
     cancel: Option<&CancellationToken>,
     mut on_line: impl FnMut(&str),
 ) -> Result<Exec, Error> {
+    use futures_util::StreamExt;
+    use testcontainers::bollard::container::LogOutput;
+    use testcontainers::bollard::exec::{CreateExecOptions, StartExecResults};
+
     let shown = cmd.join(" ");
-    let mut res = container
-        .exec(ExecCommand::new(cmd.iter().map(|s| s.to_string())))
-        .await
-        .map_err(|e| docker::error(&format!("exec `{shown}` in {name}"), e))?;
-    let mut stderr = String::new();
-    let mut stdout = String::new();
-    // testcontainers has no exec timeout; the streams end when the command does.
-    let run = async {
-        let mut lines = res.stderr().lines();
-        while let Some(line) = lines.next_line().await? {
-            on_line(&line);
-            stderr.push_str(&line);
-            stderr.push('\n');
+    let failed = |e| docker::error(&format!("exec `{shown}` in {name}"), e);
+    let options = CreateExecOptions {
+        cmd: Some(cmd.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(container, options).await.map_err(failed)?;
+    let StartExecResults::Attached { mut output, .. } = docker.start_exec(&created.id, None).await.map_err(failed)?
+    else {
+        return Err(Error::Docker(format!("exec `{shown}` in {name}: Docker did not attach its output")));
+    };
+    let (mut stdout, mut stderr, mut partial) = (Vec::new(), String::new(), Vec::new());
+    let read = async {
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(failed)? {
+                LogOutput::StdErr { message } => {
+                    partial.extend_from_slice(&message);
+                    while let Some(end) = partial.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = partial.drain(..=end).collect();
+                        let line = String::from_utf8_lossy(&line[..end]);
+                        on_line(&line);
+                        stderr.push_str(&line);
+                        stderr.push('\n');
+                    }
+                }
+                LogOutput::StdOut { message } => stdout.extend_from_slice(&message),
+                _ => {}
+            }
         }
-        drop(lines);
-        res.stdout().read_to_string(&mut stdout).await?;
-        Ok::<_, std::io::Error>(())
+        Ok::<_, Error>(())
     };
     let never = CancellationToken::new();
-    let cancelled = cancel.unwrap_or(&never).cancelled();
     let ended = tokio::select! {
-        r = tokio::time::timeout(timeout, run) => match r {
-            Ok(read) => read.map(|_| None),
-            Err(_) => Ok(Some(ExecEnd::TimedOut(timeout))),
+        r = tokio::time::timeout(timeout, read) => match r {
+            Ok(read) => { read?; None }
+            Err(_) => Some(ExecEnd::TimedOut(timeout)),
         },
-        _ = cancelled => Ok(Some(ExecEnd::Cancelled)),
+        _ = cancel.unwrap_or(&never).cancelled() => Some(ExecEnd::Cancelled),
     };
-    match ended.map_err(|e| Error::Docker(format!("reading the output of `{shown}` in {name}: {e}")))? {
-        Some(end) => return Ok(Exec { end, stdout, stderr }),
-        None => {}
+    stderr.push_str(&String::from_utf8_lossy(&partial));
+    let stdout = String::from_utf8_lossy(&stdout).into_owned();
+    if let Some(end) = ended {
+        return Ok(Exec { end, stdout, stderr });
     }
     // The exit code can lag the end of the streams by a moment.
     for _ in 0..50 {
-        if let Some(code) = res.exit_code().await.map_err(|e| docker::error("exec exit code", e))? {
+        if let Some(code) = docker.inspect_exec(&created.id).await.map_err(failed)?.exit_code {
             return Ok(Exec { end: ExecEnd::Exited(code), stdout, stderr });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -379,14 +404,14 @@ impl LabEnvironment {
             images.mirror.as_ref().map(|_| format!("{mirror_name}:{REGISTRY_PORT}")).as_deref(),
         );
         let node_name = format!("lab7-node-{run_id}");
-        let node = start_node(&images.buildkit, &node_name, &network, &run_id, toml, options).await?;
+        let node = start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options).await?;
         let env = LabEnvironment {
             run_id,
             network,
             images: images.clone(),
             options: *options,
-            registry: Registry7 { name: registry_name, container: registry },
-            node: Node { name: node_name, container: node },
+            registry: Registry7 { name: registry_name, container: registry, docker: docker.clone() },
+            node: Node { name: node_name, container: node, docker: docker.clone() },
             tainted: false,
             _mirror: mirror,
             lease: Some(lease),
@@ -407,7 +432,7 @@ impl LabEnvironment {
             .map_err(|e| docker::error(&format!("remove {}", self.registry.name), e))?;
         let fresh = start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id).await?;
         // The old handle's drop finds its container gone already; that is expected.
-        self.registry = Registry7 { name: self.registry.name.clone(), container: fresh };
+        self.registry = Registry7 { name: self.registry.name.clone(), container: fresh, docker: self.docker.clone() };
         Ok(())
     }
 
@@ -484,6 +509,7 @@ fn labels(run_id: &str) -> HashMap<String, String> {
 /// count against its limits, build storage on a bounded tmpfs, and `RUN` steps networked
 /// apart from it and fenced in by its firewall rules.
 async fn start_node(
+    docker: &Docker,
     image: &str,
     name: &str,
     network: &str,
@@ -517,7 +543,7 @@ async fn start_node(
     // Before any student code runs: RUN steps may not reach the host, registry7 or other runs.
     for (tool, rules) in [("iptables-restore", isolation::RULES_V4), ("ip6tables-restore", isolation::RULES_V6)] {
         let cmd = [tool, "--noflush", rules];
-        exec(&node, name, &cmd, Duration::from_secs(30), None, |_| {})
+        exec(docker, node.id(), name, &cmd, Duration::from_secs(30), None, |_| {})
             .await?
             .finished(&cmd)?
             .success(&format!("{tool} (the node's firewall for RUN steps)"))?;

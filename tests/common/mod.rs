@@ -28,6 +28,15 @@ pub fn docker_or_skip(test: &str) -> bool {
     true
 }
 
+/// An environment of this test's own, with `app` uploaded: the lab's build spec for it.
+pub async fn env_with_app(app: &std::path::Path) -> (lab7::environment::LabEnvironment, lab7::builds::BuildSpec) {
+    use lab7::environment::{EnvOptions, Images, LabEnvironment};
+    let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    let context = env.node.upload(app, "app", "Dockerfile_multi", 1 << 30).await.unwrap_or_else(|e| panic!("{e}"));
+    let spec = lab7::builds::BuildSpec::lab(&env.registry_host(), "Dockerfile_multi", &context);
+    (env, spec)
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -111,7 +120,7 @@ pub fn scrub(s: &str) -> String {
     let rules = RULES.get_or_init(|| {
         [
             (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
-            (r"lab7-(registry7|node|mirror)-[0-9a-f]{8}", "lab7-$1-[run]"),
+            (r"lab7-(registry7|node|mirror)-[0-9a-f]{12}", "lab7-$1-[run]"),
             (r"\d+ → \d+ bytes", "[n] → [n] bytes"),
             (r"\d+/\d+ cache-only blobs", "[n]/[n] cache-only blobs"),
             (r"\d+ layers", "[n] layers"),
