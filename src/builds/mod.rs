@@ -177,9 +177,13 @@ pub async fn run(
     let mut limits_hit = Vec::new();
     if end != (BuildEnd::Exited { code: 0 }) && end != BuildEnd::Interrupted {
         limits_hit = node.limits_hit().await;
-        // The failed step's files are gone by now; its output still says why.
+        // The failed step's files and processes are gone by now; its output still says why.
         if out.stderr.contains("No space left on device") {
             limits_hit.push("build storage limit (--node-disk: no space left on device)".into());
+        }
+        let fork_refused = ["can't fork", "fork: Resource temporarily unavailable", "fork: retry"];
+        if limits_hit.iter().all(|l| !l.starts_with("process limit")) && fork_refused.iter().any(|f| out.stderr.contains(f)) {
+            limits_hit.push("process limit (--node-pids: a fork was refused)".into());
         }
     }
     Ok(BuildOutcome {

@@ -263,7 +263,18 @@ impl Node {
     pub async fn limits_hit(&self) -> Vec<String> {
         // cgroup v2 files first, then v1's; the node has a cgroup namespace of its own.
         let script = "for f in /sys/fs/cgroup/pids.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do [ -r $f ] && sed \"s|^|$f |\" $f; done; true";
-        let Ok(out) = self.exec(&["sh", "-c", script]).await else { return Vec::new() };
+        // Right after a fork-heavy step its processes may still hold every PID: retry a moment.
+        let mut read = None;
+        for _ in 0..10 {
+            match self.exec(&["sh", "-c", script]).await {
+                Ok(out) if out.exit_code == 0 => {
+                    read = Some(out);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+        let Some(out) = read else { return Vec::new() };
         let mut hit = Vec::new();
         for line in out.stdout.lines() {
             let mut words = line.split_whitespace();
