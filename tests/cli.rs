@@ -182,6 +182,102 @@ fn a_rubric_with_an_unknown_check_is_refused() {
 }
 
 #[test]
+fn a_dockerfile_outside_the_folder_is_a_usage_error() {
+    refused(&["check", "lab_examples/reference", "--file", "../single-stage/Dockerfile_multi"], &["must be inside", "fix:"]);
+}
+
+#[test]
+fn a_build_timeout_of_zero_is_refused() {
+    refused(&["check", "lab_examples/reference", "--build-timeout", "0"], &["--build-timeout", "0"]);
+}
+
+#[test]
+fn node_limits_that_cannot_hold_are_refused() {
+    refused(&["check", "lab_examples/reference", "--node-disk", "8g", "--node-memory", "4g"], &["--node-disk", "tmpfs"]);
+    refused(&["check", "lab_examples/reference", "--node-memory", "lots"], &["lots", "not a size"]);
+}
+
+#[test]
+fn logs_that_are_devices_fifos_or_huge_are_refused_without_reading_them() {
+    refused(&["grade-logs", "/dev/zero", "/dev/zero"], &["/dev/zero", "not a regular file"]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("build1.fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let huge = dir.path().join("huge.log");
+    std::fs::File::create(&huge).unwrap().set_len(65 << 20).unwrap(); // sparse: no disk used
+    refused(&["grade-logs", fifo.to_str().unwrap(), "x"], &["build1.fifo", "not a regular file"]);
+    refused(&["grade-logs", huge.to_str().unwrap(), "x"], &["huge.log", "over lab7's limit"]);
+}
+
+#[test]
+fn a_rubric_whose_compulsory_points_are_not_100_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rubric = dir.path().join("rubric.toml");
+    let edited = std::fs::read_to_string(common::root().join("rubric.toml")).unwrap().replacen("points = 20", "points = 25", 1);
+    std::fs::write(&rubric, edited).unwrap();
+    let o = lab7(&logs_dir(), &["grade-logs", "--rubric", rubric.to_str().unwrap(), PLAIN[0], PLAIN[1]]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("sum to 105"), "{}", text(&o));
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_any_work() {
+    refused(
+        &["check", "lab_examples/reference", "--out", "/nonexistent/dir/report.md"],
+        &["/nonexistent/dir/report.md", "cannot write the report", "fix:"],
+    );
+    refused(&["check", "lab_examples/reference", "--logs", "/proc/lab7-logs"], &["/proc/lab7-logs", "fix:"]);
+    refused(&["grade-logs", "--out", "/nonexistent/r.json", "a", "b"], &["/nonexistent/r.json"]);
+    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", "/nonexistent/results.csv"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("/nonexistent/results.csv") && !t.contains("submission 1/"), "graded before failing: {t}");
+}
+
+#[test]
+fn batch_without_docker_is_an_environment_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_lab7"))
+        .current_dir(common::root())
+        .args(["batch", "lab_examples", "--out", dir.path().join("r.csv").to_str().unwrap()])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("Docker is not running") && !t.contains("submission 1/"), "{t}");
+}
+
+/// A tiny HTTP server on loopback answering every request with `response`.
+fn http_server(response: Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten().take(20) {
+            let _ = s.read(&mut [0u8; 4096]);
+            let _ = s.write_all(&response);
+        }
+    });
+    port
+}
+
+#[test]
+fn inspect_of_a_web_server_that_is_no_registry_is_an_environment_error() {
+    let port = http_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_vec());
+    refused(&["inspect", "--registry", &format!("127.0.0.1:{port}"), "lab:cachetest"], &["not a container registry", "fix:"]);
+}
+
+#[test]
+fn a_manifest_larger_than_any_real_one_is_refused_unread() {
+    let mut body = b"HTTP/1.1 200 OK\r\nDocker-Distribution-API-Version: registry/2.0\r\nDocker-Content-Digest: sha256:a3aeea223872c3042fbd0eb1d0987ccf59c9cf5fc6426864fd59366304754e34\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: 300000000\r\nConnection: close\r\n\r\n{".to_vec();
+    body.extend_from_slice(&[b' '; 1024]);
+    let port = http_server(body);
+    refused(&["inspect", "--registry", &format!("127.0.0.1:{port}"), "lab:cachetest"], &["over 4194304 bytes"]);
+}
+
+#[test]
 fn unknown_format_is_a_usage_error() {
     refused(&["grade-logs", "a", "b", "--format", "yaml"], &["yaml", "human, json, md, junit or gradescope"]);
 }

@@ -313,10 +313,10 @@ fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
 
 fn grade_logs(a: GradeLogsArgs) -> Result<i32, Error> {
     let rubric = rubric(&a.output)?;
-    let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
     if let Some(out) = &a.output.out {
         outputs::check_file(out)?;
     }
+    let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
     let dockerfile = match &a.dockerfile {
         Some(p) => Some(DockerfileSummary::parse(
             &lab::read_small(p, 1 << 20).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,

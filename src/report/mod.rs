@@ -169,6 +169,11 @@ impl Report {
         }
     }
 
+    /// The outcome of one check; panics on an id the rubric did not have (a test's mistake).
+    pub fn check(&self, id: &str) -> &CheckOutcome {
+        self.checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check `{id}` in this report"))
+    }
+
     /// 0 all compulsory checks pass, 1 some fail. (2, usage or environment, never gets a report.)
     pub fn exit_code(&self) -> i32 {
         match self.verdict {
