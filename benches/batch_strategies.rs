@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use lab7::batch::{self, BatchOptions, Strategy};
 use lab7::checks::Rubric;
-use lab7::environment::Images;
+use lab7::environment::{EnvOptions, Images};
 use lab7::lab::Silent;
+use lab7::report::Verdict;
+use tokio_util::sync::CancellationToken;
 
 const SUBMISSIONS: usize = 10;
 
@@ -37,13 +39,20 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy) -> Duration {
-    let opts = BatchOptions { file: "Dockerfile_multi".into(), timeout: Duration::from_secs(900), strategy };
+    let opts = BatchOptions {
+        file: "Dockerfile_multi".into(),
+        timeout: Duration::from_secs(900),
+        strategy,
+        env: EnvOptions::new(),
+        build_timeout: Duration::from_secs(600),
+        cancel: CancellationToken::new(),
+    };
     let started = Instant::now();
     let results = rt
-        .block_on(batch::grade_all(dir, &opts, &Images::load(), &Rubric::default_rubric(), &Silent))
+        .block_on(batch::grade_all(dir, &opts, &Images::load(), &Rubric::default_rubric(), &Silent, &mut |_, _| Ok(())))
         .expect("the batch runs");
     let took = started.elapsed();
-    let passed = results.iter().filter(|r| r.verdict.as_deref() == Some("pass")).count();
+    let passed = results.iter().filter(|r| r.verdict == Some(Verdict::Pass)).count();
     assert_eq!(passed, SUBMISSIONS, "every copy of the reference passes: {results:?}");
     took
 }
