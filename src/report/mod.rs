@@ -69,6 +69,9 @@ pub struct RunSummary {
     pub deletion: Option<DeletionEvidence>,
     pub repositories: Vec<String>,
     pub stopped: Option<String>,
+    /// The run was stopped by SIGINT, SIGTERM or SIGHUP: the report is partial.
+    #[serde(default)]
+    pub interrupted: bool,
     pub timings: Vec<Timing>,
 }
 
@@ -216,6 +219,7 @@ impl RunSummary {
             deletion: run.deletion.clone(),
             repositories: run.repositories.clone(),
             stopped: run.stopped.clone(),
+            interrupted: run.interrupted,
             timings: run.timings.clone(),
         }
     }
