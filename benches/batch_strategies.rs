@@ -3,8 +3,12 @@
 //! registry7 each). Prints the times and their ratio — `lab7 batch` defaults to the
 //! faster one that stays isolated — and one whole lab run against its 3-minute target.
 
+mod support;
+
 use std::path::Path;
+
 use std::time::{Duration, Instant};
+use support::copy_dir;
 
 use lab7::batch::{self, BatchOptions, Strategy};
 use lab7::checks::Rubric;
@@ -22,19 +26,6 @@ fn class(dir: &Path) {
         let sub = dir.join(format!("student{i:02}"));
         copy_dir(&reference, &sub);
         std::fs::write(sub.join("src/submission.txt"), format!("student {i}\n")).unwrap();
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
     }
 }
 

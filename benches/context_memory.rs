@@ -3,23 +3,14 @@
 //! context is streamed to the node through a temporary file, so the peak should stay flat:
 //! the bench prints each peak and its ratio to the smallest context's.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
-const EXTRA_MIB: [u64; 3] = [0, 64, 256];
+use support::copy_dir;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
+const EXTRA_MIB: [u64; 3] = [0, 64, 256];
 
 /// Pseudo-random bytes, so that no layer of the transfer could shrink them.
 fn data_file(path: &Path, mib: u64) {
@@ -39,6 +30,7 @@ fn data_file(path: &Path, mib: u64) {
 }
 
 /// Runs `lab7 check DIR --keep-cache` and returns its peak resident memory in KiB.
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also reports the peak memory
 fn peak_rss_kib(app: &Path) -> i64 {
     let child = Command::new(env!("CARGO_BIN_EXE_lab7"))
         .args(["check", app.to_str().unwrap(), "--keep-cache", "--format", "json", "--out", "/dev/null"])
@@ -65,6 +57,10 @@ fn main() {
         data_file(&dir.path().join("data/blob.bin"), mib);
         let kib = peak_rss_kib(dir.path());
         let base = *first.get_or_insert(kib);
-        println!("  context + {mib:>3} MiB: peak RSS {:>6.1} MiB, {:.2}× the smallest", kib as f64 / 1024.0, kib as f64 / base as f64);
+        println!(
+            "  context + {mib:>3} MiB: peak RSS {:>6.1} MiB, {:.2}× the smallest",
+            kib as f64 / 1024.0,
+            kib as f64 / base as f64
+        );
     }
 }

@@ -52,6 +52,9 @@ pub struct SubmissionResult {
     pub seconds: f64,
 }
 
+/// Called with each submission's result (and its report, when it was graded) as it ends.
+pub type OnGraded<'a> = dyn FnMut(&SubmissionResult, Option<&Report>) -> Result<(), Error> + 'a;
+
 /// Grades each subfolder of `dir`, in name order, handing each result (and its report) to
 /// `done` as soon as it is known, so that an interrupted batch keeps what it graded.
 pub async fn grade_all(
@@ -60,7 +63,7 @@ pub async fn grade_all(
     images: &Images,
     rubric: &Rubric,
     progress: &dyn Progress,
-    done: &mut dyn FnMut(&SubmissionResult, Option<&Report>) -> Result<(), Error>,
+    done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
     let subs = submissions(dir)?;
     let mut results = Vec::new();

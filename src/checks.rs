@@ -69,7 +69,10 @@ impl Rubric {
     /// Points are finite and not negative; the compulsory ones sum to 100 (the lab's 100 %).
     fn validate_points(&self) -> Result<(), String> {
         if let Some(bad) = self.checks.iter().find(|c| !c.points.is_finite() || c.points < 0.0) {
-            return Err(format!("check `{}` has points = {}\n  fix: give every check a number of points, 0 or more", bad.id, bad.points));
+            return Err(format!(
+                "check `{}` has points = {}\n  fix: give every check a number of points, 0 or more",
+                bad.id, bad.points
+            ));
         }
         let compulsory: f64 = self.checks.iter().filter(|c| !c.bonus).map(|c| c.points).sum();
         if (compulsory - 100.0).abs() > 1e-9 {
@@ -448,7 +451,9 @@ mod tests {
 
     #[test]
     fn a_rubric_whose_points_do_not_add_up_is_refused() {
-        let entry = |id: &str, points: &str| format!("[[check]]\nid = \"{id}\"\ntitle = \"t\"\npoints = {points}\ndocs = \"d\"\n");
+        let entry = |id: &str, points: &str| {
+            format!("[[check]]\nid = \"{id}\"\ntitle = \"t\"\npoints = {points}\ndocs = \"d\"\n")
+        };
         let e = Rubric::parse(&entry("builds_succeed", "90"), "mine.toml").unwrap_err().to_string();
         assert!(e.contains("sum to 90") && e.contains("mine.toml"), "{e}");
         let e = Rubric::parse(&(entry("builds_succeed", "100") + &entry("image_intact", "nan")), "m.toml")

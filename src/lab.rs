@@ -55,7 +55,10 @@ impl LabOptions {
         }
         let file = dockerfile_inside(dir, &self.dockerfile)?;
         let text = read_small(&file, MAX_DOCKERFILE_BYTES).map_err(|e| {
-            Error::Input(format!("{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file", file.display()))
+            Error::Input(format!(
+                "{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file",
+                file.display()
+            ))
         })?;
         let summary = DockerfileSummary::parse(&text);
         if summary.stages == 0 {
@@ -243,25 +246,9 @@ pub async fn run_in(
     let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
     let node_tainted = |b: &BuildOutcome| matches!(b.end, BuildEnd::TimedOut { .. } | BuildEnd::Interrupted);
-    let mut run = LabRun {
-        app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
-        dockerfile: opts.dockerfile.clone(),
-        dockerfile_summary: dockerfile_summary.clone(),
-        spec: spec.clone(),
-        run_id: env.run_id.clone(),
-        images: env.images.clone(),
-        node,
-        build1,
-        build2: None,
-        repositories: Vec::new(),
-        image: None,
-        cache: None,
-        deletion: None,
-        deletion_asked: opts.delete_cache,
-        stopped: None,
-        interrupted: false,
-        timings: Vec::new(),
-    };
+    let mut run = LabRun::begin(opts, dockerfile_summary.clone(), spec.clone(), env.images.clone(), build1);
+    run.run_id = env.run_id.clone();
+    run.node = node;
     if !run.build1.succeeded() {
         env.tainted |= node_tainted(&run.build1);
         run.stop(&format!("build 1 {}", run.build1.ending()), opts);
@@ -332,27 +319,42 @@ impl LabRun {
         self.stopped = Some(if self.interrupted { format!("interrupted: {why}") } else { why.to_string() });
     }
 
-    /// An interruption before the environment was up: every check not reached.
-    fn interrupted_before_start(opts: &LabOptions, images: &Images, dockerfile_summary: DockerfileSummary) -> LabRun {
+    /// A run as far as its first build: the later stages fill in the rest.
+    fn begin(
+        opts: &LabOptions,
+        dockerfile_summary: DockerfileSummary,
+        spec: BuildSpec,
+        images: Images,
+        build1: BuildOutcome,
+    ) -> LabRun {
         LabRun {
             app: opts.app_dir.file_name().map_or("app".into(), |n| n.to_string_lossy().into_owned()),
             dockerfile: opts.dockerfile.clone(),
             dockerfile_summary,
-            spec: BuildSpec::lab("registry7:5000", &opts.dockerfile, "/lab/app"),
+            spec,
             run_id: String::new(),
-            images: images.clone(),
+            images,
             node: NodeInfo::default(),
-            build1: BuildOutcome::not_started(),
+            build1,
             build2: None,
             repositories: Vec::new(),
             image: None,
             cache: None,
             deletion: None,
             deletion_asked: opts.delete_cache,
-            stopped: Some("interrupted: before the environment was up".into()),
-            interrupted: true,
+            stopped: None,
+            interrupted: false,
             timings: Vec::new(),
         }
+    }
+
+    /// An interruption before the environment was up: every check not reached.
+    fn interrupted_before_start(opts: &LabOptions, images: &Images, dockerfile_summary: DockerfileSummary) -> LabRun {
+        let spec = BuildSpec::lab("registry7:5000", &opts.dockerfile, "/lab/app");
+        let mut run = LabRun::begin(opts, dockerfile_summary, spec, images.clone(), BuildOutcome::not_started());
+        run.stopped = Some("interrupted: before the environment was up".into());
+        run.interrupted = true;
+        run
     }
 }
 

@@ -183,7 +183,10 @@ fn a_rubric_with_an_unknown_check_is_refused() {
 
 #[test]
 fn a_dockerfile_outside_the_folder_is_a_usage_error() {
-    refused(&["check", "lab_examples/reference", "--file", "../single-stage/Dockerfile_multi"], &["must be inside", "fix:"]);
+    refused(
+        &["check", "lab_examples/reference", "--file", "../single-stage/Dockerfile_multi"],
+        &["must be inside", "fix:"],
+    );
 }
 
 #[test]
@@ -193,7 +196,10 @@ fn a_build_timeout_of_zero_is_refused() {
 
 #[test]
 fn node_limits_that_cannot_hold_are_refused() {
-    refused(&["check", "lab_examples/reference", "--node-disk", "8g", "--node-memory", "4g"], &["--node-disk", "tmpfs"]);
+    refused(
+        &["check", "lab_examples/reference", "--node-disk", "8g", "--node-memory", "4g"],
+        &["--node-disk", "tmpfs"],
+    );
     refused(&["check", "lab_examples/reference", "--node-memory", "lots"], &["lots", "not a size"]);
 }
 
@@ -214,7 +220,8 @@ fn logs_that_are_devices_fifos_or_huge_are_refused_without_reading_them() {
 fn a_rubric_whose_compulsory_points_are_not_100_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let rubric = dir.path().join("rubric.toml");
-    let edited = std::fs::read_to_string(common::root().join("rubric.toml")).unwrap().replacen("points = 20", "points = 25", 1);
+    let edited =
+        std::fs::read_to_string(common::root().join("rubric.toml")).unwrap().replacen("points = 20", "points = 25", 1);
     std::fs::write(&rubric, edited).unwrap();
     let o = lab7(&logs_dir(), &["grade-logs", "--rubric", rubric.to_str().unwrap(), PLAIN[0], PLAIN[1]]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -265,8 +272,12 @@ fn http_server(response: Vec<u8>) -> u16 {
 
 #[test]
 fn inspect_of_a_web_server_that_is_no_registry_is_an_environment_error() {
-    let port = http_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_vec());
-    refused(&["inspect", "--registry", &format!("127.0.0.1:{port}"), "lab:cachetest"], &["not a container registry", "fix:"]);
+    let port =
+        http_server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found".to_vec());
+    refused(
+        &["inspect", "--registry", &format!("127.0.0.1:{port}"), "lab:cachetest"],
+        &["not a container registry", "fix:"],
+    );
 }
 
 #[test]

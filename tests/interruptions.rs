@@ -74,14 +74,8 @@ async fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
         let out = tempfile::tempdir().unwrap();
         let report = out.path().join("report.json");
-        let mut child = spawn_lab7(&[
-            "check",
-            app.path().to_str().unwrap(),
-            "--format",
-            "json",
-            "--out",
-            report.to_str().unwrap(),
-        ]);
+        let mut child =
+            spawn_lab7(&["check", app.path().to_str().unwrap(), "--format", "json", "--out", report.to_str().unwrap()]);
         wait_for_line(&mut child, "sleep 120");
         let (containers, networks) = objects_owned_by(child.id()).await;
         assert!(containers >= 2 && networks == 1, "the run is up: {containers} containers, {networks} networks");

@@ -156,7 +156,8 @@ async fn egress_none_drops_everything_a_run_step_sends() {
     if !common::docker_or_skip("egress_none_drops_everything_a_run_step_sends") {
         return;
     }
-    for (egress, expected) in [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
+    for (egress, expected) in
+        [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
     {
         let env = LabEnvironment::start(&Images::load(), &EnvOptions { egress, ..EnvOptions::new() }).await.unwrap();
         let rules = env.node.exec(&["iptables", "-t", "raw", "-S"]).await.unwrap().stdout;
@@ -203,10 +204,7 @@ async fn disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason() {
     let env = EnvOptions { limits, ..EnvOptions::new() };
     let cases = [
         ("FROM busybox:1.36\nRUN dd if=/dev/zero of=/fill bs=1M count=400\n", "build storage limit"),
-        (
-            "FROM busybox:1.36\nRUN i=0; while [ $i -lt 300 ]; do sleep 30 & i=$((i+1)); done; wait\n",
-            "process limit",
-        ),
+        ("FROM busybox:1.36\nRUN i=0; while [ $i -lt 300 ]; do sleep 30 & i=$((i+1)); done; wait\n", "process limit"),
         ("FROM busybox:1.36\nRUN --security=insecure echo hi\n", "security.insecure is not allowed"),
     ];
     for (dockerfile, reason) in cases {

@@ -84,8 +84,12 @@ impl BuildSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "end")]
 pub enum BuildEnd {
-    Exited { code: i64 },
-    TimedOut { after_seconds: u64 },
+    Exited {
+        code: i64,
+    },
+    TimedOut {
+        after_seconds: u64,
+    },
     /// lab7 was interrupted (SIGINT, SIGTERM, SIGHUP) while the build ran or before it started.
     Interrupted,
 }
@@ -182,7 +186,9 @@ pub async fn run(
             limits_hit.push("build storage limit (--node-disk: no space left on device)".into());
         }
         let fork_refused = ["can't fork", "fork: Resource temporarily unavailable", "fork: retry"];
-        if limits_hit.iter().all(|l| !l.starts_with("process limit")) && fork_refused.iter().any(|f| out.stderr.contains(f)) {
+        if limits_hit.iter().all(|l| !l.starts_with("process limit"))
+            && fork_refused.iter().any(|f| out.stderr.contains(f))
+        {
             limits_hit.push("process limit (--node-pids: a fork was refused)".into());
         }
     }

@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lab7::environment::context::DEFAULT_MAX_CONTEXT;
-use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
-use lab7::environment::EnvOptions;
 use lab7::builds::dockerfile::DockerfileSummary;
 use lab7::builds::BuildLog;
 use lab7::checks::{self, Evidence, Rubric};
+use lab7::environment::context::DEFAULT_MAX_CONTEXT;
+use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
+use lab7::environment::EnvOptions;
 use lab7::environment::{self, Images, LabEnvironment};
 use lab7::lab::{self, node_info, LabOptions};
 use lab7::reference::ImageRef;
@@ -297,7 +297,7 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
 /// A build log is at most this big (a build's plain output is kilobytes to a few megabytes).
 const MAX_LOG_BYTES: u64 = 64 << 20;
 
-fn read_log(path: &PathBuf) -> Result<BuildLog, Error> {
+fn read_log(path: &std::path::Path) -> Result<BuildLog, Error> {
     let text = lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
         Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output (a text file)", path.display()))
     })?;
@@ -392,12 +392,18 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<i32, 
     let mut sink = outputs::BatchOutputs::create(&a.out)?;
     environment::engine().await?;
     let rubric = Rubric::default_rubric();
-    let results = batch::grade_all(&a.dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
-        sink.record(r, report)
-    })
-    .await?;
+    let results =
+        batch::grade_all(&a.dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
+            sink.record(r, report)
+        })
+        .await?;
     print!("{}", batch::markdown(&results));
-    eprintln!("lab7: wrote {}, {} and the reports in {}", a.out.display(), sink.summary.display(), sink.reports.display());
+    eprintln!(
+        "lab7: wrote {}, {} and the reports in {}",
+        a.out.display(),
+        sink.summary.display(),
+        sink.reports.display()
+    );
     Ok(if results.iter().any(|r| r.error.is_some()) {
         2
     } else if results.iter().all(|r| r.verdict == Some(lab7::report::Verdict::Pass)) {

@@ -21,9 +21,7 @@ impl Interrupt {
         let token = CancellationToken::new();
         let caught = Arc::new(AtomicI32::new(0));
         let count = Arc::new(AtomicUsize::new(0));
-        for (kind, number) in
-            [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15), (SignalKind::hangup(), 1)]
-        {
+        for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15), (SignalKind::hangup(), 1)] {
             let mut stream = signal(kind).map_err(|e| Error::Lab(format!("cannot listen for signal {number}: {e}")))?;
             let (token, caught, count) = (token.clone(), caught.clone(), count.clone());
             tokio::spawn(async move {

@@ -60,8 +60,10 @@ struct Packer<'a> {
 
 impl Packer<'_> {
     fn walk(&mut self, at: &Path, name: &Path) -> Result<(), Error> {
-        let mut children: Vec<_> =
-            fs::read_dir(at).map_err(|e| read_error(at, e))?.collect::<Result<_, _>>().map_err(|e| read_error(at, e))?;
+        let mut children: Vec<_> = fs::read_dir(at)
+            .map_err(|e| read_error(at, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| read_error(at, e))?;
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let path = child.path();

@@ -19,7 +19,13 @@ pub fn fix_for(message: &str) -> String {
     let has = |needles: &[&str]| needles.iter().any(|n| m.contains(n));
     if has(&["permission denied"]) {
         "this user may not use the Docker socket: run as root, or add the user to the `docker` group (then log in again)".into()
-    } else if has(&["no such file or directory", "connection refused", "socket not found", "cannot connect", "error trying to connect"]) {
+    } else if has(&[
+        "no such file or directory",
+        "connection refused",
+        "socket not found",
+        "cannot connect",
+        "error trying to connect",
+    ]) {
         "Docker is not running: start Docker Desktop, or `sudo systemctl start docker`; on a bare Debian machine run `make env`".into()
     } else if has(&["timed out", "timeout"]) {
         "the Docker daemon did not answer in time: it may be overloaded or hung; check `docker info` and the daemon's log".into()
@@ -32,7 +38,8 @@ pub fn fix_for(message: &str) -> String {
     } else if has(&["conflict", "already in use"]) {
         "a container or network of an earlier run is in the way: `lab7 doctor --clean` removes leftovers of runs that are gone".into()
     } else if has(&["address pools", "could not find an available"]) {
-        "Docker has no free network ranges left: remove unused networks (`lab7 doctor --clean`, `docker network prune`)".into()
+        "Docker has no free network ranges left: remove unused networks (`lab7 doctor --clean`, `docker network prune`)"
+            .into()
     } else {
         "see the Docker daemon's log for the cause".into()
     }

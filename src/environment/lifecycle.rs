@@ -38,7 +38,11 @@ fn hostname() -> String {
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
     let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
     let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { "unknown".into() }
+    if ok {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown".into()
+    }
 }
 
 fn lock_dir() -> PathBuf {
@@ -157,7 +161,8 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
         match done {
             Ok(Ok(())) => {}
             // Already gone (removed by its own handle a moment ago): that is the goal.
-            Ok(Err(e)) if e.to_string().contains("No such container") || e.to_string().contains("is already in progress") => {}
+            Ok(Err(e))
+                if e.to_string().contains("No such container") || e.to_string().contains("is already in progress") => {}
             Ok(Err(e)) => return Err(super::docker::error("remove a lab7 container", e)),
             Err(e) => return Err(Error::Docker(format!("remove a lab7 container: {e}"))),
         }

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use docker::{engine, Engine, MIN_API};
 use isolation::{Egress, NodeLimits};
-pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 use lifecycle::RunLease;
+pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 
 use crate::registry::RegistryClient;
 use crate::Error;
@@ -537,7 +537,10 @@ async fn start_node(
         .with_privileged(true)
         .with_cgroupns_mode(CgroupnsMode::Private)
         .with_copy_to("/etc/buildkit/buildkitd.toml", toml.into_bytes())
-        .with_copy_to(isolation::RULES_V4, isolation::rules_v4(options.egress, &isolation::host_addresses()).into_bytes())
+        .with_copy_to(
+            isolation::RULES_V4,
+            isolation::rules_v4(options.egress, &isolation::host_addresses()).into_bytes(),
+        )
         .with_copy_to(isolation::RULES_V6, isolation::rules_v6().into_bytes())
         .with_host_config_modifier(move |hc| {
             hc.publish_all_ports = Some(false);
