@@ -10,18 +10,20 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::BuildSpec;
-use crate::checks::{self, Evidence, Rubric, Status};
+use crate::checks::{self, CheckId, Evidence, Rubric, Status};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
 use crate::report::{BuildSummary, Report, RunSummary, Verdict};
 use crate::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
     /// registry7 and a node started for each submission, removed after it.
+    #[value(name = "fresh")]
     FreshEnvironment,
     /// One node for all, the app copied to `/lab/<submission>` and `buildctl prune --all`
     /// before each build; registry7 renewed (empty, same name) for each submission.
+    #[value(name = "shared")]
     SharedNode,
 }
 
@@ -45,7 +47,7 @@ pub struct SubmissionResult {
     pub max_points: f64,
     pub bonus_points: f64,
     pub percent: f64,
-    pub failed_checks: Vec<String>,
+    pub failed_checks: Vec<CheckId>,
     pub error: Option<String>,
     /// The grading was cut short by an interruption.
     pub interrupted: bool,
@@ -178,7 +180,7 @@ fn result_of(
             result.bonus_points = r.score.bonus_points;
             result.percent = r.score.percent;
             result.failed_checks =
-                r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id.clone()).collect();
+                r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id).collect();
             result.interrupted = run.interrupted;
             report = Some(r);
         }
@@ -189,34 +191,40 @@ fn result_of(
     (result, report)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+/// The CSV's columns, in order.
+const CSV_COLUMNS: [&str; 9] =
+    ["submission", "verdict", "points", "max_points", "bonus_points", "percent", "failed_checks", "error", "seconds"];
 
-pub const CSV_HEADER: &str = "submission,verdict,points,max_points,bonus_points,percent,failed_checks,error,seconds\n";
+/// The CSV's header line.
+pub fn csv_header() -> String {
+    csv_line(&CSV_COLUMNS.map(String::from))
+}
 
 /// One CSV row, newline included.
 pub fn csv_row(r: &SubmissionResult) -> String {
-    let row = [
-        csv_field(&r.submission),
+    let failed: Vec<String> = r.failed_checks.iter().map(|c| c.to_string()).collect();
+    csv_line(&[
+        r.submission.clone(),
         verdict_word(r).to_string(),
         r.points.to_string(),
         r.max_points.to_string(),
         r.bonus_points.to_string(),
         r.percent.to_string(),
-        csv_field(&r.failed_checks.join(" ")),
-        csv_field(r.error.as_deref().unwrap_or("")),
+        failed.join(" "),
+        r.error.clone().unwrap_or_default(),
         format!("{:.1}", r.seconds),
-    ];
-    row.join(",") + "\n"
+    ])
+}
+
+/// One record through the csv crate (quoting, embedded newlines, commas).
+fn csv_line(fields: &[String]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory");
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 in, UTF-8 out")
 }
 
 pub fn csv(results: &[SubmissionResult]) -> String {
-    results.iter().fold(CSV_HEADER.to_string(), |o, r| o + &csv_row(r))
+    results.iter().fold(csv_header(), |o, r| o + &csv_row(r))
 }
 
 /// `pass`, `fail`, `interrupted`, or `error` when it could not be graded.
@@ -233,7 +241,8 @@ pub fn markdown(results: &[SubmissionResult]) -> String {
     let mut o =
         String::from("| Submission | Verdict | Score | Bonus | Failed checks / error |\n|---|---|---|---|---|\n");
     for r in results {
-        let why = r.error.clone().unwrap_or_else(|| r.failed_checks.join(", "));
+        let failed: Vec<String> = r.failed_checks.iter().map(|c| c.to_string()).collect();
+        let why = r.error.clone().unwrap_or_else(|| failed.join(", "));
         let why = why.lines().next().unwrap_or("").replace('|', "\\|");
         o += &format!(
             "| {} | {} | {}/{} | {} | {} |\n",

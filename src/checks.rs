@@ -1,24 +1,64 @@
 //! Each lab requirement as a check: what was expected, what was seen, how to fix it.
+//!
+//! A check looks at its part of the [`Evidence`] and gives a [`Finding`]: what it saw and
+//! whether that passes, or that its stage was not reached; a check whose evidence is not part
+//! of this kind of grading (the registry, for pasted logs) is skipped.
 
+use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::builds::dockerfile::DockerfileSummary;
 use crate::builds::{BuildLog, BuildOutcome, CacheImport};
-use crate::lab::{CacheEvidence, LabRun};
+use crate::lab::LabRun;
 use crate::platform::Platform;
+use crate::reference::ImageRef;
 use crate::registry::deletion::DeletionEvidence;
-use crate::registry::ImageSummary;
+use crate::registry::{CacheEvidence, ImageSummary};
 use crate::Error;
+
+/// The lab's requirements, in the lab's order. A rubric names them; an unknown name is
+/// refused when the rubric is read, with the known ones listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    BuildsSucceed,
+    ManifestListsBothArchitectures,
+    CacheImportedFromRegistry,
+    CachedStepsBothPlatforms,
+    CacheExported,
+    CacheSeparateImageModeMax,
+    CacheDeleted,
+    SpaceReclaimed,
+    ImageIntact,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 9] = [
+        CheckId::BuildsSucceed,
+        CheckId::ManifestListsBothArchitectures,
+        CheckId::CacheImportedFromRegistry,
+        CheckId::CachedStepsBothPlatforms,
+        CheckId::CacheExported,
+        CheckId::CacheSeparateImageModeMax,
+        CheckId::CacheDeleted,
+        CheckId::SpaceReclaimed,
+        CheckId::ImageIntact,
+    ];
+}
+
+impl fmt::Display for CheckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.serialize(f)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pass,
     Fail,
-    /// lab7 could not tell (the environment failed, not the student).
-    Error,
     /// Not part of this kind of grading (e.g. registry checks when grading pasted logs).
     Skipped,
 }
@@ -26,7 +66,7 @@ pub enum Status {
 /// One rubric entry, as the instructor wrote it in the rubric file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RubricEntry {
-    pub id: String,
+    pub id: CheckId,
     pub title: String,
     pub points: f64,
     #[serde(default)]
@@ -53,15 +93,9 @@ impl Rubric {
         Rubric::parse(&text, &path.display().to_string())
     }
 
+    /// Unknown check ids are refused by serde, which lists the known ones.
     pub fn parse(text: &str, origin: &str) -> Result<Rubric, Error> {
         let rubric: Rubric = toml::from_str(text).map_err(|e| Error::Input(format!("{origin}: {e}")))?;
-        if let Some(bad) = rubric.checks.iter().find(|c| !CHECK_IDS.contains(&c.id.as_str())) {
-            return Err(Error::Input(format!(
-                "{origin}: unknown check id `{}`\n  fix: use one of {}",
-                bad.id,
-                CHECK_IDS.join(", ")
-            )));
-        }
         rubric.validate_points().map_err(|why| Error::Input(format!("{origin}: {why}")))?;
         Ok(rubric)
     }
@@ -84,22 +118,9 @@ impl Rubric {
     }
 }
 
-/// The checks lab7 knows how to evaluate, in the lab's order.
-pub const CHECK_IDS: [&str; 9] = [
-    "builds_succeed",
-    "manifest_lists_both_architectures",
-    "cache_imported_from_registry",
-    "cached_steps_both_platforms",
-    "cache_exported",
-    "cache_separate_image_mode_max",
-    "cache_deleted",
-    "space_reclaimed",
-    "image_intact",
-];
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckOutcome {
-    pub id: String,
+    pub id: CheckId,
     pub title: String,
     pub status: Status,
     pub points: f64,
@@ -111,18 +132,49 @@ pub struct CheckOutcome {
     pub docs: String,
 }
 
-/// What a check looks at; any part may be absent (pasted logs have no registry).
+/// One stage's evidence: not part of this grading, looked for and not there (or its stage
+/// not reached), or seen.
 #[derive(Debug, Clone, Copy, Default)]
+pub enum Observed<T> {
+    #[default]
+    NotGraded,
+    Missing,
+    Seen(T),
+}
+
+impl<T> Observed<T> {
+    /// `Missing` for `None`: the stage ran (or was meant to) and found nothing.
+    pub fn from_option(o: Option<T>) -> Observed<T> {
+        o.map_or(Observed::Missing, Observed::Seen)
+    }
+}
+
+/// The names graded, as the student was asked to use them: `lab:cachetest` and `cachedata1`.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub image: ImageRef,
+    pub cache: ImageRef,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names { image: "lab:cachetest".parse().expect("a reference"), cache: "cachedata1".parse().expect("a reference") }
+    }
+}
+
+/// What a check looks at; any part may be absent (pasted logs have no registry).
+#[derive(Debug, Clone, Default)]
 pub struct Evidence<'a> {
     /// A build's log, and how it ended when lab7 ran it (`None` for a pasted log).
     pub build1: Option<(&'a BuildLog, Option<&'a BuildOutcome>)>,
     pub build2: Option<(&'a BuildLog, Option<&'a BuildOutcome>)>,
     pub dockerfile: Option<&'a DockerfileSummary>,
-    pub image: Option<Option<&'a ImageSummary>>,
-    pub cache: Option<Option<&'a CacheEvidence>>,
-    pub deletion: Option<Option<&'a DeletionEvidence>>,
+    pub image: Observed<&'a ImageSummary>,
+    pub cache: Observed<&'a CacheEvidence>,
+    pub deletion: Observed<&'a DeletionEvidence>,
     /// Why the run stopped early, for checks whose stage was not reached.
     pub stopped: Option<&'a str>,
+    pub names: Names,
 }
 
 impl<'a> Evidence<'a> {
@@ -131,26 +183,39 @@ impl<'a> Evidence<'a> {
             build1: Some((&run.build1.log, Some(&run.build1))),
             build2: run.build2.as_ref().map(|b| (&b.log, Some(b))),
             dockerfile: Some(&run.dockerfile_summary),
-            image: Some(run.image.as_ref()),
-            cache: Some(run.cache.as_ref()),
+            image: Observed::from_option(run.image.as_ref()),
+            cache: Observed::from_option(run.cache.as_ref()),
             // Without the bonus asked for (`--keep-cache`), its checks are skipped, not failed.
-            deletion: run.deletion_asked.then_some(run.deletion.as_ref()),
+            deletion: if run.deletion_asked {
+                Observed::from_option(run.deletion.as_ref())
+            } else {
+                Observed::NotGraded
+            },
             stopped: run.stopped.as_deref(),
+            names: Names { image: run.spec.image.clone(), cache: run.spec.cache.clone() },
         }
     }
 }
 
-struct Verdict {
-    pass: bool,
-    expected: &'static str,
-    seen: String,
-    fix: &'static str,
+/// What a check found.
+enum Finding {
+    Seen { pass: bool, seen: String },
+    /// The stage that would show it did not run, or found nothing to look at.
+    NotReached(String),
 }
 
-impl Verdict {
-    fn new(pass: bool, expected: &'static str, seen: String, fix: &'static str) -> Option<Verdict> {
-        Some(Verdict { pass, expected, seen, fix })
-    }
+fn seen(pass: bool, seen: String) -> Option<Finding> {
+    Some(Finding::Seen { pass, seen })
+}
+
+fn not_reached(why: impl Into<String>) -> Option<Finding> {
+    Some(Finding::NotReached(why.into()))
+}
+
+/// What a check expects and how to fix a failure, in the names graded.
+struct Texts {
+    expected: String,
+    fix: String,
 }
 
 /// Evaluates every rubric entry against the evidence.
@@ -159,63 +224,51 @@ pub fn evaluate(rubric: &Rubric, ev: &Evidence) -> Vec<CheckOutcome> {
         .checks
         .iter()
         .map(|entry| {
-            let verdict = match entry.id.as_str() {
-                "builds_succeed" => builds_succeed(ev),
-                "manifest_lists_both_architectures" => manifest_lists_both_architectures(ev),
-                "cache_imported_from_registry" => cache_imported_from_registry(ev),
-                "cached_steps_both_platforms" => cached_steps_both_platforms(ev),
-                "cache_exported" => cache_exported(ev),
-                "cache_separate_image_mode_max" => cache_separate_image_mode_max(ev),
-                "cache_deleted" => cache_deleted(ev),
-                "space_reclaimed" => space_reclaimed(ev),
-                "image_intact" => image_intact(ev),
-                _ => None,
+            let (texts, finding) = match entry.id {
+                CheckId::BuildsSucceed => builds_succeed(ev),
+                CheckId::ManifestListsBothArchitectures => manifest_lists_both_architectures(ev),
+                CheckId::CacheImportedFromRegistry => cache_imported_from_registry(ev),
+                CheckId::CachedStepsBothPlatforms => cached_steps_both_platforms(ev),
+                CheckId::CacheExported => cache_exported(ev),
+                CheckId::CacheSeparateImageModeMax => cache_separate_image_mode_max(ev),
+                CheckId::CacheDeleted => cache_deleted(ev),
+                CheckId::SpaceReclaimed => space_reclaimed(ev),
+                CheckId::ImageIntact => image_intact(ev),
             };
-            outcome(entry, verdict, ev)
+            outcome(entry, texts, finding, ev)
         })
         .collect()
 }
 
-fn outcome(entry: &RubricEntry, verdict: Option<Verdict>, ev: &Evidence) -> CheckOutcome {
-    let (status, expected, seen, fix) = match verdict {
-        Some(v) if v.pass => (Status::Pass, v.expected.to_string(), v.seen, None),
-        Some(v) => (Status::Fail, v.expected.to_string(), v.seen, Some(v.fix.to_string())),
-        None => (Status::Skipped, String::new(), "not part of this grading".to_string(), None),
-    };
-    // A stage that never ran says why the run stopped before it.
-    let seen = match ev.stopped {
-        Some(why) if seen.starts_with(NOT_REACHED) => format!("{NOT_REACHED}: {why}"),
-        _ => seen,
+fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evidence) -> CheckOutcome {
+    let (status, seen) = match finding {
+        None => (Status::Skipped, "not part of this grading".to_string()),
+        Some(Finding::Seen { pass, seen }) => (if pass { Status::Pass } else { Status::Fail }, seen),
+        // A stage that never ran says why the run stopped before it.
+        Some(Finding::NotReached(why)) => (Status::Fail, format!("not reached: {}", ev.stopped.unwrap_or(&why))),
     };
     CheckOutcome {
-        id: entry.id.clone(),
+        id: entry.id,
         title: entry.title.clone(),
         points: if status == Status::Pass { entry.points } else { 0.0 },
         max_points: entry.points,
         bonus: entry.bonus,
+        expected: if status == Status::Skipped { String::new() } else { texts.expected },
+        fix: (status == Status::Fail).then_some(texts.fix),
         status,
-        expected,
         seen,
-        fix,
         docs: entry.docs.clone(),
     }
 }
 
-const NOT_REACHED: &str = "not reached";
-
 /// What is wrong with one build, if anything. A pasted log has no exit code: its errors tell.
 fn build_problem(n: u8, log: &BuildLog, outcome: Option<&BuildOutcome>) -> Option<String> {
-    match outcome {
-        Some(o) => {
-            if let Some(p) = o.problem() {
-                return Some(format!("build {n} {p}"));
-            }
-        }
-        None => {
-            if let Some(f) = log.first_failure() {
-                return Some(format!("build {n} failed: {f}"));
-            }
-        }
+    let failure = match outcome {
+        Some(o) => o.problem().map(|p| format!("build {n} {p}")),
+        None => log.first_failure().map(|f| format!("build {n} failed: {f}")),
+    };
+    if failure.is_some() {
+        return failure;
     }
     let seen: Vec<Platform> = log.per_platform().into_keys().flatten().collect();
     let missing: Vec<String> = Platform::lab_targets()
@@ -226,78 +279,83 @@ fn build_problem(n: u8, log: &BuildLog, outcome: Option<&BuildOutcome>) -> Optio
     (!missing.is_empty()).then(|| format!("build {n} has no steps for {}", missing.join(", ")))
 }
 
-fn builds_succeed(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "build 1 and build 2 exit 0, each with steps for linux/amd64 and linux/arm64";
-    const FIX: &str = "read the first error above; a step that fails only on arm64 runs under QEMU emulation — avoid architecture-specific binaries or use TARGETARCH";
-    let (b1, code1) = ev.build1?;
-    let problem = build_problem(1, b1, code1).or_else(|| match ev.build2 {
-        None => Some(format!("{NOT_REACHED}: there is no build 2")),
-        Some((b2, code2)) => build_problem(2, b2, code2),
-    });
-    match problem {
-        None => Verdict::new(true, EXPECTED, "both builds succeeded for linux/amd64 and linux/arm64".into(), FIX),
-        Some(p) => Verdict::new(false, EXPECTED, p, FIX),
-    }
+fn builds_succeed(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: "build 1 and build 2 exit 0, each with steps for linux/amd64 and linux/arm64".into(),
+        fix: "read the first error above; a step that fails only on arm64 runs under QEMU emulation — avoid architecture-specific binaries or use TARGETARCH".into(),
+    };
+    let Some((b1, outcome1)) = ev.build1 else { return (texts, None) };
+    let finding = match (build_problem(1, b1, outcome1), ev.build2) {
+        (Some(p), _) => seen(false, p),
+        (None, None) => not_reached("there is no build 2"),
+        (None, Some((b2, outcome2))) => match build_problem(2, b2, outcome2) {
+            Some(p) => seen(false, p),
+            None => seen(true, "both builds succeeded for linux/amd64 and linux/arm64".into()),
+        },
+    };
+    (texts, finding)
 }
 
-fn manifest_lists_both_architectures(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "an image index with a manifest for linux/amd64 and one for linux/arm64";
-    const FIX: &str = "build with --platform linux/amd64,linux/arm64 and --push (one build, not one per platform)";
-    let image = ev.image?;
-    let Some(image) = image else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: lab:cachetest is not in registry7"), FIX);
+fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: format!("{} is an image index with a manifest for linux/amd64 and one for linux/arm64", ev.names.image),
+        fix: "build with --platform linux/amd64,linux/arm64 and --push (one build, not one per platform)".into(),
     };
-    let platforms = image.platforms();
-    let listed: Vec<String> = platforms.iter().map(|p| p.to_string()).collect();
-    let attest = match image.attestations() {
-        0 => String::new(),
-        n => format!(" (+{n} attestation manifests, not platforms)"),
-    };
-    let pass = Platform::lab_targets().iter().all(|p| image.has_platform(p));
-    let seen = if listed.is_empty() {
-        format!("a single-platform manifest ({})", image.media_type)
-    } else {
-        format!("{} lists {}{attest}", image.media_type, listed.join(", "))
-    };
-    Verdict::new(pass, EXPECTED, seen, FIX)
-}
-
-fn cache_imported_from_registry(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "build 1 tries to import cachedata1 (not found yet is fine); build 2 imports it (`inferred cache manifest type`)";
-    const FIX: &str =
-        "pass --cache-from type=registry,ref=<registry7>/cachedata1 to both builds, with the same ref as --cache-to";
-    let (b1, _) = ev.build1?;
-    let Some((b2, _)) = ev.build2 else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: there is no build 2"), FIX);
-    };
-    let first = match b1.cache_import() {
-        CacheImport::NotAttempted => {
-            return Verdict::new(false, EXPECTED, "build 1 did not try to import a cache".into(), FIX)
+    let finding = match ev.image {
+        Observed::NotGraded => None,
+        Observed::Missing => not_reached(format!("{} is not in registry7", ev.names.image)),
+        Observed::Seen(image) => {
+            let listed: Vec<String> = image.platforms().iter().map(|p| p.to_string()).collect();
+            let attest = match image.attestations() {
+                0 => String::new(),
+                n => format!(" (+{n} attestation manifests, not platforms)"),
+            };
+            let pass = Platform::lab_targets().iter().all(|p| image.has_platform(p));
+            let what = if listed.is_empty() {
+                format!("a single-platform manifest ({})", image.media_type)
+            } else {
+                format!("{} lists {}{attest}", image.media_type, listed.join(", "))
+            };
+            seen(pass, what)
         }
+    };
+    (texts, finding)
+}
+
+fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let cache = &ev.names.cache.repository;
+    let texts = Texts {
+        expected: format!("build 1 tries to import {cache} (not found yet is fine); build 2 imports it (`inferred cache manifest type`)"),
+        fix: format!("pass --cache-from type=registry,ref=<registry7>/{cache} to both builds, with the same ref as --cache-to"),
+    };
+    let Some((b1, _)) = ev.build1 else { return (texts, None) };
+    let Some((b2, _)) = ev.build2 else { return (texts, not_reached("there is no build 2")) };
+    let first = match b1.cache_import() {
+        CacheImport::NotAttempted => return (texts, seen(false, "build 1 did not try to import a cache".into())),
         CacheImport::NotFound { .. } => "build 1: not found (expected)".to_string(),
         CacheImport::Failed { message, .. } => format!("build 1: {message}"),
         CacheImport::Imported { .. } => "build 1: imported (a cache existed already)".to_string(),
     };
-    match b2.cache_import() {
+    let finding = match b2.cache_import() {
         CacheImport::Imported { from, manifest_type } => {
-            Verdict::new(true, EXPECTED, format!("{first}; build 2: imported from {from} ({manifest_type})"), FIX)
+            seen(true, format!("{first}; build 2: imported from {from} ({manifest_type})"))
         }
-        CacheImport::NotAttempted => {
-            Verdict::new(false, EXPECTED, format!("{first}; build 2 did not try to import"), FIX)
-        }
+        CacheImport::NotAttempted => seen(false, format!("{first}; build 2 did not try to import")),
         CacheImport::NotFound { message, .. } | CacheImport::Failed { message, .. } => {
-            Verdict::new(false, EXPECTED, format!("{first}; build 2: {message}"), FIX)
+            seen(false, format!("{first}; build 2: {message}"))
         }
-    }
+    };
+    (texts, finding)
 }
 
-fn cached_steps_both_platforms(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str =
-        "in build 2, a CACHED line for every RUN/COPY/ADD step of the Dockerfile, for linux/amd64 and linux/arm64";
-    const FIX: &str = "build 2 must run with the same Dockerfile and context as build 1, importing the cache build 1 exported; change nothing in between";
+fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: "in build 2, a CACHED line for every RUN/COPY/ADD step of the Dockerfile, for linux/amd64 and linux/arm64".into(),
+        fix: "build 2 must run with the same Dockerfile and context as build 1, importing the cache build 1 exported; change nothing in between".into(),
+    };
     let Some((b2, _)) = ev.build2 else {
-        ev.build1?;
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: there is no build 2"), FIX);
+        let finding = ev.build1.and_then(|_| not_reached("there is no build 2"));
+        return (texts, finding);
     };
     let per = b2.per_platform();
     let mut parts = Vec::new();
@@ -310,8 +368,7 @@ fn cached_steps_both_platforms(ev: &Evidence) -> Option<Verdict> {
             continue;
         };
         let want = ev.dockerfile.map_or(s.layer_steps, |d| d.layer_steps);
-        let ok = s.layer_steps > 0 && s.cached_layer_steps == s.layer_steps && s.layer_steps >= want;
-        pass &= ok;
+        pass &= s.layer_steps > 0 && s.cached_layer_steps == s.layer_steps && s.layer_steps >= want;
         let mut part =
             format!("{p}: {}/{} RUN/COPY/ADD cached ({} CACHED lines)", s.cached_layer_steps, want, s.cached_steps);
         if let Some(u) = s.uncached.first() {
@@ -319,13 +376,15 @@ fn cached_steps_both_platforms(ev: &Evidence) -> Option<Verdict> {
         }
         parts.push(part);
     }
-    Verdict::new(pass, EXPECTED, parts.join("; "), FIX)
+    (texts, seen(pass, parts.join("; ")))
 }
 
-fn cache_exported(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "`exporting cache to registry` and `writing cache … manifest` in both builds";
-    const FIX: &str = "pass --cache-to type=registry,ref=<registry7>/cachedata1,mode=max";
-    let (b1, _) = ev.build1?;
+fn cache_exported(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: "`exporting cache to registry` and `writing cache … manifest` in both builds".into(),
+        fix: format!("pass --cache-to type=registry,ref=<registry7>/{},mode=max", ev.names.cache.repository),
+    };
+    let Some((b1, _)) = ev.build1 else { return (texts, None) };
     let logs: Vec<(u8, &BuildLog)> = std::iter::once((1, b1)).chain(ev.build2.map(|(b, _)| (2, b))).collect();
     let mut parts = Vec::new();
     let mut pass = logs.len() == 2;
@@ -336,10 +395,7 @@ fn cache_exported(ev: &Evidence) -> Option<Verdict> {
             }
             Some(e) => {
                 pass = false;
-                parts.push(format!(
-                    "build {n}: export started ({} layers) but no cache manifest written",
-                    e.layers_written
-                ));
+                parts.push(format!("build {n}: export started ({} layers) but no cache manifest written", e.layers_written));
             }
             None => {
                 pass = false;
@@ -348,85 +404,102 @@ fn cache_exported(ev: &Evidence) -> Option<Verdict> {
         }
     }
     if parts.len() == 1 {
-        parts.push(format!("{NOT_REACHED}: there is no build 2"));
+        parts.push("not reached: there is no build 2".into());
     }
-    Verdict::new(pass, EXPECTED, parts.join("; "), FIX)
+    (texts, seen(pass, parts.join("; ")))
 }
 
-fn cache_separate_image_mode_max(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "cachedata1:latest is its own repository holding a BuildKit cache with layers lab:cachetest does not have (intermediate stages: mode=max)";
-    const FIX: &str = "use --cache-to type=registry,ref=<registry7>/cachedata1,mode=max (mode=min keeps only the final image's layers) with a multi-stage Dockerfile";
-    let cache = ev.cache?;
-    let Some(cache) = cache else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: cachedata1:latest is not in registry7"), FIX);
+fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let (image, cache) = (&ev.names.image, &ev.names.cache);
+    let texts = Texts {
+        expected: format!("{cache} is its own repository holding a BuildKit cache with layers {image} does not have (intermediate stages: mode=max)"),
+        fix: format!("use --cache-to type=registry,ref=<registry7>/{},mode=max (mode=min keeps only the final image's layers) with a multi-stage Dockerfile", cache.repository),
     };
-    let Some(m) = &cache.manifest else {
-        return Verdict::new(
-            false,
-            EXPECTED,
-            format!("cachedata1 holds {}, not a BuildKit cache", cache.media_type),
-            FIX,
-        );
+    let finding = match ev.cache {
+        Observed::NotGraded => None,
+        Observed::Missing => not_reached(format!("{cache} is not in registry7")),
+        Observed::Seen(c) => match &c.manifest {
+            None => seen(false, format!("{} holds {}, not a BuildKit cache", c.repository, c.media_type)),
+            Some(m) => seen(
+                c.layers_not_in_image > 0,
+                format!(
+                    "{} ({:?} shape): {} layers ({} bytes), {} of them ({} bytes) not in {image}",
+                    c.repository,
+                    m.shape,
+                    m.layers.len(),
+                    m.layer_bytes(),
+                    c.layers_not_in_image,
+                    c.bytes_not_in_image
+                ),
+            ),
+        },
     };
-    let seen = format!(
-        "{} ({:?} shape): {} layers ({} bytes), {} of them ({} bytes) not in lab:cachetest",
-        cache.repository,
-        m.shape,
-        m.layers.len(),
-        m.layer_bytes(),
-        cache.layers_not_in_image,
-        cache.bytes_not_in_image
-    );
-    Verdict::new(cache.layers_not_in_image > 0, EXPECTED, seen, FIX)
+    (texts, finding)
 }
 
-fn cache_deleted(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "DELETE of every cache manifest by digest answers 202, the tag then 404, and after garbage-collect and a restart every cache-only blob 404";
-    const FIX: &str = "run registry7 with REGISTRY_STORAGE_DELETE_ENABLED=true; DELETE /v2/cachedata1/manifests/<digest> for the tag's digest and for each earlier cache manifest (each build writes one); registry garbage-collect (without --delete-untagged); restart";
-    let d = ev.deletion?;
-    let Some(d) = d else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
+/// The deletion's evidence, or why there is none.
+fn deletion<'a>(ev: &Evidence<'a>) -> Result<&'a DeletionEvidence, Option<Finding>> {
+    match ev.deletion {
+        Observed::NotGraded => Err(None),
+        Observed::Missing => Err(not_reached("no deletion ran")),
+        Observed::Seen(d) => Ok(d),
+    }
+}
+
+fn cache_deleted(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: "DELETE of every cache manifest by digest answers 202, the tag then 404, and after garbage-collect and a restart every cache-only blob 404".into(),
+        fix: format!("run registry7 with REGISTRY_STORAGE_DELETE_ENABLED=true; DELETE /v2/{}/manifests/<digest> for the tag's digest and for each earlier cache manifest (each build writes one); registry garbage-collect (without --delete-untagged); restart", ev.names.cache.repository),
+    };
+    let d = match deletion(ev) {
+        Ok(d) => d,
+        Err(finding) => return (texts, finding),
     };
     let gone = d.cache_only_blobs.iter().filter(|b| b.status == 404).count();
     let statuses: Vec<String> = d.deleted_manifests.iter().map(|m| m.status.to_string()).collect();
-    let seen = format!(
+    let what = format!(
         "DELETE of each cache manifest (the tag's, then untagged ones of earlier builds) → {}, tag → {}, {gone}/{} cache-only blobs gone after GC and restart",
         statuses.join(", "),
         d.tag_status_after,
         d.cache_only_blobs.len()
     );
-    Verdict::new(d.cache_gone(), EXPECTED, seen, FIX)
+    (texts, seen(d.cache_gone(), what))
 }
 
-fn space_reclaimed(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str = "registry storage shrinks after garbage-collect";
-    const FIX: &str = "deleting the manifest alone frees nothing: run `registry garbage-collect /etc/docker/registry/config.yml` in the registry container";
-    let Some(d) = ev.deletion? else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
+fn space_reclaimed(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: "registry storage shrinks after garbage-collect".into(),
+        fix: "deleting the manifest alone frees nothing: run `registry garbage-collect /etc/docker/registry/config.yml` in the registry container".into(),
     };
-    let seen = format!(
+    let d = match deletion(ev) {
+        Ok(d) => d,
+        Err(finding) => return (texts, finding),
+    };
+    let what = format!(
         "{} → {} bytes ({} reclaimed; the cache-only blobs held {} bytes)",
         d.storage_before,
         d.storage_after,
         d.reclaimed(),
         d.cache_only_bytes
     );
-    Verdict::new(d.reclaimed() > 0, EXPECTED, seen, FIX)
+    (texts, seen(d.reclaimed() > 0, what))
 }
 
-fn image_intact(ev: &Evidence) -> Option<Verdict> {
-    const EXPECTED: &str =
-        "after the deletion, lab:cachetest's index, both platform manifests, configs and layers all answer 200";
-    const FIX: &str = "never run garbage-collect --delete-untagged on registry 2.8: it deletes the platform manifests of multi-arch images";
-    let Some(d) = ev.deletion? else {
-        return Verdict::new(false, EXPECTED, format!("{NOT_REACHED}: no deletion ran"), FIX);
+fn image_intact(ev: &Evidence) -> (Texts, Option<Finding>) {
+    let texts = Texts {
+        expected: format!("after the deletion, {}'s index, both platform manifests, configs and layers all answer 200", ev.names.image),
+        fix: "never run garbage-collect --delete-untagged on registry 2.8: it deletes the platform manifests of multi-arch images".into(),
+    };
+    let d = match deletion(ev) {
+        Ok(d) => d,
+        Err(finding) => return (texts, finding),
     };
     let ok = d.image_after.iter().filter(|p| p.status == 200).count();
-    let mut seen = format!("{ok}/{} parts answer 200", d.image_parts_before);
+    let mut what = format!("{ok}/{} parts answer 200", d.image_parts_before);
     if let Some(lost) = d.image_after.iter().find(|p| p.status != 200) {
-        seen += &format!("; lost: {} {} ({})", lost.what, lost.digest, lost.status);
+        what += &format!("; lost: {} {} ({})", lost.what, lost.digest, lost.status);
     }
-    Verdict::new(d.image_whole(), EXPECTED, seen, FIX)
+    (texts, seen(d.image_whole(), what))
 }
 
 #[cfg(test)]
@@ -438,8 +511,8 @@ mod tests {
         let r = Rubric::default_rubric();
         let sum = |bonus: bool| r.checks.iter().filter(|c| c.bonus == bonus).map(|c| c.points).sum::<f64>();
         assert_eq!((sum(false), sum(true)), (100.0, 50.0));
-        let ids: Vec<&str> = r.checks.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(ids, CHECK_IDS);
+        let ids: Vec<CheckId> = r.checks.iter().map(|c| c.id).collect();
+        assert_eq!(ids, CheckId::ALL);
     }
 
     #[test]

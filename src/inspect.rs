@@ -4,10 +4,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::lab::{cache_evidence, CacheEvidence};
 use crate::reference::ImageRef;
 use crate::registry::manifest::IndexEntry;
-use crate::registry::{BlobRef, ImageSummary, Manifest, RegistryClient};
+use crate::registry::{BlobRef, CacheEvidence, ImageSummary, Manifest, RegistryClient};
 use crate::report::formats::imagetools;
 use crate::report::{manifest_line, ManifestLine};
 use crate::Error;
@@ -114,7 +113,5 @@ pub async fn audit(
     cache: &ImageRef,
 ) -> Result<(Option<ImageSummary>, Option<CacheEvidence>), Error> {
     let summary = client.image(&image.repository, &image.reference).await?;
-    let evidence =
-        cache_evidence(client, &cache.repository, &cache.reference, (&image.repository, &image.reference)).await?;
-    Ok((summary, evidence))
+    Ok((summary, client.cache_evidence(cache, image).await?))
 }

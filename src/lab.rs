@@ -12,7 +12,7 @@ use crate::builds::{self, BuildEnd, BuildOutcome, BuildSpec};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::platform::Platform;
 use crate::registry::deletion::{self, DeletionEvidence};
-use crate::registry::{CacheManifest, ImageSummary};
+use crate::registry::{CacheEvidence, ImageSummary};
 use crate::Error;
 
 /// Where the lab is and how it runs.
@@ -148,16 +148,6 @@ pub struct NodeInfo {
     pub buildkit_version: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct CacheEvidence {
-    pub repository: String,
-    pub media_type: String,
-    /// `None` when the repository holds something that is not a BuildKit cache.
-    pub manifest: Option<CacheManifest>,
-    /// Cache layers that `lab:cachetest` does not reference: intermediate stages, proof of mode=max.
-    pub layers_not_in_image: usize,
-    pub bytes_not_in_image: u64,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timing {
@@ -271,10 +261,9 @@ pub async fn run_in(
     progress.stage_started(Stage::Checks);
     let t = Instant::now();
     let client = env.registry.client().await?;
-    let (repo, tag) = spec.image.split_once(':').expect("the lab image has a tag");
     run.repositories = client.catalog().await?;
-    run.image = client.image(repo, tag).await?;
-    run.cache = cache_evidence(&client, &spec.cache, "latest", (repo, tag)).await?;
+    run.image = client.image(&spec.image.repository, &spec.image.reference).await?;
+    run.cache = client.cache_evidence(&spec.cache, &spec.image).await?;
     timed(Stage::Checks, t);
 
     let cache = run.cache.as_ref().and_then(|c| c.manifest.clone());
@@ -285,8 +274,7 @@ pub async fn run_in(
         Some(cache) => {
             progress.stage_started(Stage::Deletion);
             let t = Instant::now();
-            run.deletion =
-                Some(deletion::delete_cache(&mut env.registry, &spec.cache, "latest", &cache, (repo, tag)).await?);
+            run.deletion = Some(deletion::delete_cache(&mut env.registry, &spec.cache, &cache, &spec.image).await?);
             timed(Stage::Deletion, t);
         }
     }
@@ -358,27 +346,6 @@ impl LabRun {
     }
 }
 
-/// The cache repository's manifest, and which of its layers the image lacks.
-pub async fn cache_evidence(
-    client: &crate::registry::RegistryClient,
-    repo: &str,
-    tag: &str,
-    image: (&str, &str),
-) -> Result<Option<CacheEvidence>, Error> {
-    let Some((fetched, manifest)) = client.cache(repo, tag).await? else {
-        return Ok(None);
-    };
-    let image_blobs = client.image_blobs(image.0, image.1).await?;
-    let extra: Vec<_> =
-        manifest.iter().flat_map(|m| m.layers.iter()).filter(|l| !image_blobs.contains(&l.digest)).collect();
-    Ok(Some(CacheEvidence {
-        repository: repo.to_string(),
-        media_type: fetched.media_type,
-        layers_not_in_image: extra.len(),
-        bytes_not_in_image: extra.iter().map(|l| l.size).sum(),
-        manifest,
-    }))
-}
 
 /// Reads `buildctl debug workers -v`: `Platforms: linux/amd64,…` and `BuildKit: github.com/moby/buildkit v0.26.0 …`.
 pub fn node_info(workers: &str) -> NodeInfo {

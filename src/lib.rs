@@ -33,9 +33,39 @@ pub enum Error {
     Lab(String),
 }
 
+/// How `lab7` ends, as named exit codes (the README's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: every compulsory check passes (for `inspect`: the reference exists).
+    Pass,
+    /// 1: the submission fails a check (a build timeout included), or the reference is absent.
+    Fail,
+    /// 2: bad input or an environment that cannot grade (Docker, a registry, a file).
+    UsageOrEnvironment,
+    /// 128 + N: stopped by signal N after cleaning up (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
+    Signal(u8),
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Pass => 0,
+            Exit::Fail => 1,
+            Exit::UsageOrEnvironment => 2,
+            Exit::Signal(n) => 128 + n,
+        }
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
 impl Error {
-    /// Exit code 2: usage or environment errors (1 is kept for failing checks).
-    pub fn exit_code(&self) -> i32 {
-        2
+    /// Every error of lab7 itself is a usage or environment error; failing checks are not errors.
+    pub fn exit(&self) -> Exit {
+        Exit::UsageOrEnvironment
     }
 }

@@ -15,10 +15,10 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(cli::run(args)) {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("lab7: error: {e}");
-            ExitCode::from(e.exit_code() as u8)
+            e.exit().into()
         }
     }
 }

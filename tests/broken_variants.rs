@@ -2,7 +2,8 @@
 
 mod common;
 
-use lab7::checks::{self, Evidence, Rubric, Status};
+
+use lab7::checks::{self, CheckId, Evidence, Rubric, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
@@ -18,7 +19,7 @@ async fn run_example(name: &str) -> Option<LabRun> {
     )
 }
 
-fn status(run: &LabRun, id: &str) -> (Status, String) {
+fn status(run: &LabRun, id: CheckId) -> (Status, String) {
     let c =
         checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run)).into_iter().find(|c| c.id == id).unwrap();
     (c.status, c.seen)
@@ -31,11 +32,11 @@ async fn a_run_step_failing_only_on_arm64_fails_the_builds_check() {
     let per = run.build1.log.per_platform();
     assert!(!per[&Some(Platform::linux_arm64())].failed.is_empty(), "the failed step is on arm64");
     assert!(per[&Some(Platform::linux_amd64())].failed.is_empty(), "amd64 did not fail");
-    let (s, seen) = status(&run, "builds_succeed");
+    let (s, seen) = status(&run, CheckId::BuildsSucceed);
     assert_eq!(s, Status::Fail);
     assert!(seen.contains("linux/arm64") && seen.contains("x86-64 only"), "{seen}");
     assert!(run.build2.is_none() && run.image.is_none());
-    assert_eq!(status(&run, "manifest_lists_both_architectures").1, "not reached: build 1 failed (exit code 1)");
+    assert_eq!(status(&run, CheckId::ManifestListsBothArchitectures).1, "not reached: build 1 failed (exit code 1)");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -44,10 +45,10 @@ async fn a_single_stage_dockerfile_shows_no_mode_max_evidence() {
     assert!(run.build1.succeeded() && run.build2.as_ref().unwrap().succeeded());
     let cache = run.cache.as_ref().expect("the cache was still exported");
     assert_eq!(cache.layers_not_in_image, 0, "every cache layer is an image layer");
-    let (s, seen) = status(&run, "cache_separate_image_mode_max");
+    let (s, seen) = status(&run, CheckId::CacheSeparateImageModeMax);
     assert_eq!(s, Status::Fail);
     assert!(seen.contains("0 of them (0 bytes) not in lab:cachetest"), "{seen}");
     // Everything else about it is right.
-    assert_eq!(status(&run, "manifest_lists_both_architectures").0, Status::Pass);
-    assert_eq!(status(&run, "cached_steps_both_platforms").0, Status::Pass);
+    assert_eq!(status(&run, CheckId::ManifestListsBothArchitectures).0, Status::Pass);
+    assert_eq!(status(&run, CheckId::CachedStepsBothPlatforms).0, Status::Pass);
 }

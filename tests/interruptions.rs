@@ -4,6 +4,8 @@
 
 mod common;
 
+use lab7::checks::{CheckId, Status};
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -86,7 +88,7 @@ async fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
         let r: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         let stopped = r.run.as_ref().and_then(|run| run.stopped.clone()).unwrap_or_default();
         assert!(stopped.contains("interrupted"), "signal {sig}: {stopped}");
-        assert_eq!(r.check(lab7::checks::CHECK_IDS[0]).status, lab7::checks::Status::Fail);
+        assert_eq!(r.check(CheckId::BuildsSucceed).status, Status::Fail);
     }
 }
 
@@ -107,7 +109,7 @@ fn a_build_past_its_timeout_fails_as_the_students_with_a_report() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
     let r: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    let builds = r.check("builds_succeed");
+    let builds = r.check(CheckId::BuildsSucceed);
     assert!(builds.seen.contains("did not finish within 5 s"), "{}", builds.seen);
 }
 

@@ -2,9 +2,10 @@
 
 mod common;
 
+
 use std::sync::OnceLock;
 
-use lab7::checks::{self, Evidence, Rubric, Status};
+use lab7::checks::{self, CheckId, Evidence, Rubric, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
@@ -24,7 +25,7 @@ fn reference_run() -> Option<&'static LabRun> {
     .as_ref()
 }
 
-fn outcome(run: &LabRun, id: &str) -> checks::CheckOutcome {
+fn outcome(run: &LabRun, id: CheckId) -> checks::CheckOutcome {
     let all = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
     all.into_iter().find(|c| c.id == id).unwrap()
 }
@@ -35,7 +36,7 @@ fn manifest_lists_amd64_and_arm64() {
     let image = run.image.as_ref().expect("lab:cachetest is in registry7");
     assert_eq!(image.media_type, "application/vnd.oci.image.index.v1+json");
     assert_eq!(image.platforms(), Platform::lab_targets());
-    assert_eq!(outcome(run, "manifest_lists_both_architectures").status, Status::Pass);
+    assert_eq!(outcome(run, CheckId::ManifestListsBothArchitectures).status, Status::Pass);
 }
 
 #[test]
@@ -56,8 +57,8 @@ fn second_build_is_cached_from_the_registry_for_both_platforms() {
     // Build 1 ran from nothing: the CACHED lines of build 2 come from the registry cache,
     // since the node's own cache was pruned in between.
     assert!(run.build1.log.per_platform().values().all(|s| s.cached_steps == 0));
-    assert_eq!(outcome(run, "cached_steps_both_platforms").status, Status::Pass);
-    assert_eq!(outcome(run, "cache_imported_from_registry").status, Status::Pass);
+    assert_eq!(outcome(run, CheckId::CachedStepsBothPlatforms).status, Status::Pass);
+    assert_eq!(outcome(run, CheckId::CacheImportedFromRegistry).status, Status::Pass);
 }
 
 #[test]
@@ -68,7 +69,7 @@ fn cache_is_a_separate_image_with_mode_max_layers() {
     let manifest = cache.manifest.as_ref().expect("it is a BuildKit cache");
     assert_eq!(manifest.config.media_type, "application/vnd.buildkit.cacheconfig.v0");
     assert!(cache.layers_not_in_image > 0, "intermediate-stage layers are the evidence of mode=max");
-    assert_eq!(outcome(run, "cache_separate_image_mode_max").status, Status::Pass);
+    assert_eq!(outcome(run, CheckId::CacheSeparateImageModeMax).status, Status::Pass);
 }
 
 #[test]
@@ -82,7 +83,7 @@ fn cache_deletion_reclaims_space_and_loses_nothing_else() {
     assert!(d.cache_gone(), "{:?}", d.cache_only_blobs);
     assert!(d.reclaimed() > 0, "{} → {}", d.storage_before, d.storage_after);
     assert!(d.image_whole(), "{:?}", d.image_after);
-    for id in ["cache_deleted", "space_reclaimed", "image_intact"] {
+    for id in [CheckId::CacheDeleted, CheckId::SpaceReclaimed, CheckId::ImageIntact] {
         assert_eq!(outcome(run, id).status, Status::Pass, "{id}");
     }
 }
@@ -93,7 +94,7 @@ fn report_of_the_reference_run() {
     let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
     let report =
         Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
-    assert_eq!(report.exit_code(), 0);
+    assert_eq!(report.exit(), lab7::Exit::Pass);
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
     let normalized = common::normalize(serde_json::to_value(&report).unwrap());
     insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::environment::{ExecEnd, Node};
 use crate::platform::Platform;
+use crate::reference::ImageRef;
 use crate::Error;
 pub use log::{BuildLog, CacheExport, CacheImport, PlatformSteps, Step, Vertex, VertexState};
 
@@ -22,8 +23,10 @@ pub struct BuildSpec {
     pub context: String,
     pub dockerfile: String,
     pub platforms: Vec<Platform>,
-    pub image: String,
-    pub cache: String,
+    /// The lab's image, `lab:cachetest`, in registry7.
+    pub image: ImageRef,
+    /// The lab's cache image, `cachedata1` (its tag `latest`), in registry7.
+    pub cache: ImageRef,
     pub cache_mode: String,
 }
 
@@ -35,8 +38,8 @@ impl BuildSpec {
             context: context.to_string(),
             dockerfile: dockerfile.to_string(),
             platforms: Platform::lab_targets(),
-            image: "lab:cachetest".into(),
-            cache: "cachedata1".into(),
+            image: "lab:cachetest".parse().expect("the lab's image reference"),
+            cache: "cachedata1".parse().expect("the lab's cache reference"),
             cache_mode: "max".into(),
         }
     }
@@ -45,8 +48,9 @@ impl BuildSpec {
         format!("{}/{}", self.registry, self.image)
     }
 
+    /// The cache ref as the lab writes it: without a tag (BuildKit uses `latest`).
     pub fn cache_ref(&self) -> String {
-        format!("{}/{}", self.registry, self.cache)
+        format!("{}/{}", self.registry, self.cache.repository)
     }
 
     pub fn args(&self) -> Vec<String> {

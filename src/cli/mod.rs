@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use lab7::builds::dockerfile::DockerfileSummary;
 use lab7::builds::BuildLog;
-use lab7::checks::{self, Evidence, Rubric};
+use lab7::checks::{self, Evidence, Names, Observed, Rubric};
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::EnvOptions;
@@ -22,7 +22,7 @@ use lab7::reference::ImageRef;
 use lab7::registry::RegistryClient;
 use lab7::report::formats::{self, Format};
 use lab7::report::{BuildSummary, Report, RunSummary};
-use lab7::{batch, inspect, Error};
+use lab7::{batch, inspect, Error, Exit};
 
 /// lab7 — runs and grades Lab 7 (Docker buildx: amd64+arm64 build, registry cache mode=max, cache deletion).
 ///
@@ -54,8 +54,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct Output {
-    /// human, json, md, junit or gradescope
-    #[arg(long, default_value = "human")]
+    #[arg(long, value_enum, default_value = "human")]
     format: Format,
     /// Write the report to FILE instead of standard output.
     #[arg(long)]
@@ -184,13 +183,12 @@ struct BatchArgs {
     build_timeout: u64,
     #[command(flatten)]
     node: NodeArgs,
-    /// shared (faster, measured by `make bench`): one node, its cache wiped before each
-    /// build, and an empty registry7 per submission; fresh: a new registry7 and node each.
-    #[arg(long, default_value = "shared", value_parser = ["fresh", "shared"])]
-    strategy: String,
+    /// How submissions share the machine (shared is faster, measured by `make bench`).
+    #[arg(long, value_enum, default_value = "shared")]
+    strategy: batch::Strategy,
 }
 
-pub async fn run(cli: Cli) -> Result<i32, Error> {
+pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let interrupt = signals::Interrupt::watch()?;
     let code = match cli.command {
         Command::Doctor(a) => doctor(a).await,
@@ -200,24 +198,24 @@ pub async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Audit(a) => audit(a).await,
         Command::Batch(a) => batch_cmd(a, &interrupt).await,
     }?;
-    Ok(interrupt.exit_code().unwrap_or(code))
+    Ok(interrupt.exit().unwrap_or(code))
 }
 
-fn emit(report: &Report, out: &Output) -> Result<i32, Error> {
+fn emit(report: &Report, out: &Output) -> Result<Exit, Error> {
     let color = out.out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = formats::render(report, out.format, color);
     match &out.out {
         Some(path) => outputs::write(path, &text, "the report")?,
         None => print!("{text}"),
     }
-    Ok(report.exit_code())
+    Ok(report.exit())
 }
 
 fn rubric(out: &Output) -> Result<Rubric, Error> {
     out.rubric.as_deref().map_or_else(|| Ok(Rubric::default_rubric()), Rubric::load)
 }
 
-async fn doctor(a: DoctorArgs) -> Result<i32, Error> {
+async fn doctor(a: DoctorArgs) -> Result<Exit, Error> {
     let engine = environment::engine().await?;
     if a.clean {
         let removed = environment::lifecycle::sweep(&environment::docker::connect().await?).await?;
@@ -225,7 +223,7 @@ async fn doctor(a: DoctorArgs) -> Result<i32, Error> {
         for id in removed {
             println!("  run {id}");
         }
-        return Ok(0);
+        return Ok(Exit::Pass);
     }
     let images = Images::load();
     println!("Docker Engine {} (API {}, {}) at {}", engine.version, engine.api_version, engine.os, engine.host);
@@ -249,12 +247,12 @@ async fn doctor(a: DoctorArgs) -> Result<i32, Error> {
     let arm = node.platforms.iter().any(|p| p.matches(&lab7::platform::Platform::linux_arm64()));
     if !arm {
         println!("linux/arm64 is missing: register QEMU emulation (make env, or docker run --privileged --rm tonistiigi/binfmt --install arm64)");
-        return Ok(1);
+        return Ok(Exit::Fail);
     }
-    Ok(0)
+    Ok(Exit::Pass)
 }
 
-async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<i32, Error> {
+async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
     let rubric = rubric(&a.output)?;
     let mut opts = LabOptions::new(&a.dir);
     opts.dockerfile = a.file;
@@ -311,7 +309,7 @@ fn read_log(path: &std::path::Path) -> Result<BuildLog, Error> {
     Ok(log)
 }
 
-fn grade_logs(a: GradeLogsArgs) -> Result<i32, Error> {
+fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     let rubric = rubric(&a.output)?;
     if let Some(out) = &a.output.out {
         outputs::check_file(out)?;
@@ -342,23 +340,23 @@ fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(Registry
     Ok((RegistryClient::new(&host), r))
 }
 
-async fn inspect_cmd(a: InspectArgs) -> Result<i32, Error> {
+async fn inspect_cmd(a: InspectArgs) -> Result<Exit, Error> {
     let (client, r) = registry_and_ref(&a.reference, a.registry.as_deref())?;
     // "Not found" only means something from a registry: anything else is exit 2.
     client.ping().await?;
     let Some(found) = inspect::inspect(&client, &r).await? else {
         eprintln!("lab7: {} not found in {}", r, client.base());
-        return Ok(1);
+        return Ok(Exit::Fail);
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&found).expect("json"));
     } else {
         print!("{}", found.text());
     }
-    Ok(0)
+    Ok(Exit::Pass)
 }
 
-async fn audit(a: AuditArgs) -> Result<i32, Error> {
+async fn audit(a: AuditArgs) -> Result<Exit, Error> {
     let rubric = rubric(&a.output)?;
     if let Some(out) = &a.output.out {
         outputs::check_file(out)?;
@@ -368,21 +366,22 @@ async fn audit(a: AuditArgs) -> Result<i32, Error> {
     let image: ImageRef = a.image.parse().map_err(|e| Error::Input(format!("--image: {e}")))?;
     let cache: ImageRef = a.cache.parse().map_err(|e| Error::Input(format!("--cache: {e}")))?;
     let (image_summary, cache_evidence) = inspect::audit(&client, &image, &cache).await?;
-    let ev =
-        Evidence { image: Some(image_summary.as_ref()), cache: Some(cache_evidence.as_ref()), ..Evidence::default() };
+    // The texts name what was asked for: `--image X --cache Y` are graded as X and Y.
+    let ev = Evidence {
+        image: Observed::from_option(image_summary.as_ref()),
+        cache: Observed::from_option(cache_evidence.as_ref()),
+        names: Names { image: image.clone(), cache: cache.clone() },
+        ..Evidence::default()
+    };
     let subject = format!("{} {} {}", a.registry, image, cache);
     emit(&Report::new("audit", &subject, checks::evaluate(&rubric, &ev), Vec::new(), None), &a.output)
 }
 
-async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<i32, Error> {
-    let strategy = match a.strategy.as_str() {
-        "shared" => batch::Strategy::SharedNode,
-        _ => batch::Strategy::FreshEnvironment,
-    };
+async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
     let opts = batch::BatchOptions {
         file: a.file,
         timeout: Duration::from_secs(a.timeout),
-        strategy,
+        strategy: a.strategy,
         env: a.node.env_options()?,
         build_timeout: Duration::from_secs(a.build_timeout),
         cancel: interrupt.token(),
@@ -405,10 +404,10 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<i32, 
         sink.reports.display()
     );
     Ok(if results.iter().any(|r| r.error.is_some()) {
-        2
+        Exit::UsageOrEnvironment
     } else if results.iter().all(|r| r.verdict == Some(lab7::report::Verdict::Pass)) {
-        0
+        Exit::Pass
     } else {
-        1
+        Exit::Fail
     })
 }

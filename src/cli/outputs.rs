@@ -52,7 +52,7 @@ pub struct BatchOutputs {
 impl BatchOutputs {
     pub fn create(csv_path: &Path) -> Result<BatchOutputs, Error> {
         let mut csv = File::create(csv_path).map_err(|e| unwritable(csv_path, "the results", e))?;
-        csv.write_all(batch::CSV_HEADER.as_bytes()).map_err(|e| unwritable(csv_path, "the results", e))?;
+        csv.write_all(batch::csv_header().as_bytes()).map_err(|e| unwritable(csv_path, "the results", e))?;
         let summary = csv_path.with_extension("md");
         write(&summary, &batch::markdown(&[]), "the summary")?;
         let stem = csv_path.file_stem().map_or("results".into(), |s| s.to_string_lossy().into_owned());

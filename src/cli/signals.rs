@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use lab7::Error;
+use lab7::{Error, Exit};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +43,11 @@ impl Interrupt {
         self.token.clone()
     }
 
-    /// 128 + the first signal's number, once one arrived.
-    pub fn exit_code(&self) -> Option<i32> {
+    /// The first signal that arrived, as lab7's exit.
+    pub fn exit(&self) -> Option<Exit> {
         match self.signal.load(Ordering::SeqCst) {
             0 => None,
-            n => Some(128 + n),
+            n => Some(Exit::Signal(n as u8)),
         }
     }
 }

@@ -26,8 +26,14 @@ use isolation::{Egress, NodeLimits};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 
+use crate::reference::Digest;
+use crate::registry::deletion::RegistryHost;
 use crate::registry::RegistryClient;
 use crate::Error;
+
+/// Garbage-collect as registry 2.8 runs it, with the config path of its image
+/// (never `--delete-untagged`: on 2.8 it deletes the platform manifests of multi-arch images).
+const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
 
 pub const OFFICIAL_REGISTRY_IMAGE: &str = "registry:2.8.3";
 pub const OFFICIAL_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.0";
@@ -119,9 +125,14 @@ impl Registry7 {
             .await?
             .finished(cmd)
     }
+}
 
-    /// Bytes of every file under the registry's storage (blobs, links, manifests).
-    pub async fn storage_bytes(&self) -> Result<u64, Error> {
+impl RegistryHost for Registry7 {
+    async fn client(&self) -> Result<RegistryClient, Error> {
+        Registry7::client(self).await
+    }
+
+    async fn storage_bytes(&self) -> Result<u64, Error> {
         let out = self
             .exec(&["sh", "-c", "find /var/lib/registry -type f | xargs -r stat -c %s"])
             .await?
@@ -129,25 +140,28 @@ impl Registry7 {
         Ok(out.stdout.lines().filter_map(|l| l.trim().parse::<u64>().ok()).sum())
     }
 
-    /// Every manifest the repository holds, tagged or not (the API lists only tags).
-    pub async fn manifest_revisions(&self, repo: &str) -> Result<Vec<crate::reference::Digest>, Error> {
+    async fn manifest_revisions(&self, repo: &str) -> Result<Vec<Digest>, Error> {
         let dir = format!("/var/lib/registry/docker/registry/v2/repositories/{repo}/_manifests/revisions/sha256");
         let out = self.exec(&["ls", &dir]).await?;
         Ok(out.stdout.split_whitespace().filter_map(|hex| format!("sha256:{hex}").parse().ok()).collect())
     }
 
-    pub async fn garbage_collect(&self) -> Result<String, Error> {
-        let out = self.exec(&crate::registry::deletion::GC_ARGS).await?.success("registry garbage-collect")?;
+    fn gc_command(&self) -> String {
+        GC_ARGS.join(" ")
+    }
+
+    async fn garbage_collect(&self) -> Result<String, Error> {
+        let out = self.exec(&GC_ARGS).await?.success("registry garbage-collect")?;
         Ok(format!("{}{}", out.stdout, out.stderr))
     }
 
-    /// `docker restart`: drops the in-memory blob descriptor cache. Waits until `/v2/` answers.
-    pub async fn restart(&mut self) -> Result<(), Error> {
+    /// `docker restart`, then waits until `/v2/` answers.
+    async fn restart(&mut self) -> Result<(), Error> {
         self.container.stop().await.map_err(|e| docker::error("stop registry7", e))?;
         self.container.start().await.map_err(|e| docker::error("start registry7", e))?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(c) = self.client().await {
+            if let Ok(c) = Registry7::client(self).await {
                 if c.ping().await.is_ok() {
                     return Ok(());
                 }

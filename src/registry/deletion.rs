@@ -13,9 +13,26 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::{CacheManifest, Presence, RegistryClient};
-use crate::environment::Registry7;
-use crate::reference::Digest;
+use crate::reference::{Digest, ImageRef};
 use crate::Error;
+
+/// What the deletion needs of the registry beyond its HTTP API: its storage, its garbage
+/// collector and a restart. The registry7 container implements it (`environment::Registry7`).
+#[allow(async_fn_in_trait)] // used in-crate, with concrete types
+pub trait RegistryHost {
+    /// A client on the registry's current address (it may change with a restart).
+    async fn client(&self) -> Result<RegistryClient, Error>;
+    /// Bytes of every file under the registry's storage.
+    async fn storage_bytes(&self) -> Result<u64, Error>;
+    /// Every manifest the repository holds, tagged or not (the API lists only tags).
+    async fn manifest_revisions(&self, repo: &str) -> Result<Vec<Digest>, Error>;
+    /// The garbage-collect command, as the report shows it.
+    fn gc_command(&self) -> String;
+    /// Runs garbage-collect; its output.
+    async fn garbage_collect(&self) -> Result<String, Error>;
+    /// Restarts the registry (drops its in-memory blob descriptor cache) and waits for it.
+    async fn restart(&mut self) -> Result<(), Error>;
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GcSummary {
@@ -69,8 +86,6 @@ impl DeletionEvidence {
     }
 }
 
-pub const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
-
 static GC_LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion").unwrap());
 
@@ -83,14 +98,15 @@ pub fn parse_gc(output: &str) -> Option<GcSummary> {
     })
 }
 
-/// Deletes `cache_repo:tag` and proves it; `image` = (repo, tag) of what must survive.
+/// Deletes the cache image and proves it; `image_ref` is what must survive.
 pub async fn delete_cache(
-    registry: &mut Registry7,
-    cache_repo: &str,
-    tag: &str,
+    registry: &mut impl RegistryHost,
+    cache_ref: &ImageRef,
     cache: &CacheManifest,
-    image: (&str, &str),
+    image_ref: &ImageRef,
 ) -> Result<DeletionEvidence, Error> {
+    let (cache_repo, tag) = (cache_ref.repository.as_str(), cache_ref.reference.as_str());
+    let image = (image_ref.repository.as_str(), image_ref.reference.as_str());
     let client = registry.client().await?;
     let image_before = client.image_parts(image.0, image.1).await?;
     let image_blobs: BTreeSet<Digest> = image_before.iter().map(|p| p.digest.clone()).collect();
@@ -149,7 +165,7 @@ pub async fn delete_cache(
         deleted_manifests,
         tag_status_after,
         tags_after,
-        gc_command: GC_ARGS.join(" "),
+        gc_command: registry.gc_command(),
         gc: parse_gc(&gc_output),
         stale_blob_status_before_restart: stale,
         cache_only_bytes,

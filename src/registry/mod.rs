@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{header, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::reference::Digest;
+use crate::reference::{Digest, ImageRef};
 pub use manifest::{BlobRef, CacheManifest, CacheShape, Fetched, ImageSummary, Manifest};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,18 @@ pub enum RegistryError {
 pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
 
 pub type Result<T> = std::result::Result<T, RegistryError>;
+
+/// The cache image as the registry holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheEvidence {
+    pub repository: String,
+    pub media_type: String,
+    /// `None` when the repository holds something that is not a BuildKit cache.
+    pub manifest: Option<CacheManifest>,
+    /// Cache layers that `lab:cachetest` does not reference: intermediate stages, proof of mode=max.
+    pub layers_not_in_image: usize,
+    pub bytes_not_in_image: u64,
+}
 
 /// A client of one registry, plain HTTP or HTTPS.
 #[derive(Debug, Clone)]
@@ -206,6 +218,24 @@ impl RegistryClient {
         Ok(self.manifest(repo, tag).await?.map(|f| {
             let cache = CacheManifest::from_fetched(&f);
             (f, cache)
+        }))
+    }
+
+    /// The cache repository's manifest, and which of its layers `image` lacks (the
+    /// intermediate stages that only mode=max exports).
+    pub async fn cache_evidence(&self, cache: &ImageRef, image: &ImageRef) -> Result<Option<CacheEvidence>> {
+        let Some((fetched, manifest)) = self.cache(&cache.repository, &cache.reference).await? else {
+            return Ok(None);
+        };
+        let image_blobs = self.image_blobs(&image.repository, &image.reference).await?;
+        let extra: Vec<_> =
+            manifest.iter().flat_map(|m| m.layers.iter()).filter(|l| !image_blobs.contains(&l.digest)).collect();
+        Ok(Some(CacheEvidence {
+            repository: cache.repository.clone(),
+            media_type: fetched.media_type,
+            layers_not_in_image: extra.len(),
+            bytes_not_in_image: extra.iter().map(|l| l.size).sum(),
+            manifest,
         }))
     }
 

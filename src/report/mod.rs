@@ -6,7 +6,7 @@ pub mod formats;
 use serde::{Deserialize, Serialize};
 
 use crate::builds::{BuildLog, BuildOutcome, CacheImport};
-use crate::checks::{CheckOutcome, Status};
+use crate::checks::{CheckId, CheckOutcome, Status};
 use crate::lab::{LabRun, Timing};
 use crate::registry::deletion::DeletionEvidence;
 use crate::registry::manifest::IndexEntry;
@@ -29,8 +29,6 @@ pub enum Verdict {
     /// Every compulsory check passed.
     Pass,
     Fail,
-    /// A check could not be evaluated (lab7 or the environment failed).
-    Error,
 }
 
 /// The document every format is rendered from. `schema` names its version.
@@ -152,9 +150,7 @@ impl Report {
         run: Option<RunSummary>,
     ) -> Report {
         let compulsory = || checks.iter().filter(|c| !c.bonus && c.status != Status::Skipped);
-        let verdict = if compulsory().any(|c| c.status == Status::Error) {
-            Verdict::Error
-        } else if compulsory().all(|c| c.status == Status::Pass) {
+        let verdict = if compulsory().all(|c| c.status == Status::Pass) {
             Verdict::Pass
         } else {
             Verdict::Fail
@@ -173,16 +169,16 @@ impl Report {
     }
 
     /// The outcome of one check; panics on an id the rubric did not have (a test's mistake).
-    pub fn check(&self, id: &str) -> &CheckOutcome {
+    pub fn check(&self, id: CheckId) -> &CheckOutcome {
         self.checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no check `{id}` in this report"))
     }
 
-    /// 0 all compulsory checks pass, 1 some fail. (2, usage or environment, never gets a report.)
-    pub fn exit_code(&self) -> i32 {
+    /// Pass when every compulsory check passes, else Fail. (Usage and environment errors
+    /// never get a report.)
+    pub fn exit(&self) -> crate::Exit {
         match self.verdict {
-            Verdict::Pass => 0,
-            Verdict::Fail => 1,
-            Verdict::Error => 2,
+            Verdict::Pass => crate::Exit::Pass,
+            Verdict::Fail => crate::Exit::Fail,
         }
     }
 }
@@ -207,7 +203,7 @@ impl RunSummary {
                 manifests: i.entries.iter().map(manifest_line).collect(),
             }),
             cache: run.cache.as_ref().map(|c| CacheListing {
-                name: format!("{}:latest", run.spec.cache_ref()),
+                name: format!("{}:{}", run.spec.cache_ref(), run.spec.cache.reference),
                 digest: c.manifest.as_ref().map(|m| m.digest.to_string()),
                 media_type: c.media_type.clone(),
                 shape: c.manifest.as_ref().map(|m| format!("{:?}", m.shape)),
