@@ -179,8 +179,7 @@ fn result_of(
             result.max_points = r.score.max_points;
             result.bonus_points = r.score.bonus_points;
             result.percent = r.score.percent;
-            result.failed_checks =
-                r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id).collect();
+            result.failed_checks = r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id).collect();
             result.interrupted = run.interrupted;
             report = Some(r);
         }

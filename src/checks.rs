@@ -158,7 +158,10 @@ pub struct Names {
 
 impl Default for Names {
     fn default() -> Self {
-        Names { image: "lab:cachetest".parse().expect("a reference"), cache: "cachedata1".parse().expect("a reference") }
+        Names {
+            image: "lab:cachetest".parse().expect("a reference"),
+            cache: "cachedata1".parse().expect("a reference"),
+        }
     }
 }
 
@@ -199,7 +202,10 @@ impl<'a> Evidence<'a> {
 
 /// What a check found.
 enum Finding {
-    Seen { pass: bool, seen: String },
+    Seen {
+        pass: bool,
+        seen: String,
+    },
     /// The stage that would show it did not run, or found nothing to look at.
     NotReached(String),
 }
@@ -298,7 +304,10 @@ fn builds_succeed(ev: &Evidence) -> (Texts, Option<Finding>) {
 
 fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) {
     let texts = Texts {
-        expected: format!("{} is an image index with a manifest for linux/amd64 and one for linux/arm64", ev.names.image),
+        expected: format!(
+            "{} is an image index with a manifest for linux/amd64 and one for linux/arm64",
+            ev.names.image
+        ),
         fix: "build with --platform linux/amd64,linux/arm64 and --push (one build, not one per platform)".into(),
     };
     let finding = match ev.image {
@@ -395,7 +404,10 @@ fn cache_exported(ev: &Evidence) -> (Texts, Option<Finding>) {
             }
             Some(e) => {
                 pass = false;
-                parts.push(format!("build {n}: export started ({} layers) but no cache manifest written", e.layers_written));
+                parts.push(format!(
+                    "build {n}: export started ({} layers) but no cache manifest written",
+                    e.layers_written
+                ));
             }
             None => {
                 pass = false;
@@ -423,7 +435,7 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
             Some(m) => seen(
                 c.layers_not_in_image > 0,
                 format!(
-                    "{} ({:?} shape): {} layers ({} bytes), {} of them ({} bytes) not in {image}",
+                    "{} ({} shape): {} layers ({} bytes), {} of them ({} bytes) not in {image}",
                     c.repository,
                     m.shape,
                     m.layers.len(),

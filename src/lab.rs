@@ -148,7 +148,6 @@ pub struct NodeInfo {
     pub buildkit_version: String,
 }
 
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timing {
     pub stage: Stage,
@@ -345,7 +344,6 @@ impl LabRun {
         run
     }
 }
-
 
 /// Reads `buildctl debug workers -v`: `Platforms: linux/amd64,…` and `BuildKit: github.com/moby/buildkit v0.26.0 …`.
 pub fn node_info(workers: &str) -> NodeInfo {

@@ -2,21 +2,14 @@
 
 mod common;
 
-
 use lab7::checks::{self, CheckId, Evidence, Rubric, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
 
-async fn run_example(name: &str) -> Option<LabRun> {
-    if !common::docker_or_skip(name) {
-        return None;
-    }
-    Some(
-        lab::run(&LabOptions::new(common::example(name)), &Images::load(), &Silent)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-    )
+async fn run_example(name: &str) -> LabRun {
+    common::require_docker(name);
+    lab::run(&LabOptions::new(common::example(name)), &Images::load(), &Silent).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn status(run: &LabRun, id: CheckId) -> (Status, String) {
@@ -27,7 +20,7 @@ fn status(run: &LabRun, id: CheckId) -> (Status, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_step_failing_only_on_arm64_fails_the_builds_check() {
-    let Some(run) = run_example("arm64-fails").await else { return };
+    let run = run_example("arm64-fails").await;
     assert_eq!(run.build1.exit_code(), Some(1));
     let per = run.build1.log.per_platform();
     assert!(!per[&Some(Platform::linux_arm64())].failed.is_empty(), "the failed step is on arm64");
@@ -41,7 +34,7 @@ async fn a_run_step_failing_only_on_arm64_fails_the_builds_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_single_stage_dockerfile_shows_no_mode_max_evidence() {
-    let Some(run) = run_example("single-stage").await else { return };
+    let run = run_example("single-stage").await;
     assert!(run.build1.succeeded() && run.build2.as_ref().unwrap().succeeded());
     let cache = run.cache.as_ref().expect("the cache was still exported");
     assert_eq!(cache.layers_not_in_image, 0, "every cache layer is an image layer");

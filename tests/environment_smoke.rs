@@ -8,9 +8,7 @@ use lab7::platform::Platform;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn registry_and_node_start_on_a_private_network() {
-    if !common::docker_or_skip("registry_and_node_start_on_a_private_network") {
-        return;
-    }
+    common::require_docker("registry_and_node_start_on_a_private_network");
     let images = Images::load();
     let env = LabEnvironment::start(&images, &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(env.registry.name.starts_with("lab7-registry7-") && env.node.name.starts_with("lab7-node-"));
@@ -38,9 +36,7 @@ async fn containers_are_removed_when_a_test_panics() {
     use std::collections::HashMap;
     use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 
-    if !common::docker_or_skip("containers_are_removed_when_a_test_panics") {
-        return;
-    }
+    common::require_docker("containers_are_removed_when_a_test_panics");
     let (tx, rx) = tokio::sync::oneshot::channel();
     let failing = tokio::spawn(async move {
         let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();

@@ -69,9 +69,7 @@ fn signal(child: &Child, sig: i32) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
-    if !common::docker_or_skip("each_stop_signal_cleans_up_and_writes_the_partial_report") {
-        return;
-    }
+    common::require_docker("each_stop_signal_cleans_up_and_writes_the_partial_report");
     let app = sleeper();
     for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
         let out = tempfile::tempdir().unwrap();
@@ -94,9 +92,7 @@ async fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
 
 #[test]
 fn a_build_past_its_timeout_fails_as_the_students_with_a_report() {
-    if !common::docker_or_skip("a_build_past_its_timeout_fails_as_the_students_with_a_report") {
-        return;
-    }
+    common::require_docker("a_build_past_its_timeout_fails_as_the_students_with_a_report");
     let app = sleeper();
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("report.json");
@@ -115,9 +111,7 @@ fn a_build_past_its_timeout_fails_as_the_students_with_a_report() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
-    if !common::docker_or_skip("an_interrupted_batch_keeps_the_rows_and_reports_it_finished") {
-        return;
-    }
+    common::require_docker("an_interrupted_batch_keeps_the_rows_and_reports_it_finished");
     let class = tempfile::tempdir().unwrap();
     copy_dir(&common::example("reference"), &class.path().join("a-reference"));
     let slow = class.path().join("b-sleeper");

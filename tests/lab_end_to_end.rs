@@ -2,7 +2,6 @@
 
 mod common;
 
-
 use std::sync::OnceLock;
 
 use lab7::checks::{self, CheckId, Evidence, Rubric, Status};
@@ -11,18 +10,15 @@ use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
 use lab7::report::{BuildSummary, Report, RunSummary};
 
-/// The run every test here reads; `None` under the unit-test-only opt-out.
-fn reference_run() -> Option<&'static LabRun> {
-    static RUN: OnceLock<Option<LabRun>> = OnceLock::new();
+/// The run every test here reads.
+fn reference_run() -> &'static LabRun {
+    static RUN: OnceLock<LabRun> = OnceLock::new();
     RUN.get_or_init(|| {
-        if !common::docker_or_skip("lab_end_to_end") {
-            return None;
-        }
+        common::require_docker("lab_end_to_end");
         let opts = LabOptions::new(common::example("reference"));
         let rt = tokio::runtime::Runtime::new().unwrap();
-        Some(rt.block_on(lab::run(&opts, &Images::load(), &Silent)).unwrap_or_else(|e| panic!("{e}")))
+        rt.block_on(lab::run(&opts, &Images::load(), &Silent)).unwrap_or_else(|e| panic!("{e}"))
     })
-    .as_ref()
 }
 
 fn outcome(run: &LabRun, id: CheckId) -> checks::CheckOutcome {
@@ -32,7 +28,7 @@ fn outcome(run: &LabRun, id: CheckId) -> checks::CheckOutcome {
 
 #[test]
 fn manifest_lists_amd64_and_arm64() {
-    let Some(run) = reference_run() else { return };
+    let run = reference_run();
     let image = run.image.as_ref().expect("lab:cachetest is in registry7");
     assert_eq!(image.media_type, "application/vnd.oci.image.index.v1+json");
     assert_eq!(image.platforms(), Platform::lab_targets());
@@ -41,7 +37,7 @@ fn manifest_lists_amd64_and_arm64() {
 
 #[test]
 fn second_build_is_cached_from_the_registry_for_both_platforms() {
-    let Some(run) = reference_run() else { return };
+    let run = reference_run();
     let b2 = run.build2.as_ref().expect("build 2 ran");
     assert!(b2.succeeded());
     assert!(matches!(b2.log.cache_import(), lab7::builds::CacheImport::Imported { .. }), "{:?}", b2.log.cache_import());
@@ -63,7 +59,7 @@ fn second_build_is_cached_from_the_registry_for_both_platforms() {
 
 #[test]
 fn cache_is_a_separate_image_with_mode_max_layers() {
-    let Some(run) = reference_run() else { return };
+    let run = reference_run();
     assert!(run.repositories.contains(&"cachedata1".to_string()) && run.repositories.contains(&"lab".to_string()));
     let cache = run.cache.as_ref().expect("cachedata1 is in registry7");
     let manifest = cache.manifest.as_ref().expect("it is a BuildKit cache");
@@ -74,7 +70,7 @@ fn cache_is_a_separate_image_with_mode_max_layers() {
 
 #[test]
 fn cache_deletion_reclaims_space_and_loses_nothing_else() {
-    let Some(run) = reference_run() else { return };
+    let run = reference_run();
     let d = run.deletion.as_ref().expect("the deletion ran");
     assert_eq!(d.delete_status, 202);
     assert_eq!(d.tag_status_after, 404);
@@ -90,14 +86,11 @@ fn cache_deletion_reclaims_space_and_loses_nothing_else() {
 
 #[test]
 fn report_of_the_reference_run() {
-    let Some(run) = reference_run() else { return };
+    let run = reference_run();
     let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
     let report =
         Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
     assert_eq!(report.exit(), lab7::Exit::Pass);
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
-    let normalized = common::normalize(serde_json::to_value(&report).unwrap());
-    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
-        insta::assert_json_snapshot!("reference_report", normalized);
-    });
+    common::assert_report_snapshot("reference_report", &report);
 }

@@ -21,9 +21,7 @@ async fn count(label: String) -> (usize, usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn what_a_killed_run_left_is_removed_and_a_live_run_is_not() {
-    if !common::docker_or_skip("what_a_killed_run_left_is_removed_and_a_live_run_is_not") {
-        return;
-    }
+    common::require_docker("what_a_killed_run_left_is_removed_and_a_live_run_is_not");
     let live = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
     let app = tempfile::tempdir().unwrap();
     std::fs::write(app.path().join("Dockerfile_multi"), "FROM busybox:1.36\nRUN sleep 120\n").unwrap();

@@ -41,9 +41,7 @@ async fn docker_inspect(name: &str) -> Value {
 /// "not found" inside the context.
 #[tokio::test(flavor = "multi_thread")]
 async fn links_in_a_submission_stay_links_and_never_bring_a_host_file() {
-    if !common::docker_or_skip("links_in_a_submission_stay_links") {
-        return;
-    }
+    common::require_docker("links_in_a_submission_stay_links");
     let marker = format!("HOST-ONLY-{}", lab7::environment::lifecycle::new_run_id());
     let host_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(host_file.path(), &marker).unwrap();
@@ -71,9 +69,7 @@ async fn links_in_a_submission_stay_links_and_never_bring_a_host_file() {
 /// `.dockerignore` is honoured as under buildx: what it names is not in the context.
 #[tokio::test(flavor = "multi_thread")]
 async fn dockerignore_keeps_files_out_of_the_build() {
-    if !common::docker_or_skip("dockerignore_keeps_files_out_of_the_build") {
-        return;
-    }
+    common::require_docker("dockerignore_keeps_files_out_of_the_build");
     let dir = submission("FROM busybox:1.36\nCOPY . /ctx\nRUN find /ctx | sort\n");
     std::fs::create_dir_all(dir.path().join("node_modules/pkg")).unwrap();
     std::fs::write(dir.path().join("node_modules/pkg/index.js"), "x").unwrap();
@@ -91,9 +87,7 @@ async fn dockerignore_keeps_files_out_of_the_build() {
 /// registry7 are all out of reach, while buildkitd itself still reaches registry7.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
-    if !common::docker_or_skip("a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs") {
-        return;
-    }
+    common::require_docker("a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs");
     // A service on the grading host, on every interface.
     let listener = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -153,9 +147,7 @@ async fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
 /// Egress off leaves RUN steps no network at all; on, only public addresses.
 #[tokio::test(flavor = "multi_thread")]
 async fn egress_none_drops_everything_a_run_step_sends() {
-    if !common::docker_or_skip("egress_none_drops_everything_a_run_step_sends") {
-        return;
-    }
+    common::require_docker("egress_none_drops_everything_a_run_step_sends");
     for (egress, expected) in
         [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
     {
@@ -171,9 +163,7 @@ async fn egress_none_drops_everything_a_run_step_sends() {
 /// socket, no insecure entitlements; registry7 published on loopback only.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_node_is_confined_and_holds_nothing_of_the_host() {
-    if !common::docker_or_skip("the_node_is_confined_and_holds_nothing_of_the_host") {
-        return;
-    }
+    common::require_docker("the_node_is_confined_and_holds_nothing_of_the_host");
     let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 300, cpus: 1.5 };
     let env = LabEnvironment::start(&Images::load(), &EnvOptions { limits, ..EnvOptions::new() }).await.unwrap();
     let node = docker_inspect(&env.node.name).await;
@@ -197,9 +187,7 @@ async fn the_node_is_confined_and_holds_nothing_of_the_host() {
 /// What the limits do to a student's build: it fails, as the student's, and says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason() {
-    if !common::docker_or_skip("disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason") {
-        return;
-    }
+    common::require_docker("disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason");
     let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 200, cpus: 2.0 };
     let env = EnvOptions { limits, ..EnvOptions::new() };
     let cases = [

@@ -62,7 +62,7 @@ pub struct Vertex {
 }
 
 /// What the log says about `--import-cache`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum CacheImport {
     /// No `importing cache manifest from …` vertex: the build was not asked to import.

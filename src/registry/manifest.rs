@@ -130,13 +130,22 @@ impl ImageSummary {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheShape {
     /// BuildKit 0.21 and later: an OCI image manifest whose config is the cacheconfig.
     ImageManifest,
     /// Older BuildKit (and dockerd's): an index whose entries are the layers plus the cacheconfig.
     Index,
+}
+
+impl std::fmt::Display for CacheShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CacheShape::ImageManifest => "image manifest",
+            CacheShape::Index => "index",
+        })
+    }
 }
 
 /// A BuildKit registry cache (`--export-cache type=registry`).

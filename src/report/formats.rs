@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use super::{BuildSummary, Report, RunSummary, Verdict};
+use super::{describe_import, BuildSummary, Report, RunSummary, Verdict};
 use crate::checks::{CheckOutcome, Status};
 use crate::registry::deletion::DeletionEvidence;
 
@@ -108,7 +108,8 @@ fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
     );
     let _ = writeln!(o, "  node platforms: {}", run.node_platforms.join(", "));
     for b in builds {
-        let _ = writeln!(o, "Build {}: {}; cache import: {}", b.number, exit_and_time(b), b.cache_import);
+        let _ =
+            writeln!(o, "Build {}: {}; cache import: {}", b.number, exit_and_time(b), describe_import(&b.cache_import));
         if let Some(f) = &b.first_failure {
             let _ = writeln!(o, "  first error: {f}");
         }
@@ -199,8 +200,7 @@ pub fn markdown(r: &Report) -> String {
             deletion_markdown(&mut o, d);
         }
     }
-    let problems: Vec<&CheckOutcome> =
-        r.checks.iter().filter(|c| c.status == Status::Fail).collect();
+    let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| c.status == Status::Fail).collect();
     if !problems.is_empty() {
         let _ = writeln!(o, "\n## Problems and fixes\n");
         for c in problems {
@@ -259,7 +259,13 @@ fn exit_and_time(b: &BuildSummary) -> String {
 
 fn builds_markdown(o: &mut String, builds: &[BuildSummary]) {
     for b in builds {
-        let _ = writeln!(o, "\n## Build {} ({})\n\n- cache import: {}", b.number, exit_and_time(b), b.cache_import);
+        let _ = writeln!(
+            o,
+            "\n## Build {} ({})\n\n- cache import: {}",
+            b.number,
+            exit_and_time(b),
+            describe_import(&b.cache_import)
+        );
         if let Some(n) = b.cache_layers_exported {
             let _ = writeln!(
                 o,
@@ -318,8 +324,13 @@ pub fn junit(r: &Report) -> String {
     suite.add_property(Property::new("score", (r.score.points + r.score.bonus_points).to_string()));
     suite.add_property(Property::new("max_score", r.score.max_points.to_string()));
     for c in &r.checks {
-        let body =
-            format!("expected: {}\nseen: {}\nfix: {}\ndocs: {}", c.expected, c.seen, c.fix.as_deref().unwrap_or("-"), c.docs);
+        let body = format!(
+            "expected: {}\nseen: {}\nfix: {}\ndocs: {}",
+            c.expected,
+            c.seen,
+            c.fix.as_deref().unwrap_or("-"),
+            c.docs
+        );
         let status = match c.status {
             Status::Pass => TestCaseStatus::success(),
             Status::Fail => {

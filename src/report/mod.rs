@@ -9,9 +9,11 @@ use crate::builds::{BuildLog, BuildOutcome, CacheImport};
 use crate::checks::{CheckId, CheckOutcome, Status};
 use crate::lab::{LabRun, Timing};
 use crate::registry::deletion::DeletionEvidence;
-use crate::registry::manifest::IndexEntry;
+use crate::registry::manifest::{CacheShape, IndexEntry};
 
-pub const SCHEMA: &str = "lab7.report/v1";
+/// v2: `builds[].cache_import` is an object (`outcome` and its fields), `run.cache.shape` a
+/// name (`image_manifest`/`index`), check ids and verdicts as before.
+pub const SCHEMA: &str = "lab7.report/v2";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Score {
@@ -79,7 +81,7 @@ pub struct BuildSummary {
     /// `null` for a pasted log: only a run knows its exit code and time.
     pub exit_code: Option<i64>,
     pub seconds: Option<f64>,
-    pub cache_import: String,
+    pub cache_import: CacheImport,
     pub platforms: Vec<PlatformLine>,
     pub cached_lines: Vec<String>,
     pub cache_layers_exported: Option<usize>,
@@ -116,7 +118,7 @@ pub struct CacheListing {
     pub name: String,
     pub digest: Option<String>,
     pub media_type: String,
-    pub shape: Option<String>,
+    pub shape: Option<CacheShape>,
     pub layers: usize,
     pub layer_bytes: u64,
     pub layers_not_in_image: usize,
@@ -150,11 +152,7 @@ impl Report {
         run: Option<RunSummary>,
     ) -> Report {
         let compulsory = || checks.iter().filter(|c| !c.bonus && c.status != Status::Skipped);
-        let verdict = if compulsory().all(|c| c.status == Status::Pass) {
-            Verdict::Pass
-        } else {
-            Verdict::Fail
-        };
+        let verdict = if compulsory().all(|c| c.status == Status::Pass) { Verdict::Pass } else { Verdict::Fail };
         Report {
             schema: SCHEMA.into(),
             lab7_version: env!("CARGO_PKG_VERSION").into(),
@@ -206,7 +204,7 @@ impl RunSummary {
                 name: format!("{}:{}", run.spec.cache_ref(), run.spec.cache.reference),
                 digest: c.manifest.as_ref().map(|m| m.digest.to_string()),
                 media_type: c.media_type.clone(),
-                shape: c.manifest.as_ref().map(|m| format!("{:?}", m.shape)),
+                shape: c.manifest.as_ref().map(|m| m.shape),
                 layers: c.manifest.as_ref().map_or(0, |m| m.layers.len()),
                 layer_bytes: c.manifest.as_ref().map_or(0, |m| m.layer_bytes()),
                 layers_not_in_image: c.layers_not_in_image,
@@ -252,7 +250,7 @@ impl BuildSummary {
             number,
             exit_code,
             seconds,
-            cache_import: describe_import(&log.cache_import()),
+            cache_import: log.cache_import(),
             platforms: log
                 .per_platform()
                 .into_iter()

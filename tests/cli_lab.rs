@@ -1,0 +1,131 @@
+//! The real `lab7` binary on the real environment: doctor, check, inspect, audit, batch.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use lab7::builds;
+use lab7::checks::CheckId;
+use lab7::report::Report;
+
+fn lab7(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lab7")).current_dir(dir).args(args).env("NO_COLOR", "1").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+// ---- on the real environment
+
+#[test]
+fn doctor_shows_engine_images_and_node_platforms() {
+    common::require_docker("doctor");
+    let o = lab7(&common::root(), &["doctor"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("Docker Engine") && t.contains("registry7:") && t.contains("linux/arm64"), "{t}");
+}
+
+#[test]
+fn check_writes_a_markdown_report_a_student_can_hand_in() {
+    common::require_docker("check --format md");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.md");
+    let logs = dir.path().join("logs");
+    let o = lab7(
+        &common::root(),
+        &[
+            "check",
+            "lab_examples/reference",
+            "--format",
+            "md",
+            "--out",
+            out.to_str().unwrap(),
+            "--logs",
+            logs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // The saved logs are what a student pastes; grading them gives the same verdict.
+    let graded = lab7(&logs, &["grade-logs", "build1.log", "build2.log"]);
+    assert_eq!(graded.status.code(), Some(0), "{}", text(&graded));
+    let md = std::fs::read_to_string(out).unwrap();
+    for part in [
+        "## Commands",
+        "docker buildx build -f Dockerfile_multi --platform linux/amd64,linux/arm64",
+        "$ docker buildx imagetools inspect",
+        "Platform:    linux/arm64",
+        "CACHED [linux/arm64 build1",
+        "## Bonus: deleting the cache image",
+        "bytes reclaimed",
+    ] {
+        assert!(md.contains(part), "the report lacks {part:?}:\n{md}");
+    }
+    // Progress went to stderr while it ran.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("build 2"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
+    common::require_docker("inspect and audit");
+    let (env, spec) = common::env_with_app(&common::example("reference")).await;
+    let never = tokio_util::sync::CancellationToken::new();
+    for _ in 0..2 {
+        let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
+        assert!(b.succeeded(), "{}", b.raw_log);
+    }
+    let client = env.registry.client().await.unwrap();
+    let host = client.base().trim_start_matches("http://").to_string();
+
+    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("MediaType: application/vnd.oci.image.index.v1+json"), "{t}");
+    assert!(t.contains("Platform:    linux/amd64") && t.contains("Platform:    linux/arm64"), "{t}");
+    assert!(t.contains("linux/arm64: config linux/arm64"), "{t}");
+
+    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:nope"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
+    let o = lab7(
+        &common::root(),
+        &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |id: CheckId| report.check(id).status;
+    use lab7::checks::Status;
+    assert_eq!(status(CheckId::ManifestListsBothArchitectures), Status::Pass);
+    assert_eq!(status(CheckId::CacheSeparateImageModeMax), Status::Pass);
+    assert_eq!(status(CheckId::CacheDeleted), Status::Skipped);
+    // Read-only: the cache is still there.
+    assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
+}
+
+#[test]
+fn batch_grades_every_example_with_the_verdict_it_deserves() {
+    common::require_docker("batch");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("results.csv");
+    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(&o));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let verdict = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name},")))
+            .unwrap_or_else(|| panic!("{name} missing:\n{table}"))
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(verdict("reference"), "pass", "{table}");
+    assert_eq!(verdict("arm64-fails"), "fail", "{table}");
+    assert_eq!(verdict("single-stage"), "fail", "{table}");
+    assert!(table.contains("single-stage,fail,80,100,50"), "{table}");
+    assert!(dir.path().join("results.md").exists());
+}
