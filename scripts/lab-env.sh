@@ -16,11 +16,9 @@ WORK=$STATE_DIR/standins
 ENV_FILE=$STATE_DIR/env
 mkdir -p "$STATE_DIR"
 
-# Pinned versions. Changing one rebuilds the matching stand-in (its label changes).
-OFFICIAL_REGISTRY=registry:2.8.3
-OFFICIAL_BUILDKIT=moby/buildkit:v0.26.0
-BUILDKIT_VERSION=v0.26.0
-BUSYBOX_TAG=1.36              # the tag lab_examples use in FROM
+# Pinned versions, shared with the Rust code. Changing one rebuilds the matching stand-in.
+# shellcheck source=scripts/pins.env
+. "$ROOT/scripts/pins.env"
 RECIPE=4                      # bump when a stand-in's layout changes
 BUILDKIT_RECIPE=5             # r5: CNI plugins, iptables and busybox, like the official image
 STANDIN_REGISTRY=lab7/registry:2.8-debian-r$RECIPE
@@ -42,9 +40,7 @@ apt_install() {
 # ---------------------------------------------------------------- 1. Docker
 docker_api() { docker version --format '{{.Server.APIVersion}}' 2>/dev/null; }
 
-# testcontainers 0.23 (bollard 0.18) speaks Docker API 1.47 (Docker Engine 27.0 or newer),
-# without negotiating down; newer engines accept it (Docker 29 takes 1.44 and up).
-MIN_API=1.47
+# MIN_API (pins.env): the oldest Docker API lab7 accepts (Docker Engine 27.0).
 api_ok() { printf '%s\n%s\n' "$MIN_API" "$1" | sort -V -C; }
 
 # Debian 12's docker.io is 20.10 (API 1.41) and trixie's 26.1 (API 1.45): too old

@@ -5,9 +5,7 @@ use testcontainers::bollard::Docker;
 
 use crate::Error;
 
-/// The Docker API version lab7 checks for (Docker Engine 27.0+). testcontainers 0.28's
-/// client (bollard 0.21) sends unversioned paths, so the daemon answers at its own version.
-pub const MIN_API: (u32, u32) = (1, 47);
+use super::pins::min_api;
 
 fn host() -> String {
     std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into())
@@ -30,7 +28,7 @@ pub fn fix_for(message: &str) -> String {
     } else if has(&["timed out", "timeout"]) {
         "the Docker daemon did not answer in time: it may be overloaded or hung; check `docker info` and the daemon's log".into()
     } else if has(&["too new", "client version"]) {
-        format!("lab7 needs Docker API {}.{} (Docker Engine 27.0+): upgrade Docker", MIN_API.0, MIN_API.1)
+        format!("lab7 needs Docker API {}.{} (Docker Engine 27.0+): upgrade Docker", min_api().0, min_api().1)
     } else if has(&["no such image", "pull access denied", "manifest unknown", "not found: manifest"]) {
         "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it".into()
     } else if has(&["no space left"]) {
@@ -73,12 +71,14 @@ pub async fn engine() -> Result<Engine, Error> {
     let v = docker.version().await.map_err(|e| error(&host(), e))?;
     let api = v.api_version.clone().unwrap_or_default();
     let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));
-    if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < MIN_API {
+    // testcontainers 0.28's client (bollard 0.21) sends unversioned paths, so the daemon
+    // answers at its own version; lab7 still refuses engines older than the pinned minimum.
+    if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < min_api() {
         return Err(Error::Docker(format!(
             "the Docker Engine at {} speaks API {api}; lab7 needs {}.{} or newer\n  fix: upgrade to Docker Engine 27.0+ (or Docker Desktop 4.31+)",
             host(),
-            MIN_API.0,
-            MIN_API.1
+            min_api().0,
+            min_api().1
         )));
     }
     Ok(Engine {

@@ -7,6 +7,7 @@ pub mod context;
 pub mod docker;
 pub mod isolation;
 pub mod lifecycle;
+pub mod pins;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tokio_util::sync::CancellationToken;
 
-pub use docker::{engine, Engine, MIN_API};
+pub use docker::{engine, Engine};
 use isolation::{Egress, NodeLimits};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
@@ -35,8 +36,6 @@ use crate::Error;
 /// (never `--delete-untagged`: on 2.8 it deletes the platform manifests of multi-arch images).
 const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
 
-pub const OFFICIAL_REGISTRY_IMAGE: &str = "registry:2.8.3";
-pub const OFFICIAL_BUILDKIT_IMAGE: &str = "moby/buildkit:v0.26.0";
 const REGISTRY_PORT: u16 = 5000;
 
 /// Which images the nodes run: from `LAB7_*_IMAGE`, else from what
@@ -60,8 +59,8 @@ impl Images {
         };
         let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
         Images {
-            registry: nonempty(get("LAB7_REGISTRY_IMAGE")).unwrap_or(OFFICIAL_REGISTRY_IMAGE.into()),
-            buildkit: nonempty(get("LAB7_BUILDKIT_IMAGE")).unwrap_or(OFFICIAL_BUILDKIT_IMAGE.into()),
+            registry: nonempty(get("LAB7_REGISTRY_IMAGE")).unwrap_or(pins::official_registry().into()),
+            buildkit: nonempty(get("LAB7_BUILDKIT_IMAGE")).unwrap_or(pins::official_buildkit().into()),
             mirror: nonempty(get("LAB7_MIRROR_IMAGE")),
             standins: get("LAB7_STANDINS").as_deref() == Some("1"),
         }
