@@ -111,12 +111,12 @@ pub async fn grade_all(
 
 fn submissions(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::Input(format!("{}: {e}\n  fix: give a folder with one submission per subfolder", dir.display()))
+        Error::input(format!("{}: {e}", dir.display()), "give a folder with one submission per subfolder")
     })?;
     let mut subs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
     subs.sort();
     if subs.is_empty() {
-        return Err(Error::Input(format!("{}: no subfolders, so no submissions to grade", dir.display())));
+        return Err(Error::input_only(format!("{}: no subfolders, so no submissions to grade", dir.display())));
     }
     Ok(subs)
 }

@@ -89,29 +89,31 @@ impl Rubric {
 
     pub fn load(path: &Path) -> Result<Rubric, Error> {
         let text = crate::lab::read_small(path, 1 << 20)
-            .map_err(|e| Error::Input(format!("{}: {e}\n  fix: give --rubric a readable TOML file", path.display())))?;
+            .map_err(|e| Error::input(format!("{}: {e}", path.display()), "give --rubric a readable TOML file"))?;
         Rubric::parse(&text, &path.display().to_string())
     }
 
     /// Unknown check ids are refused by serde, which lists the known ones.
     pub fn parse(text: &str, origin: &str) -> Result<Rubric, Error> {
-        let rubric: Rubric = toml::from_str(text).map_err(|e| Error::Input(format!("{origin}: {e}")))?;
-        rubric.validate_points().map_err(|why| Error::Input(format!("{origin}: {why}")))?;
+        let rubric: Rubric = toml::from_str(text).map_err(|e| Error::input_only(format!("{origin}: {e}")))?;
+        rubric.validate_points().map_err(|(what, fix)| Error::input(format!("{origin}: {what}"), fix))?;
         Ok(rubric)
     }
 
     /// Points are finite and not negative; the compulsory ones sum to 100 (the lab's 100 %).
-    fn validate_points(&self) -> Result<(), String> {
+    /// The error is (what is wrong, the fix).
+    fn validate_points(&self) -> Result<(), (String, String)> {
         if let Some(bad) = self.checks.iter().find(|c| !c.points.is_finite() || c.points < 0.0) {
-            return Err(format!(
-                "check `{}` has points = {}\n  fix: give every check a number of points, 0 or more",
-                bad.id, bad.points
+            return Err((
+                format!("check `{}` has points = {}", bad.id, bad.points),
+                "give every check a number of points, 0 or more".into(),
             ));
         }
         let compulsory: f64 = self.checks.iter().filter(|c| !c.bonus).map(|c| c.points).sum();
         if (compulsory - 100.0).abs() > 1e-9 {
-            return Err(format!(
-                "the compulsory checks sum to {compulsory} points, not 100\n  fix: change their points so that they sum to 100 (bonus checks count on top)"
+            return Err((
+                format!("the compulsory checks sum to {compulsory} points, not 100"),
+                "change their points so that they sum to 100 (bonus checks count on top)".into(),
             ));
         }
         Ok(())

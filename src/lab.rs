@@ -48,21 +48,21 @@ impl LabOptions {
     pub fn validate(&self) -> Result<DockerfileSummary, Error> {
         let dir = &self.app_dir;
         if !dir.is_dir() {
-            return Err(Error::Input(format!(
-                "{}: no such directory\n  fix: give the folder that holds your Dockerfile_multi and the app's sources",
-                dir.display()
-            )));
+            return Err(Error::input(
+                format!("{}: no such directory", dir.display()),
+                "give the folder that holds your Dockerfile_multi and the app's sources",
+            ));
         }
         let file = dockerfile_inside(dir, &self.dockerfile)?;
         let text = read_small(&file, MAX_DOCKERFILE_BYTES).map_err(|e| {
-            Error::Input(format!(
-                "{}: {e}\n  fix: put the lab's Dockerfile there, or name it with --file",
-                file.display()
-            ))
+            Error::input(format!("{}: {e}", file.display()), "put the lab's Dockerfile there, or name it with --file")
         })?;
         let summary = DockerfileSummary::parse(&text);
         if summary.stages == 0 {
-            return Err(Error::Input(format!("{}: no FROM instruction; this is not a Dockerfile", file.display())));
+            return Err(Error::input_only(format!(
+                "{}: no FROM instruction; this is not a Dockerfile",
+                file.display()
+            )));
         }
         Ok(summary)
     }
@@ -73,10 +73,10 @@ impl LabOptions {
 fn dockerfile_inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
     let file = dir.join(name);
     let outside = || {
-        Error::Input(format!(
-            "--file {name}: the Dockerfile must be inside {}\n  fix: name a file in the app's folder, e.g. --file Dockerfile_multi",
-            dir.display()
-        ))
+        Error::input(
+            format!("--file {name}: the Dockerfile must be inside {}", dir.display()),
+            "name a file in the app's folder, e.g. --file Dockerfile_multi",
+        )
     };
     if Path::new(name).is_absolute() || Path::new(name).components().any(|c| c == std::path::Component::ParentDir) {
         return Err(outside());

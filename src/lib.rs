@@ -18,19 +18,57 @@ pub mod report;
 
 use std::time::Duration;
 
-/// What stops lab7 itself (as opposed to a student's failing build, which is evidence).
+/// What stops lab7 itself (as opposed to a student's failing build, which is evidence):
+/// what went wrong, where, and — when there is one — the fix, as a field of its own.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Input(String),
-    #[error("Docker: {0}")]
-    Docker(String),
+    /// Bad input: a path, a flag, a file.
+    #[error("{what}{}", fix_line(.fix))]
+    Input { what: String, fix: Option<String> },
+    /// Docker, or a container lab7 runs, failed.
+    #[error("Docker: {what}{}", fix_line(.fix))]
+    Docker {
+        what: String,
+        fix: Option<String>,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error(transparent)]
     Registry(#[from] registry::RegistryError),
-    #[error("{0} did not finish within {1:?}; raise it with --build-timeout")]
+    #[error("{0} did not finish within {1:?}")]
     Timeout(String, Duration),
+    /// A step of the lab that lab7 runs itself failed.
     #[error("{0}")]
     Lab(String),
+}
+
+fn fix_line(fix: &Option<String>) -> String {
+    fix.as_ref().map(|f| format!("\n  fix: {f}")).unwrap_or_default()
+}
+
+impl Error {
+    /// Bad input, with the fix that fits it.
+    pub fn input(what: impl Into<String>, fix: impl Into<String>) -> Error {
+        Error::Input { what: what.into(), fix: Some(fix.into()) }
+    }
+
+    /// Bad input that explains itself.
+    pub fn input_only(what: impl Into<String>) -> Error {
+        Error::Input { what: what.into(), fix: None }
+    }
+
+    /// A Docker failure without an underlying error value.
+    pub fn docker(what: impl Into<String>, fix: Option<String>) -> Error {
+        Error::Docker { what: what.into(), fix, source: None }
+    }
+
+    /// The fix, when lab7 knows one.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            Error::Input { fix, .. } | Error::Docker { fix, .. } => fix.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// How `lab7` ends, as named exit codes (the README's table).

@@ -102,7 +102,7 @@ impl NodeArgs {
             pids: self.node_pids,
             cpus: self.node_cpus,
         };
-        limits.validate().map_err(|e| Error::Input(format!("{e}\n  fix: see `lab7 check --help`")))?;
+        limits.validate().map_err(|e| Error::input(e, "see `lab7 check --help`"))?;
         let _ = DEFAULT_MAX_CONTEXT; // the flag's default, spelled for people
         Ok(EnvOptions { limits, egress: self.egress, max_context: self.max_context })
     }
@@ -297,14 +297,14 @@ const MAX_LOG_BYTES: u64 = 64 << 20;
 
 fn read_log(path: &std::path::Path) -> Result<BuildLog, Error> {
     let text = lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
-        Error::Input(format!("{}: {e}\n  fix: give the path of a saved build output (a text file)", path.display()))
+        Error::input(format!("{}: {e}", path.display()), "give the path of a saved build output (a text file)")
     })?;
     let log = BuildLog::parse(&text);
     if log.vertices.is_empty() {
-        return Err(Error::Input(format!(
-            "{}: no BuildKit progress found\n  fix: save the build's output with --progress=plain (or paste the buildx `=> …` lines)",
-            path.display()
-        )));
+        return Err(Error::input(
+            format!("{}: no BuildKit progress found", path.display()),
+            "save the build's output with --progress=plain (or paste the buildx `=> …` lines)",
+        ));
     }
     Ok(log)
 }
@@ -317,7 +317,7 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
     let dockerfile = match &a.dockerfile {
         Some(p) => Some(DockerfileSummary::parse(
-            &lab::read_small(p, 1 << 20).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?,
+            &lab::read_small(p, 1 << 20).map_err(|e| Error::input_only(format!("{}: {e}", p.display())))?,
         )),
         None => None,
     };
@@ -333,9 +333,9 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
 }
 
 fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(RegistryClient, ImageRef), Error> {
-    let r: ImageRef = reference.parse().map_err(|e| Error::Input(format!("{e}")))?;
+    let r: ImageRef = reference.parse().map_err(|e| Error::input_only(format!("{e}")))?;
     let host = registry.map(str::to_string).or(r.registry.clone()).ok_or_else(|| {
-        Error::Input(format!("{reference}: which registry? give --registry HOST:PORT (e.g. localhost:5000)"))
+        Error::input(format!("{reference}: which registry?"), "give --registry HOST:PORT (e.g. localhost:5000)")
     })?;
     Ok((RegistryClient::new(&host), r))
 }
@@ -363,8 +363,8 @@ async fn audit(a: AuditArgs) -> Result<Exit, Error> {
     }
     let client = RegistryClient::new(&a.registry);
     client.ping().await?;
-    let image: ImageRef = a.image.parse().map_err(|e| Error::Input(format!("--image: {e}")))?;
-    let cache: ImageRef = a.cache.parse().map_err(|e| Error::Input(format!("--cache: {e}")))?;
+    let image: ImageRef = a.image.parse().map_err(|e| Error::input_only(format!("--image: {e}")))?;
+    let cache: ImageRef = a.cache.parse().map_err(|e| Error::input_only(format!("--cache: {e}")))?;
     let (image_summary, cache_evidence) = inspect::audit(&client, &image, &cache).await?;
     // The texts name what was asked for: `--image X --cache Y` are graded as X and Y.
     let ev = Evidence {

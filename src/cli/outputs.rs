@@ -10,10 +10,10 @@ use lab7::report::Report;
 use lab7::Error;
 
 fn unwritable(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Input(format!(
-        "{}: cannot write {what}: {e}\n  fix: name a file in a folder that exists and that you may write to",
-        path.display()
-    ))
+    Error::input(
+        format!("{}: cannot write {what}: {e}", path.display()),
+        "name a file in a folder that exists and that you may write to",
+    )
 }
 
 /// Proves `path` can be written without truncating what is there (a file made only for

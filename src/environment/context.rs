@@ -35,7 +35,7 @@ pub struct PackedContext {
 pub fn pack(dir: &Path, prefix: &str, dockerfile: &str, max_bytes: u64) -> Result<PackedContext, Error> {
     let ignored = plain_ignores(dir, dockerfile);
     let tmp = tempfile::tempfile()
-        .map_err(|e| Error::Input(format!("cannot create a temporary file for the build context: {e}")))?;
+        .map_err(|e| Error::input_only(format!("cannot create a temporary file for the build context: {e}")))?;
     let mut tar = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
     tar.follow_symlinks(false);
     let mut packed = Packer { tar, dir, max_bytes, content_bytes: 0, entries: 0, ignored };
@@ -94,16 +94,12 @@ impl Packer<'_> {
     }
 
     fn too_large(&self) -> Error {
-        Error::Input(format!(
-            "{}: the build context is over {} MiB, lab7's limit\n  fix: list what the image does not need (node_modules, build output, data) in .dockerignore, or raise the limit with --max-context",
-            self.dir.display(),
-            self.max_bytes >> 20
-        ))
+        Error::input(format!("{}: the build context is over {} MiB, lab7's limit", self.dir.display(), self.max_bytes >> 20), "list what the image does not need (node_modules, build output, data) in .dockerignore, or raise the limit with --max-context")
     }
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {
-    Error::Input(format!("{}: cannot read the build context: {e}", path.display()))
+    Error::input_only(format!("{}: cannot read the build context: {e}", path.display()))
 }
 
 /// The plain paths of `<dockerfile>.dockerignore` or `.dockerignore` (BuildKit's order),

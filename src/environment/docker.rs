@@ -44,9 +44,9 @@ pub fn fix_for(message: &str) -> String {
 }
 
 /// A Docker API failure: what lab7 was doing, what Docker said, and the fix for that cause.
-pub fn error(what: &str, e: impl std::fmt::Display) -> Error {
+pub fn error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     let msg = e.to_string();
-    Error::Docker(format!("{what}: {msg}\n  fix: {}", fix_for(&msg)))
+    Error::Docker { what: format!("{what}: {msg}"), fix: Some(fix_for(&msg)), source: Some(Box::new(e)) }
 }
 
 /// A Docker API client at the daemon's own version.
@@ -74,12 +74,15 @@ pub async fn engine() -> Result<Engine, Error> {
     // testcontainers 0.28's client (bollard 0.21) sends unversioned paths, so the daemon
     // answers at its own version; lab7 still refuses engines older than the pinned minimum.
     if (major.parse::<u32>().unwrap_or(0), minor.parse::<u32>().unwrap_or(0)) < min_api() {
-        return Err(Error::Docker(format!(
-            "the Docker Engine at {} speaks API {api}; lab7 needs {}.{} or newer\n  fix: upgrade to Docker Engine 27.0+ (or Docker Desktop 4.31+)",
-            host(),
-            min_api().0,
-            min_api().1
-        )));
+        return Err(Error::docker(
+            format!(
+                "the Docker Engine at {} speaks API {api}; lab7 needs {}.{} or newer",
+                host(),
+                min_api().0,
+                min_api().1
+            ),
+            Some("upgrade to Docker Engine 27.0+ (or Docker Desktop 4.31+)".into()),
+        ));
     }
     Ok(Engine {
         host: host(),

@@ -61,13 +61,13 @@ impl RunLease {
     pub fn take() -> Result<RunLease, Error> {
         let dir = lock_dir();
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Docker(format!("{}: cannot create the run lock folder: {e}", dir.display())))?;
+            .map_err(|e| Error::docker(format!("{}: cannot create the run lock folder: {e}", dir.display()), None))?;
         let run_id = new_run_id();
         let path = dir.join(format!("{run_id}.lock"));
         let lock = File::create(&path)
-            .map_err(|e| Error::Docker(format!("{}: cannot create the run lock: {e}", path.display())))?;
+            .map_err(|e| Error::docker(format!("{}: cannot create the run lock: {e}", path.display()), None))?;
         if !try_lock(&lock) {
-            return Err(Error::Docker(format!("{}: the run lock is held by another process", path.display())));
+            return Err(Error::docker(format!("{}: the run lock is held by another process", path.display()), None));
         }
         Ok(RunLease { run_id, path, _lock: lock })
     }
@@ -164,7 +164,7 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
             Ok(Err(e))
                 if e.to_string().contains("No such container") || e.to_string().contains("is already in progress") => {}
             Ok(Err(e)) => return Err(super::docker::error("remove a lab7 container", e)),
-            Err(e) => return Err(Error::Docker(format!("remove a lab7 container: {e}"))),
+            Err(e) => return Err(Error::docker(format!("remove a lab7 container: {e}"), None)),
         }
     }
     let networks = docker

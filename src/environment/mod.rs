@@ -166,7 +166,7 @@ impl RegistryHost for Registry7 {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(Error::Docker("registry7 did not answer /v2/ within 30 s of its restart".into()));
+                return Err(Error::docker("registry7 did not answer /v2/ within 30 s of its restart", None));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -332,7 +332,7 @@ async fn exec(
     let created = docker.create_exec(container, options).await.map_err(failed)?;
     let StartExecResults::Attached { mut output, .. } = docker.start_exec(&created.id, None).await.map_err(failed)?
     else {
-        return Err(Error::Docker(format!("exec `{shown}` in {name}: Docker did not attach its output")));
+        return Err(Error::docker(format!("exec `{shown}` in {name}: Docker did not attach its output"), None));
     };
     let (mut stdout, mut stderr, mut partial) = (Vec::new(), String::new(), Vec::new());
     let read = async {
@@ -374,7 +374,7 @@ async fn exec(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(Error::Docker(format!("`{shown}` in {name}: no exit code after its output ended")))
+    Err(Error::docker(format!("`{shown}` in {name}: no exit code after its output ended"), None))
 }
 
 /// Everything one lab run uses. `shutdown` removes it; so does dropping it.
