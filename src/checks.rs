@@ -561,6 +561,19 @@ mod tests {
     }
 
     #[test]
+    fn the_texts_name_the_image_and_cache_graded() {
+        let names = Names { image: "app:v1".parse().unwrap(), cache: "buildcache".parse().unwrap() };
+        let ev = Evidence { image: Observed::Missing, cache: Observed::Missing, names, ..Evidence::default() };
+        let out = evaluate(&Rubric::default_rubric(), &ev);
+        let of = |id| out.iter().find(|c| c.id == id).unwrap();
+        assert_eq!(of(CheckId::ManifestListsBothArchitectures).seen, "not reached: app:v1 is not in registry7");
+        let cache = of(CheckId::CacheSeparateImageModeMax);
+        assert!(cache.seen.contains("buildcache:latest") && cache.expected.contains("app:v1"), "{cache:?}");
+        assert!(cache.fix.as_deref().unwrap().contains("ref=<registry7>/buildcache,"), "{cache:?}");
+        assert!(out.iter().all(|c| !format!("{c:?}").contains("cachedata1")), "{out:?}");
+    }
+
+    #[test]
     fn with_no_evidence_every_check_is_skipped() {
         let out = evaluate(&Rubric::default_rubric(), &Evidence::default());
         assert!(out.iter().all(|c| c.status == Status::Skipped && c.points == 0.0));

@@ -74,14 +74,15 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
     for (entry, fetched) in children {
         let Some(Manifest::Image(m)) = fetched.map(|f| f.body) else { continue };
         let config = BlobRef::of(m.config());
-        let config_platform =
-            if entry.attestation || config.media_type.contains("buildkit.cacheconfig") {
-                None
-            } else {
-                client.blob_json(&r.repository, &config.digest).await.ok().map(|v| {
-                    format!("{}/{}", v["os"].as_str().unwrap_or("?"), v["architecture"].as_str().unwrap_or("?"))
-                })
-            };
+        let config_platform = if entry.attestation || config.media_type.contains("buildkit.cacheconfig") {
+            None
+        } else {
+            client
+                .image_config(&r.repository, &config.digest)
+                .await
+                .ok()
+                .map(|c| format!("{}/{}", c.os(), c.architecture()))
+        };
         platforms.push(PlatformDetail {
             platform: entry.platform.to_string(),
             attestation: entry.attestation,

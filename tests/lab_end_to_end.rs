@@ -4,11 +4,10 @@ mod common;
 
 use std::sync::OnceLock;
 
-use lab7::checks::{self, CheckId, Evidence, Rubric, Status};
+use lab7::checks::{CheckId, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
 use lab7::platform::Platform;
-use lab7::report::{BuildSummary, Report, RunSummary};
 
 /// The run every test here reads.
 fn reference_run() -> &'static LabRun {
@@ -21,9 +20,8 @@ fn reference_run() -> &'static LabRun {
     })
 }
 
-fn outcome(run: &LabRun, id: CheckId) -> checks::CheckOutcome {
-    let all = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
-    all.into_iter().find(|c| c.id == id).unwrap()
+fn outcome(run: &LabRun, id: CheckId) -> lab7::checks::CheckOutcome {
+    common::report_of(run).check(id).clone()
 }
 
 #[test]
@@ -87,9 +85,7 @@ fn cache_deletion_reclaims_space_and_loses_nothing_else() {
 #[test]
 fn report_of_the_reference_run() {
     let run = reference_run();
-    let checks = checks::evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
-    let report =
-        Report::new("check", "lab_examples/reference", checks, BuildSummary::of_run(run), Some(RunSummary::of(run)));
+    let report = common::report_of(run);
     assert_eq!(report.exit(), lab7::Exit::Pass);
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
     common::assert_report_snapshot("reference_report", &report);

@@ -173,28 +173,34 @@ impl RegistryClient {
     }
 
     /// A small JSON blob (an image config).
-    pub async fn blob_json(&self, repo: &str, digest: &Digest) -> Result<serde_json::Value> {
+    /// An image's config (os, architecture, layers' diff ids), as oci-spec types it.
+    pub async fn image_config(&self, repo: &str, digest: &Digest) -> Result<oci_spec::image::ImageConfiguration> {
         let resp = self.send(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), None).await?;
         self.json(resp).await
     }
 
-    /// Tags of a repository; empty when it has none (the registry then says `"tags": null`).
+    /// Tags of a repository; empty when it has none. Registry 2.8 then answers `"tags": null`,
+    /// which oci-spec's `TagList` (a `Vec`) refuses: hence a type of its own.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            tags: Option<Vec<String>>,
+        }
         let resp = self.send(Method::GET, &format!("/v2/{repo}/tags/list"), None).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
-        let v: serde_json::Value = self.json(resp).await?;
-        Ok(strings(&v["tags"]))
+        let list: Tags = self.json(resp).await?;
+        Ok(list.tags.unwrap_or_default())
     }
 
     pub async fn catalog(&self) -> Result<Vec<String>> {
         let resp = self.send(Method::GET, "/v2/_catalog", None).await?;
-        let v: serde_json::Value = self.json(resp).await?;
-        Ok(strings(&v["repositories"]))
+        let list: oci_spec::distribution::RepositoryList = self.json(resp).await?;
+        Ok(list.repositories().clone())
     }
 
-    async fn json(&self, resp: reqwest::Response) -> Result<serde_json::Value> {
+    async fn json<T: serde::de::DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T> {
         if !resp.status().is_success() {
             return Err(Self::fail(Method::GET, resp).await);
         }
@@ -285,8 +291,4 @@ impl RegistryClient {
 
 fn content_digest(resp: &reqwest::Response) -> Option<Digest> {
     resp.headers().get("Docker-Content-Digest")?.to_str().ok()?.parse().ok()
-}
-
-fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }

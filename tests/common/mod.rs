@@ -29,6 +29,14 @@ pub async fn env_with_app(app: &std::path::Path) -> (lab7::environment::LabEnvir
     (env, spec)
 }
 
+/// The report of a lab run, graded with the built-in rubric: what `lab7 check` would print.
+pub fn report_of(run: &lab7::lab::LabRun) -> lab7::report::Report {
+    use lab7::checks::{evaluate, Evidence, Rubric};
+    use lab7::report::{BuildSummary, Report, RunSummary};
+    let checks = evaluate(&Rubric::default_rubric(), &Evidence::of_run(run));
+    Report::new("check", &run.app, checks, BuildSummary::of_run(run), Some(RunSummary::of(run)))
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
