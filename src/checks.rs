@@ -255,9 +255,10 @@ fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evi
         // A stage that never ran says why the run stopped before it.
         Some(Finding::NotReached(why)) => (Status::Fail, format!("not reached: {}", ev.stopped.unwrap_or(&why))),
     };
+    let names = &ev.names;
     CheckOutcome {
         id: entry.id,
-        title: entry.title.clone(),
+        title: entry.title.replace("{image}", &names.image.to_string()).replace("{cache}", &names.cache.repository),
         points: if status == Status::Pass { entry.points } else { 0.0 },
         max_points: entry.points,
         bonus: entry.bonus,
