@@ -27,7 +27,7 @@ use isolation::{Egress, NodeLimits};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 
-use crate::reference::Digest;
+use crate::reference::{Digest, ImageRef};
 use crate::registry::deletion::RegistryHost;
 use crate::registry::RegistryClient;
 use crate::Error;
@@ -77,13 +77,19 @@ fn env_file() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn generic(image: &str) -> GenericImage {
-    // The tag follows the last ':' that comes after the last '/' (a registry port is not a tag).
-    let slash = image.rfind('/').map_or(0, |i| i + 1);
-    match image[slash..].rfind(':') {
-        Some(i) => GenericImage::new(&image[..slash + i], &image[slash + i + 1..]),
-        None => GenericImage::new(image, "latest"),
-    }
+/// A container image for testcontainers, named through the one reference parser.
+fn generic(image: &str) -> Result<GenericImage, Error> {
+    let r: ImageRef = image.parse().map_err(|e| {
+        Error::input(
+            format!("{e}"),
+            "set LAB7_REGISTRY_IMAGE / LAB7_BUILDKIT_IMAGE to an image reference, or run `make env`",
+        )
+    })?;
+    let name = match &r.registry {
+        Some(host) => format!("{host}/{}", r.repository),
+        None => r.repository.clone(),
+    };
+    Ok(GenericImage::new(name, r.reference))
 }
 
 /// How the node is confined: its resource caps and what its `RUN` steps may reach.
@@ -411,7 +417,7 @@ impl LabEnvironment {
         let mirror_name = format!("lab7-mirror-{run_id}");
         let mirror = async {
             match &images.mirror {
-                Some(image) => registry_container(image, &mirror_name, &network, &run_id)
+                Some(image) => registry_container(image, &mirror_name, &network, &run_id)?
                     .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false))
                     .start()
                     .await
@@ -542,7 +548,7 @@ async fn start_node(
     options: &EnvOptions,
 ) -> Result<ContainerAsync<GenericImage>, Error> {
     let limits = options.limits;
-    let node = generic(image)
+    let node = generic(image)?
         .with_wait_for(WaitFor::message_on_stderr("running server on"))
         .with_container_name(name)
         .with_network(network)
@@ -585,7 +591,7 @@ async fn start_registry7(
     network: &str,
     run_id: &str,
 ) -> Result<ContainerAsync<GenericImage>, Error> {
-    registry_container(image, name, network, run_id)
+    registry_container(image, name, network, run_id)?
         .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
         .with_host_config_modifier(|hc| {
             // Published for lab7 on the host's loopback only: nothing else may reach it.
@@ -600,12 +606,17 @@ async fn start_registry7(
         .map_err(|e| docker::error(&format!("start registry7 ({image})"), e))
 }
 
-fn registry_container(image: &str, name: &str, network: &str, run_id: &str) -> ContainerRequest<GenericImage> {
-    generic(image)
+fn registry_container(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+) -> Result<ContainerRequest<GenericImage>, Error> {
+    Ok(generic(image)?
         .with_exposed_port(REGISTRY_PORT.tcp())
         .with_wait_for(WaitFor::message_on_stderr("listening on"))
         .with_container_name(name)
         .with_network(network)
         .with_labels(labels(run_id))
-        .with_startup_timeout(Duration::from_secs(60))
+        .with_startup_timeout(Duration::from_secs(60)))
 }
