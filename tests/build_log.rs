@@ -128,3 +128,29 @@ fn a_step_failing_on_arm64_is_the_first_failure() {
 fn text_without_progress_has_no_vertices() {
     assert!(BuildLog::parse("hello\nthis is not a build log\n").vertices.is_empty());
 }
+
+/// BuildKit's names for a cross-compiling step, a padded index and a step it ran once for both
+/// platforms, from a real build of an earlier `lab_examples/buildkit-shapes`.
+#[test]
+fn step_names_say_which_platform_a_step_builds_for() {
+    let l = log("logs/buildctl-v0.26-shapes/build1.log");
+    let step = |name_part: &str| {
+        l.steps()
+            .find(|(v, _)| v.name.contains(name_part))
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("{name_part}"))
+    };
+    let cross = step("[linux/amd64->arm64 build 4/4]");
+    assert_eq!(cross.platform, Some(Platform::linux_arm64()));
+    assert_eq!(cross.built_on, Some(Platform::linux_amd64()));
+    assert_eq!((cross.instruction.as_str(), cross.index, cross.total), ("RUN", 4, 4));
+    let padded = step("prod  2/10]");
+    assert_eq!((padded.stage.as_str(), padded.index, padded.total), ("prod", 2, 10));
+    let by_target = l.layer_steps_by_target(&Platform::lab_targets());
+    for (platform, steps) in &by_target {
+        // The FROM scratch stage ran once, named for one platform, and counts for both.
+        assert!(steps.iter().any(|s| s.shared && s.label.starts_with("assets 1/1 COPY")), "{platform}: {steps:?}");
+        assert!(steps.iter().any(|s| s.label.starts_with("build 4/4 RUN sh build.sh")), "{platform}: {steps:?}");
+    }
+    assert_eq!(by_target[&Platform::linux_arm64()].len(), by_target[&Platform::linux_amd64()].len());
+}

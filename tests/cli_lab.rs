@@ -124,6 +124,7 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
             .to_string()
     };
     assert_eq!(verdict("reference"), "pass", "{table}");
+    assert_eq!(verdict("buildkit-shapes"), "pass", "{table}");
     assert_eq!(verdict("arm64-fails"), "fail", "{table}");
     assert_eq!(verdict("single-stage"), "fail", "{table}");
     assert!(table.contains("single-stage,fail,80,100,50"), "{table}");

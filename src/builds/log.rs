@@ -32,7 +32,12 @@ pub enum VertexState {
 /// One Dockerfile instruction as BuildKit names it: `[linux/arm64 build1 2/5] RUN mkdir -p /var/app`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
+    /// The platform the step builds for: `[linux/amd64->arm64 build 3/4]` builds for linux/arm64
+    /// (on linux/amd64, the build platform); `None` in a single-platform build.
     pub platform: Option<Platform>,
+    /// Where a cross-compiling step runs (`linux/amd64` in `linux/amd64->arm64`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub built_on: Option<Platform>,
     pub stage: String,
     pub index: u32,
     pub total: u32,
@@ -43,7 +48,13 @@ pub struct Step {
 impl Step {
     /// RUN, COPY and ADD make layers; a registry cache is proven on them.
     pub fn makes_layer(&self) -> bool {
-        matches!(self.instruction.as_str(), "RUN" | "COPY" | "ADD")
+        matches!(self.instruction.trim_start_matches("ONBUILD "), "RUN" | "COPY" | "ADD")
+    }
+
+    /// `build1 2/5 RUN`: which step of which stage, whatever its platform and arguments (a
+    /// cross-compiling step's arguments differ per target: `build.sh "amd64"`, `"arm64"`).
+    pub fn position(&self) -> (String, u32, u32, String) {
+        (self.stage.clone(), self.index, self.total, self.instruction.clone())
     }
 
     /// `build1 2/5 RUN mkdir -p /var/app`: the step without its platform.
@@ -82,6 +93,17 @@ pub enum CacheImport {
     },
 }
 
+/// A layer-making step one build ran, as another build of the same Dockerfile must show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedStep {
+    /// The vertex name: `[linux/amd64 build1 2/5] RUN mkdir -p /var/app`.
+    pub name: String,
+    /// The name without its platform: `build1 2/5 RUN mkdir -p /var/app`.
+    pub label: String,
+    /// BuildKit ran it once for every platform.
+    pub shared: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CacheExport {
     pub layers_written: usize,
@@ -110,8 +132,11 @@ pub struct BuildLog {
 static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#(\d+) (.*)$").unwrap());
 static TTY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*=> (=> )?(CACHED |ERROR )?(.*?)(\s+\d+\.\d+s)?(\s+done)?$").unwrap());
+/// `[linux/amd64->arm64 build  3/10] RUN …`, as BuildKit's Dockerfile frontend names a step
+/// (`prefixCommand`): the platform, `->target` when it cross-compiles, the stage, the index
+/// padded to the width of the total, and `ONBUILD ` before a triggered instruction.
 static STEP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?) )?(?P<stage>[^\s\]]+)(?: (?P<index>\d+)/(?P<total>\d+))?\] (?P<instr>[A-Z]+)\s*(?P<args>.*)$").unwrap()
+    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?)(?:->(?P<target>[a-z0-9_]+(?:/[a-z0-9_]+){0,2}))? )?(?P<stage>[^\s\]]+)(?: +(?P<index>\d+)/(?P<total>\d+))?\] (?P<instr>(?:ONBUILD )?[A-Z]+)\s*(?P<args>.*)$").unwrap()
 });
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
 
@@ -194,6 +219,41 @@ impl BuildLog {
 
     pub fn steps(&self) -> impl Iterator<Item = (&Vertex, &Step)> {
         self.vertices.iter().filter_map(|v| v.step.as_ref().map(|s| (v, s)))
+    }
+
+    /// The layer-making steps build 1 ran that build 2 must show CACHED, per target platform.
+    /// A step belongs to the platform it builds for (`linux/amd64->arm64` to linux/arm64); a
+    /// step named for one platform only while the build has several (a `FROM scratch` stage, a
+    /// stage pinned with `--platform`, steps BuildKit merged) ran once for all of them and
+    /// counts for each. Only what BuildKit ran counts: a stage nothing uses is never built.
+    pub fn layer_steps_by_target(&self, targets: &[Platform]) -> BTreeMap<Platform, Vec<ExpectedStep>> {
+        let layer: Vec<(&Vertex, &Step)> = self.steps().filter(|(_, s)| s.makes_layer()).collect();
+        let mut seen_for: BTreeMap<(String, u32, u32, String), Vec<&Platform>> = BTreeMap::new();
+        for (_, s) in &layer {
+            if let Some(p) = &s.platform {
+                seen_for.entry(s.position()).or_default().push(p);
+            }
+        }
+        let mut out: BTreeMap<Platform, Vec<ExpectedStep>> = targets.iter().map(|t| (t.clone(), Vec::new())).collect();
+        for (v, s) in layer {
+            let Some(p) = &s.platform else { continue };
+            let shared = targets.len() > 1 && seen_for[&s.position()].iter().all(|q| q.matches(p));
+            for t in targets.iter().filter(|t| shared || t.matches(p)) {
+                let step = ExpectedStep { name: v.name.clone(), label: s.label(), shared };
+                out.entry(t.clone()).or_default().push(step);
+            }
+        }
+        out
+    }
+
+    /// How a step of another build of the same Dockerfile ended in this one. A shared step is
+    /// found by its label alone: BuildKit names it for either platform, not the same each time.
+    pub fn state_of(&self, step: &ExpectedStep) -> Option<&VertexState> {
+        let found = |v: &&Vertex| match &v.step {
+            Some(s) if step.shared => s.label() == step.label,
+            _ => v.name == step.name,
+        };
+        self.vertices.iter().find(found).map(|v| &v.state)
     }
 
     /// Steps by platform; a single-platform build's steps (no platform in the name) are under `None`.
@@ -299,13 +359,30 @@ fn is_error_line(line: &str) -> bool {
     l.starts_with("error:") || l.starts_with("ERROR:")
 }
 
+/// The target of `->arm64` (same OS, `arch[/variant]`) or `->linux/arm64` (another OS).
+fn cross_target(base: &Platform, target: &str) -> Option<Platform> {
+    match target.split('/').collect::<Vec<_>>().as_slice() {
+        [arch] => Some(Platform::new(&base.os, arch)),
+        [a, b] if base.os != *a && !b.starts_with('v') => target.parse().ok(),
+        [arch, variant] => Some(Platform { variant: Some(variant.to_string()), ..Platform::new(&base.os, arch) }),
+        _ => target.parse().ok(),
+    }
+}
+
 fn parse_step(name: &str) -> Option<Step> {
     let c = STEP.captures(name)?;
     if &c["stage"] == "internal" {
         return None;
     }
+    let base: Option<Platform> = c.name("platform").and_then(|p| p.as_str().parse().ok());
+    let target = c.name("target").and_then(|t| cross_target(base.as_ref()?, t.as_str()));
+    let (platform, built_on) = match target {
+        Some(t) => (Some(t), base),
+        None => (base, None),
+    };
     Some(Step {
-        platform: c.name("platform").and_then(|p| p.as_str().parse().ok()),
+        platform,
+        built_on,
         stage: c["stage"].to_string(),
         index: c.name("index").map_or(1, |m| m.as_str().parse().unwrap_or(1)),
         total: c.name("total").map_or(1, |m| m.as_str().parse().unwrap_or(1)),

@@ -13,7 +13,7 @@ use crate::environment::{ExecEnd, Node};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 use crate::Error;
-pub use log::{BuildLog, CacheExport, CacheImport, PlatformSteps, Step, Vertex, VertexState};
+pub use log::{BuildLog, CacheExport, CacheImport, ExpectedStep, PlatformSteps, Step, Vertex, VertexState};
 
 /// What one build is asked to do; `args()` is the lab's command as buildctl takes it.
 #[derive(Debug, Clone, Serialize)]

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use lab7::builds::dockerfile::DockerfileSummary;
 use lab7::builds::BuildLog;
 use lab7::checks::{self, Evidence, Names, Observed, Rubric};
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
@@ -135,8 +134,9 @@ struct CheckArgs {
 struct GradeLogsArgs {
     build1: PathBuf,
     build2: PathBuf,
-    /// The Dockerfile, to count the steps CACHED must cover.
-    #[arg(long)]
+    /// Not needed any more: which steps must be CACHED comes from build 1's log. Accepted and
+    /// ignored, so that graders' scripts keep working.
+    #[arg(long, hide = true)]
     dockerfile: Option<PathBuf>,
     #[command(flatten)]
     output: Output,
@@ -295,11 +295,14 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
 /// A build log is at most this big (a build's plain output is kilobytes to a few megabytes).
 const MAX_LOG_BYTES: u64 = 64 << 20;
 
-fn read_log(path: &std::path::Path) -> Result<BuildLog, Error> {
-    let text = lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
+fn read_log_text(path: &std::path::Path) -> Result<String, Error> {
+    lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
         Error::input(format!("{}: {e}", path.display()), "give the path of a saved build output (a text file)")
-    })?;
-    let log = BuildLog::parse(&text);
+    })
+}
+
+fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
+    let log = BuildLog::parse(text);
     if log.vertices.is_empty() {
         return Err(Error::input(
             format!("{}: no BuildKit progress found", path.display()),
@@ -314,19 +317,18 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     if let Some(out) = &a.output.out {
         outputs::check_file(out)?;
     }
-    let (b1, b2) = (read_log(&a.build1)?, read_log(&a.build2)?);
-    let dockerfile = match &a.dockerfile {
-        Some(p) => Some(DockerfileSummary::parse(
-            &lab::read_small(p, 1 << 20).map_err(|e| Error::input_only(format!("{}: {e}", p.display())))?,
-        )),
-        None => None,
-    };
-    let ev = Evidence {
-        build1: Some((&b1, None)),
-        build2: Some((&b2, None)),
-        dockerfile: dockerfile.as_ref(),
-        ..Evidence::default()
-    };
+    if a.dockerfile.is_some() {
+        eprintln!("lab7: --dockerfile is no longer needed (the steps come from build 1's log); ignored");
+    }
+    let (text1, text2) = (read_log_text(&a.build1)?, read_log_text(&a.build2)?);
+    if text1 == text2 {
+        return Err(Error::input(
+            format!("{} and {} hold the same output", a.build1.display(), a.build2.display()),
+            "give build 1's output first and build 2's second: the lab asks for two builds",
+        ));
+    }
+    let (b1, b2) = (parse_log(&a.build1, &text1)?, parse_log(&a.build2, &text2)?);
+    let ev = Evidence { build1: Some((&b1, None)), build2: Some((&b2, None)), ..Evidence::default() };
     let subject = format!("{} {}", a.build1.display(), a.build2.display());
     let builds = vec![BuildSummary::of_log(1, &b1, None, None), BuildSummary::of_log(2, &b2, None, None)];
     emit(&Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), builds, None), &a.output)

@@ -98,6 +98,24 @@ pub fn parse_gc(output: &str) -> Option<GcSummary> {
     })
 }
 
+/// Every blob that a manifest outside the cache repository references, tagged or not: what
+/// garbage-collect must keep. Not only the current image: each push of a build whose layers are
+/// not byte-identical leaves the previous image's manifests in its repository, untagged, and
+/// they keep their layers (some of which the cache shares) alive.
+async fn kept_blobs(
+    registry: &impl RegistryHost,
+    client: &RegistryClient,
+    cache_repo: &str,
+) -> Result<BTreeSet<Digest>, Error> {
+    let mut kept = BTreeSet::new();
+    for repo in client.catalog().await?.into_iter().filter(|r| r != cache_repo) {
+        for rev in registry.manifest_revisions(&repo).await? {
+            kept.extend(client.image_parts(&repo, rev.as_str()).await?.into_iter().map(|p| p.digest));
+        }
+    }
+    Ok(kept)
+}
+
 /// Deletes the cache image and proves it; `image_ref` is what must survive.
 pub async fn delete_cache(
     registry: &mut impl RegistryHost,
@@ -109,7 +127,7 @@ pub async fn delete_cache(
     let image = (image_ref.repository.as_str(), image_ref.reference.as_str());
     let client = registry.client().await?;
     let image_before = client.image_parts(image.0, image.1).await?;
-    let image_blobs: BTreeSet<Digest> = image_before.iter().map(|p| p.digest.clone()).collect();
+    let kept = kept_blobs(registry, &client, cache_repo).await?;
     let storage_before = registry.storage_bytes().await?;
 
     let cache_digest = client
@@ -126,7 +144,7 @@ pub async fn delete_cache(
             cache_blobs.extend(c.blobs());
         }
     }
-    let cache_only: Vec<Digest> = cache_blobs.into_iter().filter(|d| !image_blobs.contains(d)).collect();
+    let cache_only: Vec<Digest> = cache_blobs.into_iter().filter(|d| !kept.contains(d)).collect();
     let mut cache_only_bytes = 0;
     for d in &cache_only {
         cache_only_bytes += client.blob_head(cache_repo, d).await?.1.unwrap_or(0);

@@ -125,7 +125,7 @@ pub fn assert_report_snapshot(name: &str, report: &impl serde::Serialize) {
     let mut value = serde_json::to_value(report).unwrap();
     merge_alike(&mut value);
     let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path("../snapshots");
+    settings.set_snapshot_path(root().join("snapshots"));
     settings.set_prepend_module_to_snapshot(false);
     for key in VOLATILE {
         settings.add_redaction(&format!(".**.{key}"), format!("[{key}]"));
