@@ -319,12 +319,18 @@ fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) 
                 0 => String::new(),
                 n => format!(" (+{n} attestation manifests, not platforms)"),
             };
-            let pass = Platform::lab_targets().iter().all(|p| image.has_platform(p));
-            let what = if listed.is_empty() {
+            let pass = Platform::lab_targets().iter().all(|p| image.has_platform(p)) && image.missing.is_empty();
+            let mut what = if listed.is_empty() {
                 format!("a single-platform manifest ({})", image.media_type)
             } else {
                 format!("{} lists {}{attest}", image.media_type, listed.join(", "))
             };
+            if let Some(gone) = image.missing.first() {
+                what += &format!(
+                    ", but its {} {} answers {} ({} part(s) missing): the image cannot be pulled. On registry 2.8, garbage-collect --delete-untagged deletes the platform manifests of multi-arch images; push the image again",
+                    gone.what, gone.digest, gone.status, image.missing.len()
+                );
+            }
             seen(pass, what)
         }
     };

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::reference::ImageRef;
 use crate::registry::manifest::IndexEntry;
-use crate::registry::{BlobRef, CacheEvidence, ImageSummary, Manifest, RegistryClient};
+use crate::registry::{BlobRef, CacheEvidence, ImageSummary, Manifest, Presence, RegistryClient};
 use crate::report::formats::imagetools;
 use crate::report::{manifest_line, ManifestLine};
 use crate::Error;
@@ -27,6 +27,8 @@ pub struct Inspection {
     pub media_type: String,
     pub manifests: Vec<ManifestLine>,
     pub platforms: Vec<PlatformDetail>,
+    /// Parts the image references that the registry does not serve: a pull would fail.
+    pub missing: Vec<Presence>,
 }
 
 impl Inspection {
@@ -36,6 +38,9 @@ impl Inspection {
         } else {
             imagetools(&self.name, &self.media_type, &self.digest, &self.manifests)
         };
+        for m in &self.missing {
+            let _ = writeln!(o, "MISSING {} {}: the registry answers {}", m.what, m.digest, m.status);
+        }
         for p in &self.platforms {
             let mark = if p.attestation { " (attestation, not a platform)" } else { "" };
             let total: u64 = p.layers.iter().map(|l| l.size).sum();
@@ -90,12 +95,15 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
             layers: m.layers().iter().map(BlobRef::of).collect(),
         });
     }
+    let missing =
+        client.image_parts(&r.repository, &r.reference).await?.into_iter().filter(|p| p.status != 200).collect();
     Ok(Some(Inspection {
         name,
         digest: top.digest.to_string(),
         media_type: top.media_type.clone(),
         manifests: summary.entries.iter().map(manifest_line).collect(),
         platforms,
+        missing,
     }))
 }
 

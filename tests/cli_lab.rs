@@ -105,6 +105,42 @@ async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
     assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
 }
 
+/// What a student's `registry garbage-collect --delete-untagged` does on registry 2.8, done
+/// for real: the index of lab:cachetest survives, its platform manifests answer 404, and
+/// neither audit nor inspect may call that image whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_and_inspect_see_platform_manifests_deleted_by_delete_untagged() {
+    use lab7::registry::deletion::RegistryHost;
+    common::require_docker("delete-untagged on registry 2.8");
+    let (mut env, spec) = common::env_with_app(&common::example("reference")).await;
+    let never = tokio_util::sync::CancellationToken::new();
+    for _ in 0..2 {
+        let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
+        assert!(b.succeeded(), "{}", b.raw_log);
+    }
+    let gc = env
+        .registry
+        .exec(&["registry", "garbage-collect", "--delete-untagged", "/etc/docker/registry/config.yml"])
+        .await
+        .unwrap();
+    assert_eq!(gc.exit_code, 0, "{}", gc.stderr);
+    env.registry.restart().await.unwrap(); // the blob descriptor cache would still answer 200
+    let client = env.registry.client().await.unwrap();
+    let host = client.base().trim_start_matches("http://").to_string();
+
+    let o = lab7(&common::root(), &["audit", "--registry", &host, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+    let manifest = report.check(CheckId::ManifestListsBothArchitectures);
+    assert_eq!(manifest.status, lab7::checks::Status::Fail, "{}", manifest.seen);
+    assert!(manifest.seen.contains("answers 404") && manifest.seen.contains("--delete-untagged"), "{}", manifest.seen);
+
+    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("MISSING") && text(&o).contains("is incomplete"), "{}", text(&o));
+    env.shutdown().await.unwrap();
+}
+
 #[test]
 fn batch_grades_every_example_with_the_verdict_it_deserves() {
     common::require_docker("batch");

@@ -355,6 +355,13 @@ async fn inspect_cmd(a: InspectArgs) -> Result<Exit, Error> {
     } else {
         print!("{}", found.text());
     }
+    if !found.missing.is_empty() {
+        eprintln!(
+            "lab7: {r} is incomplete: {} part(s) it references answer 404, so it cannot be pulled (on registry 2.8, garbage-collect --delete-untagged deletes the platform manifests of multi-arch images)",
+            found.missing.len()
+        );
+        return Ok(Exit::Fail);
+    }
     Ok(Exit::Pass)
 }
 

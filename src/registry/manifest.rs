@@ -106,6 +106,10 @@ pub struct ImageSummary {
     pub digest: Digest,
     pub media_type: String,
     pub entries: Vec<IndexEntry>,
+    /// Parts the index names that the registry no longer serves (platform manifests, configs,
+    /// layers): after `garbage-collect --delete-untagged` on registry 2.8 the index survives
+    /// while its platform manifests answer 404, and the image can no longer be pulled.
+    pub missing: Vec<super::Presence>,
 }
 
 impl ImageSummary {
@@ -114,7 +118,7 @@ impl ImageSummary {
             Manifest::Index(i) => i.manifests().iter().map(IndexEntry::of).collect(),
             Manifest::Image(_) => Vec::new(),
         };
-        ImageSummary { digest: f.digest.clone(), media_type: f.media_type.clone(), entries }
+        ImageSummary { digest: f.digest.clone(), media_type: f.media_type.clone(), entries, missing: Vec::new() }
     }
 
     pub fn platforms(&self) -> Vec<Platform> {

@@ -216,8 +216,14 @@ impl RegistryClient {
         Ok(resp.status().as_u16())
     }
 
+    /// The image behind a tag, with every part it references checked (`missing` lists those
+    /// that do not answer 200).
     pub async fn image(&self, repo: &str, tag: &str) -> Result<Option<ImageSummary>> {
-        Ok(self.manifest(repo, tag).await?.as_ref().map(ImageSummary::from_fetched))
+        let Some(mut summary) = self.manifest(repo, tag).await?.as_ref().map(ImageSummary::from_fetched) else {
+            return Ok(None);
+        };
+        summary.missing = self.image_parts(repo, tag).await?.into_iter().filter(|p| p.status != 200).collect();
+        Ok(Some(summary))
     }
 
     pub async fn cache(&self, repo: &str, tag: &str) -> Result<Option<(Fetched, Option<CacheManifest>)>> {
