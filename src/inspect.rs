@@ -110,7 +110,12 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
 fn single_entry(f: &crate::registry::Fetched) -> IndexEntry {
     IndexEntry {
         platform: crate::platform::Platform::new("(single", "manifest)"),
-        manifest: BlobRef { digest: f.digest.clone(), size: f.size, media_type: f.media_type.clone() },
+        manifest: BlobRef {
+            digest: f.digest.clone(),
+            size: f.size,
+            media_type: f.media_type.clone(),
+            uncompressed: None,
+        },
         attestation: false,
     }
 }

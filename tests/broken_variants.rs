@@ -44,3 +44,26 @@ async fn a_single_stage_dockerfile_shows_no_mode_max_evidence() {
     assert_eq!(status(&run, CheckId::ManifestListsBothArchitectures).0, Status::Pass);
     assert_eq!(status(&run, CheckId::CachedStepsBothPlatforms).0, Status::Pass);
 }
+
+/// A mode=min cache exported with another compression than the image's: no blob digest is
+/// shared, yet every cache layer is an image layer (same diff id). It is no mode=max evidence.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mode_min_cache_in_another_compression_is_not_mode_max() {
+    common::require_docker("mode=min zstd cache");
+    let (env, mut spec) = common::env_with_app(&common::example("reference")).await;
+    spec.cache_mode = "min,compression=zstd,force-compression=true".into();
+    let never = tokio_util::sync::CancellationToken::new();
+    let b = lab7::builds::run(&env.node, &spec, std::time::Duration::from_secs(600), &never, |_| {}).await.unwrap();
+    assert!(b.succeeded(), "{}", b.raw_log);
+    let client = env.registry.client().await.unwrap();
+    let cache = client.cache_evidence(&spec.cache, &spec.image).await.unwrap().expect("the cache was exported");
+    let manifest = cache.manifest.as_ref().expect("a BuildKit cache");
+    let image_blobs = client.image_blobs(&spec.image.repository, &spec.image.reference).await.unwrap();
+    assert!(
+        manifest.layers.iter().all(|l| !image_blobs.contains(&l.digest) && l.media_type.contains("zstd")),
+        "the test needs cache blobs unlike the image's: {:?}",
+        manifest.layers
+    );
+    assert_eq!(cache.layers_not_in_image, 0, "{:?}", manifest.layers);
+    env.shutdown().await.unwrap();
+}

@@ -66,14 +66,21 @@ pub struct BlobRef {
     pub digest: Digest,
     pub size: u64,
     pub media_type: String,
+    /// The layer's uncompressed digest (its diff id), where the descriptor says it: BuildKit
+    /// annotates cache layers with `containerd.io/uncompressed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uncompressed: Option<Digest>,
 }
 
 impl BlobRef {
     pub fn of(d: &Descriptor) -> BlobRef {
+        let uncompressed =
+            d.annotations().as_ref().and_then(|a| a.get("containerd.io/uncompressed")).and_then(|u| u.parse().ok());
         BlobRef {
             digest: d.digest().to_string().parse().expect("oci-spec validated the digest"),
             size: d.size(),
             media_type: d.media_type().to_string(),
+            uncompressed,
         }
     }
 }

@@ -239,9 +239,15 @@ impl RegistryClient {
         let Some((fetched, manifest)) = self.cache(&cache.repository, &cache.reference).await? else {
             return Ok(None);
         };
+        // A layer is the image's when its blob is, or its content is: compared by diff id, a
+        // cache exported with another compression (mode=min, compression=zstd) holds no layer
+        // the image lacks, though no blob digest is the same.
         let image_blobs = self.image_blobs(&image.repository, &image.reference).await?;
-        let extra: Vec<_> =
-            manifest.iter().flat_map(|m| m.layers.iter()).filter(|l| !image_blobs.contains(&l.digest)).collect();
+        let image_diff_ids = self.image_diff_ids(&image.repository, &image.reference).await?;
+        let in_image = |l: &BlobRef| {
+            image_blobs.contains(&l.digest) || l.uncompressed.as_ref().is_some_and(|u| image_diff_ids.contains(u))
+        };
+        let extra: Vec<_> = manifest.iter().flat_map(|m| m.layers.iter()).filter(|l| !in_image(l)).collect();
         Ok(Some(CacheEvidence {
             repository: cache.repository.clone(),
             media_type: fetched.media_type,
@@ -249,6 +255,31 @@ impl RegistryClient {
             bytes_not_in_image: extra.iter().map(|l| l.size).sum(),
             manifest,
         }))
+    }
+
+    /// The diff ids (uncompressed layer digests) of every platform image, from their configs.
+    pub async fn image_diff_ids(&self, repo: &str, reference: &str) -> Result<BTreeSet<Digest>> {
+        let Some(top) = self.manifest(repo, reference).await? else { return Ok(BTreeSet::new()) };
+        let manifests: Vec<Fetched> = match &top.body {
+            Manifest::Image(_) => vec![top.clone()],
+            Manifest::Index(i) => {
+                let mut out = Vec::new();
+                for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
+                    out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?);
+                }
+                out
+            }
+        };
+        let mut ids = BTreeSet::new();
+        for f in manifests {
+            if let Manifest::Image(m) = &f.body {
+                let config = BlobRef::of(m.config());
+                if let Ok(c) = self.image_config(repo, &config.digest).await {
+                    ids.extend(c.rootfs().diff_ids().iter().filter_map(|d| d.parse().ok()));
+                }
+            }
+        }
+        Ok(ids)
     }
 
     /// Everything an image references: its manifest(s), configs and layers.
