@@ -65,10 +65,14 @@ fn grade_logs_refuses_the_same_output_given_twice() {
 /// Steps named for BuildKit's shapes: `[linux/amd64->arm64 build 2/4]` (cross-compiling),
 /// `[linux/amd64 prod  2/10]` (padded), a FROM scratch stage named for one platform, labelled
 /// for amd64 in build 1 and for arm64 in build 2. All CACHED in build 2: a pass.
+/// `grade-logs` on the two builds captured in one fixture folder.
+fn grade_fixture_builds(dir: &str) -> Output {
+    lab7(&logs_dir(), &["grade-logs", &format!("{dir}/build1.log"), &format!("{dir}/build2.log")])
+}
+
 #[test]
 fn grade_logs_passes_a_fully_cached_build_of_a_cross_compiling_dockerfile() {
-    let dir = "buildctl-v0.26-shapes";
-    let o = lab7(&logs_dir(), &["grade-logs", &format!("{dir}/build1.log"), &format!("{dir}/build2.log")]);
+    let o = grade_fixture_builds("buildctl-v0.26-shapes");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("linux/arm64: 12/12 RUN/COPY/ADD steps of build 1 CACHED"), "{}", text(&o));
 }
@@ -77,8 +81,7 @@ fn grade_logs_passes_a_fully_cached_build_of_a_cross_compiling_dockerfile() {
 /// from two stages again in build 2: not every step came from the cache, and lab7 says which.
 #[test]
 fn grade_logs_names_the_step_buildkit_ran_again() {
-    let dir = "buildctl-v0.26-shapes-merged-rerun";
-    let o = lab7(&logs_dir(), &["grade-logs", &format!("{dir}/build1.log"), &format!("{dir}/build2.log")]);
+    let o = grade_fixture_builds("buildctl-v0.26-shapes-merged-rerun");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("[linux/amd64 right 2/2] RUN uname -m > /shared.txt (ran again)"), "{}", text(&o));
 }
