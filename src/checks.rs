@@ -370,6 +370,9 @@ fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {
     };
     let Some((b1, _)) = ev.build1 else { return (texts, None) };
     let Some((b2, _)) = ev.build2 else { return (texts, not_reached("there is no build 2")) };
+    if let Some(why) = builder_not_shown_pruned(b1, b2) {
+        return (texts, seen(false, format!("not proven: {why}")));
+    }
     let targets = Platform::lab_targets();
     let mut parts = Vec::new();
     let mut pass = true;
@@ -403,6 +406,19 @@ fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {
         parts.push(format!("build 2 ran {} step(s) build 1 did not, e.g. {first}", new_steps.len()));
     }
     (texts, seen(pass, parts.join("; ")))
+}
+
+/// Why build 2's CACHED lines may have come from the builder's own cache rather than from the
+/// registry, if they may: a builder not pruned between the builds still holds build 1's context
+/// and receives only what changed, where a pruned one receives the whole context again.
+fn builder_not_shown_pruned(b1: &BuildLog, b2: &BuildLog) -> Option<String> {
+    match (b1.context_transferred(), b2.context_transferred()) {
+        (Some(t1), Some(t2)) if t2 < t1 => Some(format!(
+            "build 2 received {t2:.0} bytes of build context where build 1 received {t1:.0}: the builder still held build 1's files (it was not pruned between the builds), so its CACHED lines may come from its own cache, not from the registry"
+        )),
+        (Some(_), Some(_)) => None,
+        _ => Some("the logs do not show both builds' context transfer (`transferring context: …` under `[internal] load build context`), so nothing shows that the builder was pruned between them".into()),
+    }
 }
 
 fn cache_exported(ev: &Evidence) -> (Texts, Option<Finding>) {

@@ -154,3 +154,12 @@ fn step_names_say_which_platform_a_step_builds_for() {
     }
     assert_eq!(by_target[&Platform::linux_arm64()].len(), by_target[&Platform::linux_amd64()].len());
 }
+
+#[rstest]
+#[case::pruned_between("logs/buildctl-v0.26/build1.log", "logs/buildctl-v0.26/build2-after-prune.log", 156.0, 156.0)]
+#[case::not_pruned("logs/buildctl-v0.26-unpruned/build1.log", "logs/buildctl-v0.26-unpruned/build2.log", 1090.0, 126.0)]
+#[case::tty_form("logs/buildx-0.13-docker-driver/build1.log", "logs/buildx-tty/build2.txt", 156.0, 156.0)]
+fn the_context_each_build_received_is_read(#[case] b1: &str, #[case] b2: &str, #[case] t1: f64, #[case] t2: f64) {
+    assert_eq!(log(b1).context_transferred(), Some(t1));
+    assert_eq!(log(b2).context_transferred(), Some(t2));
+}

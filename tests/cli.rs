@@ -77,6 +77,17 @@ fn grade_logs_passes_a_fully_cached_build_of_a_cross_compiling_dockerfile() {
     assert!(text(&o).contains("linux/arm64: 12/12 RUN/COPY/ADD steps of build 1 CACHED"), "{}", text(&o));
 }
 
+/// A build 2 from a builder nobody pruned: its CACHED lines may come from the builder's own
+/// cache. The context transfer tells (126B of changes after build 1's 1.09kB): "not proven".
+#[test]
+fn grade_logs_says_not_proven_when_the_builder_was_not_pruned() {
+    let o = grade_fixture_builds("buildctl-v0.26-unpruned");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("not proven: build 2 received 126 bytes of build context where build 1 received 1090"), "{t}");
+    assert!(t.contains("docker buildx prune -a -f"), "{t}");
+}
+
 /// The same Dockerfile in another run, where BuildKit ran the amd64 copy of a step it merged
 /// from two stages again in build 2: not every step came from the cache, and lab7 says which.
 #[test]

@@ -246,6 +246,17 @@ impl BuildLog {
         out
     }
 
+    /// Bytes of build context BuildKit received (`[internal] load build context`, `transferring
+    /// context: 1.09kB`). A builder that still holds the previous build's context receives only
+    /// what changed (126B after 1.09kB, seen in real runs); after `prune` it receives it all again.
+    pub fn context_transferred(&self) -> Option<f64> {
+        let v = self.vertices.iter().find(|v| v.name.ends_with("load build context"))?;
+        v.lines
+            .iter()
+            .rev()
+            .find_map(|l| parse_size(l.strip_prefix("transferring context: ")?.split_whitespace().next()?))
+    }
+
     /// How a step of another build of the same Dockerfile ended in this one. A shared step is
     /// found by its label alone: BuildKit names it for either platform, not the same each time.
     pub fn state_of(&self, step: &ExpectedStep) -> Option<&VertexState> {
@@ -357,6 +368,20 @@ fn step_output(line: &str) -> Option<&str> {
 fn is_error_line(line: &str) -> bool {
     let l = line.trim_start();
     l.starts_with("error:") || l.starts_with("ERROR:")
+}
+
+/// `126B`, `1.09kB`, `2.21MB`, `1.2GB`, as BuildKit's progress prints sizes.
+fn parse_size(s: &str) -> Option<f64> {
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (num, unit) = s.split_at(split);
+    let scale = match unit {
+        "B" => 1.0,
+        "kB" | "KB" | "KiB" => 1e3,
+        "MB" | "MiB" => 1e6,
+        "GB" | "GiB" => 1e9,
+        _ => return None,
+    };
+    num.parse::<f64>().ok().map(|n| n * scale)
 }
 
 /// The target of `->arm64` (same OS, `arch[/variant]`) or `->linux/arm64` (another OS).
