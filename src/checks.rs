@@ -352,15 +352,54 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
         CacheImport::Imported { .. } => "build 1: imported (a cache existed already)".to_string(),
     };
     let finding = match b2.cache_import() {
+        CacheImport::Imported { from, .. } if b2.pushed_image().is_some_and(|image| same_repository(&from, &image)) => {
+            seen(
+                false,
+                format!("{first}; build 2 imported {from}, which is the image itself, not a separate cache image"),
+            )
+        }
+        CacheImport::Imported { from, .. } if import_ref(b1).is_some_and(|f1| f1 != from) => seen(
+            false,
+            format!(
+                "{first}; build 2 imported {from}, but build 1 used {}: both builds must name the same cache ref",
+                import_ref(b1).unwrap_or_default()
+            ),
+        ),
         CacheImport::Imported { from, manifest_type } => {
             seen(true, format!("{first}; build 2: imported from {from} ({manifest_type})"))
         }
         CacheImport::NotAttempted => seen(false, format!("{first}; build 2 did not try to import")),
-        CacheImport::NotFound { message, .. } | CacheImport::Failed { message, .. } => {
-            seen(false, format!("{first}; build 2: {message}"))
+        CacheImport::NotFound { from, message } | CacheImport::Failed { from, message } => {
+            let other = match import_ref(b1) {
+                Some(f1) if f1 != from => format!(" (build 1 used {f1}: both builds must name the same cache ref)"),
+                _ => String::new(),
+            };
+            seen(false, format!("{first}; build 2: {message}{other}"))
         }
     };
     (texts, finding)
+}
+
+/// The ref a build tried to import the cache from.
+fn import_ref(log: &BuildLog) -> Option<String> {
+    match log.cache_import() {
+        CacheImport::NotAttempted => None,
+        CacheImport::NotFound { from, .. } | CacheImport::Failed { from, .. } | CacheImport::Imported { from, .. } => {
+            Some(from)
+        }
+    }
+}
+
+/// `registry7:5000/lab` and `registry7:5000/lab:cachetest` name one repository.
+fn same_repository(a: &str, b: &str) -> bool {
+    let repo = |r: &str| {
+        let slash = r.rfind('/').map_or(0, |i| i + 1);
+        match r[slash..].rfind(':') {
+            Some(i) => r[..slash + i].to_string(),
+            None => r.to_string(),
+        }
+    };
+    repo(a) == repo(b)
 }
 
 fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {

@@ -77,6 +77,23 @@ fn grade_logs_passes_a_fully_cached_build_of_a_cross_compiling_dockerfile() {
     assert!(text(&o).contains("linux/arm64: 12/12 RUN/COPY/ADD steps of build 1 CACHED"), "{}", text(&o));
 }
 
+/// The image itself named as the cache to import: its layers are there, but it is no separate
+/// cache image, and the import check says so (real builds, BuildKit v0.26).
+#[test]
+fn grade_logs_refuses_the_image_itself_as_the_cache() {
+    let o = grade_fixture_builds("buildctl-v0.26-image-as-cache");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("which is the image itself, not a separate cache image"), "{}", text(&o));
+}
+
+/// Build 2 importing another ref than build 1 used: the lab's story is broken, and lab7 names both.
+#[test]
+fn grade_logs_names_both_refs_when_the_builds_use_different_caches() {
+    let o = grade_fixture_builds("buildctl-v0.26-other-cache-ref");
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("/cachedata1: both builds must name the same cache ref"), "{}", text(&o));
+}
+
 /// A build 2 from a builder nobody pruned: its CACHED lines may come from the builder's own
 /// cache. The context transfer tells (126B of changes after build 1's 1.09kB): "not proven".
 #[test]

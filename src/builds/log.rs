@@ -246,6 +246,14 @@ impl BuildLog {
         out
     }
 
+    /// The image the build pushed: `registry7:5000/lab:cachetest` from `pushing manifest for …@sha256:…`.
+    pub fn pushed_image(&self) -> Option<String> {
+        self.vertices.iter().flat_map(|v| &v.lines).find_map(|l| {
+            let rest = l.strip_prefix("pushing manifest for ")?;
+            Some(rest.split(['@', ' ']).next()?.to_string())
+        })
+    }
+
     /// Bytes of build context BuildKit received (`[internal] load build context`, `transferring
     /// context: 1.09kB`). A builder that still holds the previous build's context receives only
     /// what changed (126B after 1.09kB, seen in real runs); after `prune` it receives it all again.
