@@ -345,11 +345,24 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
     };
     let Some((b1, _)) = ev.build1 else { return (texts, None) };
     let Some((b2, _)) = ev.build2 else { return (texts, not_reached("there is no build 2")) };
+    // The image itself named as the cache: its layers are there, but it is no separate cache image.
+    let image = b2.pushed_image().or_else(|| b1.pushed_image());
+    for (n, log) in [(1, b1), (2, b2)] {
+        if let (Some(from), Some(image)) = (import_ref(log), &image) {
+            if same_repository(&from, image) {
+                let what = format!("build {n} imports {from}, which is the image itself, not a separate cache image");
+                return (texts, seen(false, what));
+            }
+        }
+    }
     let first = match b1.cache_import() {
         CacheImport::NotAttempted => return (texts, seen(false, "build 1 did not try to import a cache".into())),
         CacheImport::NotFound { .. } => "build 1: not found (expected)".to_string(),
         CacheImport::Failed { message, .. } => format!("build 1: {message}"),
-        CacheImport::Imported { .. } => "build 1: imported (a cache existed already)".to_string(),
+        CacheImport::Imported { from, .. } => {
+            let what = format!("build 1 imported {from}: a cache existed already, so it is not the first build (whose import finds nothing)");
+            return (texts, seen(false, what));
+        }
     };
     let finding = match b2.cache_import() {
         CacheImport::Imported { from, .. } if b2.pushed_image().is_some_and(|image| same_repository(&from, &image)) => {
