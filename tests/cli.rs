@@ -77,6 +77,14 @@ fn grade_logs_passes_a_fully_cached_build_of_a_cross_compiling_dockerfile() {
     assert!(text(&o).contains("linux/arm64: 12/12 RUN/COPY/ADD steps of build 1 CACHED"), "{}", text(&o));
 }
 
+/// The two outputs given in the wrong order: "build 1" imported a cache, so it is no first build.
+#[test]
+fn grade_logs_says_when_build_1_is_not_a_first_build() {
+    let o = lab7(&logs_dir(), &["grade-logs", PLAIN[1], PLAIN[0]]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("so it is not the first build"), "{}", text(&o));
+}
+
 /// The image itself named as the cache to import: its layers are there, but it is no separate
 /// cache image, and the import check says so (real builds, BuildKit v0.26).
 #[test]
