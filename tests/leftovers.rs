@@ -50,6 +50,10 @@ async fn what_a_killed_run_left_is_removed_and_a_live_run_is_not() {
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{said}{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(count(killed).await, (0, 0), "doctor --clean left the killed run's objects: {said}");
+    let killed_id =
+        said.lines().find_map(|l| l.trim().strip_prefix("run ")).expect("doctor --clean names the run").to_string();
+    let lock = std::env::temp_dir().join("lab7-runs").join(format!("{killed_id}.lock"));
+    assert!(!lock.exists(), "the dead run's lock file is still there: {}", lock.display());
     let mine = format!("{}={}", lab7::environment::RUN_LABEL, live.run_id);
     assert_eq!(count(mine).await.1, 1, "doctor --clean removed a live run's network");
     assert!(live.registry.client().await.unwrap().ping().await.is_ok(), "a live run's registry7 was removed");

@@ -136,6 +136,8 @@ pub async fn sweep(docker: &Docker) -> Result<Vec<String>, Error> {
     for (id, (owner, running)) in runs {
         if owner_gone(&id, owner.as_deref(), running) {
             remove_run(docker, &id).await?;
+            // The dead owner's lock file, if it had one: nothing holds it any more.
+            let _ = std::fs::remove_file(lock_dir().join(format!("{id}.lock")));
             removed.push(id);
         }
     }
