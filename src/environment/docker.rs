@@ -67,7 +67,11 @@ pub struct Engine {
 
 /// Asks the daemon for its version; the error says how to start or upgrade Docker.
 pub async fn engine() -> Result<Engine, Error> {
-    let docker = connect().await?;
+    engine_of(&connect().await?).await
+}
+
+/// The version of the daemon a client is connected to, refused when older than the pinned minimum.
+pub async fn engine_of(docker: &Docker) -> Result<Engine, Error> {
     let v = docker.version().await.map_err(|e| error(&host(), e))?;
     let api = v.api_version.clone().unwrap_or_default();
     let (major, minor) = api.split_once('.').unwrap_or(("0", "0"));

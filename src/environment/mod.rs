@@ -404,8 +404,8 @@ impl LabEnvironment {
     /// Removes what dead runs left, then starts registry7, the mirror when offline, and the
     /// confined node on a network of their own. What was started is removed if a step fails.
     pub async fn start(images: &Images, options: &EnvOptions) -> Result<LabEnvironment, Error> {
-        engine().await?;
         let docker = docker::connect().await?;
+        docker::engine_of(&docker).await?;
         lifecycle::sweep(&docker).await?;
         let lease = RunLease::take()?;
         let run_id = lease.run_id.clone();
