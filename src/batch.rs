@@ -179,7 +179,7 @@ fn result_of(
             result.max_points = r.score.max_points;
             result.bonus_points = r.score.bonus_points;
             result.percent = r.score.percent;
-            result.failed_checks = r.checks.iter().filter(|c| matches!(c.status, Status::Fail)).map(|c| c.id).collect();
+            result.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
             result.interrupted = run.interrupted;
             report = Some(r);
         }
@@ -188,6 +188,13 @@ fn result_of(
     }
     result.seconds = started.elapsed().as_secs_f64();
     (result, report)
+}
+
+impl SubmissionResult {
+    /// The ids of the checks it failed, as the rubric names them.
+    pub fn failed_check_names(&self) -> Vec<String> {
+        self.failed_checks.iter().map(CheckId::to_string).collect()
+    }
 }
 
 /// The CSV's columns, in order.
@@ -201,7 +208,6 @@ pub fn csv_header() -> String {
 
 /// One CSV row, newline included.
 pub fn csv_row(r: &SubmissionResult) -> String {
-    let failed: Vec<String> = r.failed_checks.iter().map(|c| c.to_string()).collect();
     csv_line(&[
         r.submission.clone(),
         verdict_word(r).to_string(),
@@ -209,7 +215,7 @@ pub fn csv_row(r: &SubmissionResult) -> String {
         r.max_points.to_string(),
         r.bonus_points.to_string(),
         r.percent.to_string(),
-        failed.join(" "),
+        r.failed_check_names().join(" "),
         r.error.clone().unwrap_or_default(),
         format!("{:.1}", r.seconds),
     ])
@@ -240,8 +246,7 @@ pub fn markdown(results: &[SubmissionResult]) -> String {
     let mut o =
         String::from("| Submission | Verdict | Score | Bonus | Failed checks / error |\n|---|---|---|---|---|\n");
     for r in results {
-        let failed: Vec<String> = r.failed_checks.iter().map(|c| c.to_string()).collect();
-        let why = r.error.clone().unwrap_or_else(|| failed.join(", "));
+        let why = r.error.clone().unwrap_or_else(|| r.failed_check_names().join(", "));
         let why = why.lines().next().unwrap_or("").replace('|', "\\|");
         o += &format!(
             "| {} | {} | {}/{} | {} | {} |\n",

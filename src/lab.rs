@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::dockerfile::DockerfileSummary;
-use crate::builds::{self, BuildEnd, BuildOutcome, BuildSpec};
+use crate::builds::{self, BuildOutcome, BuildSpec};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::platform::Platform;
 use crate::registry::deletion::{self, DeletionEvidence};
@@ -234,12 +234,10 @@ pub async fn run_in(
     let t = Instant::now();
     let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
-    let node_tainted = |b: &BuildOutcome| matches!(b.end, BuildEnd::TimedOut { .. } | BuildEnd::Interrupted);
     let mut run = LabRun::begin(opts, dockerfile_summary.clone(), spec.clone(), env.images.clone(), build1);
     run.run_id = env.run_id.clone();
     run.node = node;
     if !run.build1.succeeded() {
-        env.tainted |= node_tainted(&run.build1);
         run.stop(&format!("build 1 {}", run.build1.ending()), opts);
         run.timings = timings;
         return Ok(run);
@@ -249,7 +247,6 @@ pub async fn run_in(
     let build2 = build(env, &spec, Stage::Build2, opts, progress).await?;
     timed(Stage::Build2, t);
     let build2_ok = build2.succeeded();
-    env.tainted |= node_tainted(&build2);
     run.build2 = Some(build2);
     if opts.cancel.is_cancelled() {
         run.stop("build 2 did not finish", opts);
@@ -285,7 +282,7 @@ pub async fn run_in(
 /// has built other apps), build 2 with only the registry cache to find — otherwise its
 /// CACHED lines would come from the node and prove nothing about the registry.
 async fn build(
-    env: &LabEnvironment,
+    env: &mut LabEnvironment,
     spec: &BuildSpec,
     stage: Stage,
     opts: &LabOptions,
@@ -296,7 +293,10 @@ async fn build(
         return Ok(BuildOutcome::not_started());
     }
     env.node.prune_all().await?;
-    builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, |line| progress.build_line(stage, line)).await
+    let outcome =
+        builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, |line| progress.build_line(stage, line)).await?;
+    env.tainted |= outcome.stopped_early();
+    Ok(outcome)
 }
 
 impl LabRun {

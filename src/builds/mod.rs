@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::environment::isolation::LimitHit;
 use crate::environment::{ExecEnd, Node};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
@@ -108,8 +109,8 @@ pub struct BuildOutcome {
     #[serde(skip)]
     pub log: BuildLog,
     pub seconds: f64,
-    /// Node limits the build ran into (processes, memory), read from the node's cgroup.
-    pub limits_hit: Vec<String>,
+    /// Node limits the build ran into: the node's cgroup counts, and the failed step's output.
+    pub limits_hit: Vec<LimitHit>,
 }
 
 impl BuildOutcome {
@@ -123,6 +124,11 @@ impl BuildOutcome {
             BuildEnd::Exited { code } => Some(code),
             _ => None,
         }
+    }
+
+    /// Stopped before buildctl ended (timeout, interruption): its processes may still run in the node.
+    pub fn stopped_early(&self) -> bool {
+        matches!(self.end, BuildEnd::TimedOut { .. } | BuildEnd::Interrupted)
     }
 
     /// A build that never started because the run was interrupted first.
@@ -150,7 +156,10 @@ impl BuildOutcome {
     pub fn problem(&self) -> Option<String> {
         let limits = match self.limits_hit.as_slice() {
             [] => String::new(),
-            hit => format!("; the build ran into the node's {}", hit.join(" and ")),
+            hit => {
+                let hit: Vec<String> = hit.iter().map(LimitHit::to_string).collect();
+                format!("; the build ran into the node's {}", hit.join(" and "))
+            }
         };
         let failure = self.log.first_failure().map(|f| format!(": {f}")).unwrap_or_default();
         match self.end {
@@ -187,13 +196,13 @@ pub async fn run(
         limits_hit = node.limits_hit().await;
         // The failed step's files and processes are gone by now; its output still says why.
         if out.stderr.contains("No space left on device") {
-            limits_hit.push("build storage limit (--node-disk: no space left on device)".into());
+            limits_hit.push(LimitHit::BuildStorage);
         }
         let fork_refused = ["can't fork", "fork: Resource temporarily unavailable", "fork: retry"];
-        if limits_hit.iter().all(|l| !l.starts_with("process limit"))
+        if !limits_hit.iter().any(|l| matches!(l, LimitHit::Processes { .. }))
             && fork_refused.iter().any(|f| out.stderr.contains(f))
         {
-            limits_hit.push("process limit (--node-pids: a fork was refused)".into());
+            limits_hit.push(LimitHit::Processes { refused: None });
         }
     }
     Ok(BuildOutcome {

@@ -87,6 +87,29 @@ impl NodeLimits {
     }
 }
 
+/// A node limit a student's build ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "limit")]
+pub enum LimitHit {
+    /// Forks refused at `--node-pids`; how many, when the node's cgroup counted them.
+    Processes { refused: Option<u64> },
+    /// Processes killed at `--node-memory`.
+    Memory { killed: u64 },
+    /// `--node-disk` full: "no space left on device".
+    BuildStorage,
+}
+
+impl std::fmt::Display for LimitHit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitHit::Processes { refused: Some(n) } => write!(f, "process limit ({n} forks refused)"),
+            LimitHit::Processes { refused: None } => write!(f, "process limit (--node-pids: a fork was refused)"),
+            LimitHit::Memory { killed } => write!(f, "memory limit ({killed} processes killed out of memory)"),
+            LimitHit::BuildStorage => write!(f, "build storage limit (--node-disk: no space left on device)"),
+        }
+    }
+}
+
 /// `6g`, `512m`, `1024k` or plain bytes.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();

@@ -23,7 +23,7 @@ use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tokio_util::sync::CancellationToken;
 
 pub use docker::{engine, Engine};
-use isolation::{Egress, NodeLimits};
+use isolation::{Egress, LimitHit, NodeLimits};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 
@@ -126,9 +126,7 @@ impl Registry7 {
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
-        exec(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120), None, |_| {})
-            .await?
-            .finished(cmd)
+        exec_to_end(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120)).await
     }
 }
 
@@ -245,9 +243,7 @@ impl Node {
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
-        exec(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120), None, |_| {})
-            .await?
-            .finished(cmd)
+        exec_to_end(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120)).await
     }
 
     /// `buildctl debug workers`: platforms and version, as text.
@@ -279,7 +275,7 @@ impl Node {
     }
 
     /// Limits the node's cgroup reports as hit (processes, memory), for a failed build's diagnosis.
-    pub async fn limits_hit(&self) -> Vec<String> {
+    pub async fn limits_hit(&self) -> Vec<LimitHit> {
         // cgroup v2 files first, then v1's; the node has a cgroup namespace of its own.
         let script = "for f in /sys/fs/cgroup/pids.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do [ -r $f ] && sed \"s|^|$f |\" $f; done; true";
         // Right after a fork-heavy step its processes may still hold every PID: retry a moment.
@@ -303,13 +299,24 @@ impl Node {
                 continue;
             }
             match key {
-                "max" if file.contains("pids") => hit.push(format!("process limit ({count} forks refused)")),
-                "oom_kill" => hit.push(format!("memory limit ({count} processes killed out of memory)")),
+                "max" if file.contains("pids") => hit.push(LimitHit::Processes { refused: Some(count) }),
+                "oom_kill" => hit.push(LimitHit::Memory { killed: count }),
                 _ => {}
             }
         }
         hit
     }
+}
+
+/// A command lab7 runs itself, to its end: a timeout is an error, and there is no cancelling it.
+async fn exec_to_end(
+    docker: &Docker,
+    container: &str,
+    name: &str,
+    cmd: &[&str],
+    timeout: Duration,
+) -> Result<ExecOutput, Error> {
+    exec(docker, container, name, cmd, timeout, None, |_| {}).await?.finished(cmd)
 }
 
 /// Runs `cmd` in a container through the Docker API; `on_line` sees each stderr line as it
@@ -576,9 +583,8 @@ async fn start_node(
     // Before any student code runs: RUN steps may not reach the host, registry7 or other runs.
     for (tool, rules) in [("iptables-restore", isolation::RULES_V4), ("ip6tables-restore", isolation::RULES_V6)] {
         let cmd = [tool, "--noflush", rules];
-        exec(docker, node.id(), name, &cmd, Duration::from_secs(30), None, |_| {})
+        exec_to_end(docker, node.id(), name, &cmd, Duration::from_secs(30))
             .await?
-            .finished(&cmd)?
             .success(&format!("{tool} (the node's firewall for RUN steps)"))?;
     }
     Ok(node)
