@@ -46,8 +46,8 @@ api_ok() { printf '%s\n%s\n' "$MIN_API" "$1" | sort -V -C; }
 # Debian 12's docker.io is 20.10 (API 1.41) and trixie's 26.1 (API 1.45): too old
 # for testcontainers. sid's docker.io 28.5 (API 1.51) installs on bookworm's libc.
 # A low pin keeps every other package on bookworm.
-install_docker_engine() {
-  say "no Docker daemon answers; installing Docker Engine from Debian (sid, pinned low)"
+add_sid_source() {
+  [ -f /etc/apt/preferences.d/lab7-sid ] && return 0
   cat > /etc/apt/sources.list.d/lab7-sid.sources <<'EOF'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -57,6 +57,11 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
   printf 'Package: *\nPin: release n=sid\nPin-Priority: 100\n' > /etc/apt/preferences.d/lab7-sid
   apt_updated=
+}
+
+install_docker_engine() {
+  say "no Docker daemon answers; installing Docker Engine from Debian (sid, pinned low)"
+  add_sid_source
   local pkgs=(docker.io/sid containerd/sid iptables)
   command -v docker >/dev/null || pkgs+=(docker-cli/sid)
   apt_install "${pkgs[@]}"
@@ -349,7 +354,21 @@ EOF
   say "environment ready in $SECONDS s → $ENV_FILE"
 }
 
+# buildx, the client students run: the buildx logs among the test fixtures were captured
+# with it (tests/fixtures/logs/capture-buildx.sh). lab7 itself drives BuildKit directly.
+ensure_buildx() {
+  if docker buildx version >/dev/null 2>&1; then
+    say "reusing $(docker buildx version | cut -d' ' -f1-2)"
+    return 0
+  fi
+  is_root_debian || { say "docker buildx is missing (only needed to capture new log fixtures)"; return 0; }
+  say "installing docker-buildx from Debian (sid, pinned low)"
+  add_sid_source
+  apt_install docker-buildx/sid
+}
+
 ensure_docker
+ensure_buildx
 ensure_emulation
 ensure_images
 write_env

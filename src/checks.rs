@@ -348,8 +348,8 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
     // The image itself named as the cache: its layers are there, but it is no separate cache image.
     let image = b2.pushed_image().or_else(|| b1.pushed_image());
     for (n, log) in [(1, b1), (2, b2)] {
-        if let (Some(from), Some(image)) = (import_ref(log), &image) {
-            if same_repository(&from, image) {
+        if let Some(image) = &image {
+            if let Some(from) = log.import_refs().into_iter().find(|from| same_repository(from, image)) {
                 let what = format!("build {n} imports {from}, which is the image itself, not a separate cache image");
                 return (texts, seen(false, what));
             }
@@ -371,11 +371,11 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
                 format!("{first}; build 2 imported {from}, which is the image itself, not a separate cache image"),
             )
         }
-        CacheImport::Imported { from, .. } if import_ref(b1).is_some_and(|f1| f1 != from) => seen(
+        CacheImport::Imported { from, .. } if !b1.import_refs().contains(&from) => seen(
             false,
             format!(
                 "{first}; build 2 imported {from}, but build 1 used {}: both builds must name the same cache ref",
-                import_ref(b1).unwrap_or_default()
+                b1.import_refs().join(", ")
             ),
         ),
         CacheImport::Imported { from, manifest_type } => {
@@ -383,24 +383,17 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
         }
         CacheImport::NotAttempted => seen(false, format!("{first}; build 2 did not try to import")),
         CacheImport::NotFound { from, message } | CacheImport::Failed { from, message } => {
-            let other = match import_ref(b1) {
-                Some(f1) if f1 != from => format!(" (build 1 used {f1}: both builds must name the same cache ref)"),
+            let refs1 = b1.import_refs();
+            let other = match refs1.contains(&from) {
+                false if !refs1.is_empty() => {
+                    format!(" (build 1 used {}: both builds must name the same cache ref)", refs1.join(", "))
+                }
                 _ => String::new(),
             };
             seen(false, format!("{first}; build 2: {message}{other}"))
         }
     };
     (texts, finding)
-}
-
-/// The ref a build tried to import the cache from.
-fn import_ref(log: &BuildLog) -> Option<String> {
-    match log.cache_import() {
-        CacheImport::NotAttempted => None,
-        CacheImport::NotFound { from, .. } | CacheImport::Failed { from, .. } | CacheImport::Imported { from, .. } => {
-            Some(from)
-        }
-    }
 }
 
 /// `registry7:5000/lab` and `registry7:5000/lab:cachetest` name one repository.
@@ -484,7 +477,7 @@ fn cache_exported(ev: &Evidence) -> (Texts, Option<Finding>) {
     let mut pass = logs.len() == 2;
     for (n, log) in logs {
         match log.cache_export() {
-            Some(e) if e.manifest.is_some() => {
+            Some(e) if e.manifest_written => {
                 parts.push(format!("build {n}: {} layers written, cache manifest written", e.layers_written))
             }
             Some(e) => {

@@ -92,6 +92,11 @@ fn dockerfile_inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
 /// Reads a small text file: refuses what is not a regular file (a FIFO, /dev/zero) or is
 /// over `max` bytes, without reading it.
 pub fn read_small(path: &Path, max: u64) -> Result<String, String> {
+    read_small_bytes(path, max).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// A file's bytes, refused when it is not a regular file or is over `max` bytes.
+pub fn read_small_bytes(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
@@ -105,7 +110,7 @@ pub fn read_small(path: &Path, max: u64) -> Result<String, String> {
     if bytes.len() as u64 > max {
         return Err(format!("over lab7's limit of {max} bytes for this kind of file"));
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(bytes)
 }
 
 /// Stages as the progress view shows them.

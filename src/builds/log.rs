@@ -1,7 +1,10 @@
 //! `BuildLog`: BuildKit's progress output as vertices, and what they prove.
 //!
-//! Two forms are read: buildctl/buildx `--progress=plain` (`#12 [linux/arm64 build1 2/5] RUN …`,
-//! `#12 CACHED`) and the buildx tty form students paste (`=> CACHED [linux/arm64 build1 2/5] RUN …`).
+//! Three forms are read: buildctl/buildx `--progress=plain` (`#12 [linux/arm64 build1 2/5] RUN …`,
+//! `#12 CACHED`), the buildx tty form students paste (`=> CACHED [linux/arm64 build1 2/5] RUN …`,
+//! cut at the terminal's width), and `--progress=rawjson` (BuildKit's SolveStatus objects). How
+//! the text was saved (encoding, CRLF, CI timestamps, raw terminal captures) is undone first
+//! (`log_text`).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -9,6 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+use super::{log_text, rawjson};
 use crate::platform::Platform;
 use crate::reference::Digest;
 
@@ -17,6 +21,7 @@ use crate::reference::Digest;
 pub enum LogForm {
     Plain,
     Tty,
+    RawJson,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,13 +105,21 @@ pub struct ExpectedStep {
     pub name: String,
     /// The name without its platform: `build1 2/5 RUN mkdir -p /var/app`.
     pub label: String,
+    /// Where it is in the Dockerfile: stage, index, total, instruction.
+    pub position: (String, u32, u32, String),
+    /// The platform it was named for.
+    pub platform: Option<Platform>,
     /// BuildKit ran it once for every platform.
     pub shared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CacheExport {
+    /// Distinct layers written (a digest cut by the terminal's width counts by its prefix).
     pub layers_written: usize,
+    /// `writing cache … manifest sha256:…` was printed.
+    pub manifest_written: bool,
+    /// Its digest, when printed whole (the tty form at 80 columns cuts it).
     pub manifest: Option<Digest>,
 }
 
@@ -139,15 +152,25 @@ static STEP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?)(?:->(?P<target>[a-z0-9_]+(?:/[a-z0-9_]+){0,2}))? )?(?P<stage>[^\s\]]+)(?: +(?P<index>\d+)/(?P<total>\d+))?\] (?P<instr>(?:ONBUILD )?[A-Z]+)\s*(?P<args>.*)$").unwrap()
 });
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
+/// A digest as the tty form may print it: cut at the terminal's width.
+static DIGEST_PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{6,64}").unwrap());
 
 impl BuildLog {
-    /// Reads either form; it tells them apart by the first vertex line.
+    /// Reads a saved build output in any encoding and wrapping `log_text` undoes.
+    pub fn read(bytes: &[u8]) -> BuildLog {
+        Self::parse(&log_text::decode(bytes))
+    }
+
+    /// Reads any form; it tells them apart by their lines.
     pub fn parse(text: &str) -> BuildLog {
-        let plain = text.lines().any(|l| PLAIN.is_match(l));
-        if plain {
-            Self::parse_plain(text)
+        if rawjson::looks_like(text) {
+            return rawjson::parse(text);
+        }
+        let text = log_text::strip_timestamps(&log_text::unwrap_terminal(text));
+        if text.lines().any(|l| PLAIN.is_match(l)) {
+            Self::parse_plain(&text)
         } else {
-            Self::parse_tty(text)
+            Self::parse_tty(&text)
         }
     }
 
@@ -239,7 +262,13 @@ impl BuildLog {
             let Some(p) = &s.platform else { continue };
             let shared = targets.len() > 1 && seen_for[&s.position()].iter().all(|q| q.matches(p));
             for t in targets.iter().filter(|t| shared || t.matches(p)) {
-                let step = ExpectedStep { name: v.name.clone(), label: s.label(), shared };
+                let step = ExpectedStep {
+                    name: v.name.clone(),
+                    label: s.label(),
+                    position: s.position(),
+                    platform: s.platform.clone(),
+                    shared,
+                };
                 out.entry(t.clone()).or_default().push(step);
             }
         }
@@ -265,12 +294,15 @@ impl BuildLog {
             .find_map(|l| parse_size(l.strip_prefix("transferring context: ")?.split_whitespace().next()?))
     }
 
-    /// How a step of another build of the same Dockerfile ended in this one. A shared step is
-    /// found by its label alone: BuildKit names it for either platform, not the same each time.
+    /// How a step of another build of the same Dockerfile ended in this one. Steps are matched
+    /// by position (stage, index, instruction) and platform, not by their full text: the tty
+    /// form cuts names at the terminal's width, not always at the same place. A shared step is
+    /// found by position alone: BuildKit names it for either platform, not the same each time.
     pub fn state_of(&self, step: &ExpectedStep) -> Option<&VertexState> {
         let found = |v: &&Vertex| match &v.step {
-            Some(s) if step.shared => s.label() == step.label,
-            _ => v.name == step.name,
+            Some(s) if s.position() != step.position => false,
+            Some(s) => step.shared || s.platform == step.platform,
+            None => false,
         };
         self.vertices.iter().find(found).map(|v| &v.state)
     }
@@ -296,24 +328,28 @@ impl BuildLog {
         out
     }
 
+    /// Every `importing cache manifest from …` vertex (one per `--cache-from`), in log order.
+    pub fn cache_imports(&self) -> Vec<CacheImport> {
+        self.vertices.iter().filter(|v| v.name.starts_with("importing cache manifest from")).map(import_of).collect()
+    }
+
+    /// What the imports amount to: one that imported wins (BuildKit uses every cache that
+    /// loads), else the first failure that is not "not found", else the first "not found".
+    /// BuildKit runs the imports in parallel, so their order in the log is not the flags' order.
     pub fn cache_import(&self) -> CacheImport {
-        let Some(v) = self.vertices.iter().find(|v| v.name.starts_with("importing cache manifest from")) else {
-            return CacheImport::NotAttempted;
+        let imports = self.cache_imports();
+        let rank = |i: &CacheImport| match i {
+            CacheImport::Imported { .. } => 0,
+            CacheImport::Failed { .. } => 1,
+            CacheImport::NotFound { .. } => 2,
+            CacheImport::NotAttempted => 3,
         };
-        let from = v.name.trim_start_matches("importing cache manifest from").trim().trim_end_matches(':').to_string();
-        let inferred = v.lines.iter().find_map(|l| l.strip_prefix("inferred cache manifest type: "));
-        match (&v.state, inferred) {
-            (VertexState::Error(m), _) if m.ends_with("not found") || m.contains(": not found") => {
-                CacheImport::NotFound { from, message: m.clone() }
-            }
-            // buildx's tty form marks the vertex ERROR and says why only in a block further down.
-            (VertexState::Error(m), _) if m.is_empty() => CacheImport::Failed { from, message: "import failed".into() },
-            (VertexState::Error(m), _) => CacheImport::Failed { from, message: m.clone() },
-            (_, Some(t)) => CacheImport::Imported { from, manifest_type: t.trim_end_matches(" done").to_string() },
-            // buildx tty often folds the sub-line away; a finished import vertex is an import.
-            (VertexState::Done, None) => CacheImport::Imported { from, manifest_type: "unknown".into() },
-            (_, None) => CacheImport::Failed { from, message: "the import did not finish".into() },
-        }
+        imports.into_iter().min_by_key(rank).unwrap_or(CacheImport::NotAttempted)
+    }
+
+    /// The refs the build tried to import from.
+    pub fn import_refs(&self) -> Vec<String> {
+        self.cache_imports().into_iter().filter_map(CacheImport::into_from).collect()
     }
 
     pub fn cache_export(&self) -> Option<CacheExport> {
@@ -322,17 +358,15 @@ impl BuildLog {
             .lines
             .iter()
             .filter_map(|l| l.strip_prefix("writing layer "))
-            .filter_map(|l| DIGEST.find(l).map(|m| m.as_str()))
+            .filter_map(|l| DIGEST_PREFIX.find(l).map(|m| m.as_str()))
             .collect();
         layers.sort();
         layers.dedup();
-        let manifest = v
-            .lines
-            .iter()
-            .filter(|l| l.starts_with("writing cache") && l.contains("manifest"))
-            .find_map(|l| DIGEST.find(l))
-            .and_then(|m| m.as_str().parse().ok());
-        Some(CacheExport { layers_written: layers.len(), manifest })
+        let manifest_lines: Vec<&String> =
+            v.lines.iter().filter(|l| l.starts_with("writing cache") && l.contains("manifest")).collect();
+        let manifest = manifest_lines.iter().find_map(|l| DIGEST.find(l)).and_then(|m| m.as_str().parse().ok());
+        let manifest_written = manifest_lines.iter().any(|l| DIGEST_PREFIX.is_match(l));
+        Some(CacheExport { layers_written: layers.len(), manifest_written, manifest })
     }
 
     /// The first error the build reported: the failed step with the last thing it printed,
@@ -361,16 +395,51 @@ impl BuildLog {
     }
 }
 
+impl CacheImport {
+    fn into_from(self) -> Option<String> {
+        match self {
+            CacheImport::NotAttempted => None,
+            CacheImport::NotFound { from, .. }
+            | CacheImport::Failed { from, .. }
+            | CacheImport::Imported { from, .. } => Some(from),
+        }
+    }
+}
+
+fn import_of(v: &Vertex) -> CacheImport {
+    let from = v.name.trim_start_matches("importing cache manifest from").trim().trim_end_matches(':').to_string();
+    let inferred = v.lines.iter().find_map(|l| l.strip_prefix("inferred cache manifest type: "));
+    match (&v.state, inferred) {
+        (VertexState::Error(m), _) if m.ends_with("not found") || m.contains(": not found") => {
+            CacheImport::NotFound { from, message: m.clone() }
+        }
+        // buildx's tty form marks the vertex ERROR and prints no reason (its error block under
+        // `> importing cache manifest from …:` is empty, buildx 0.29): an import that found no
+        // cache looks exactly like this, as in every first build.
+        (VertexState::Error(m), _) if m.is_empty() => {
+            CacheImport::NotFound { from, message: "ERROR (the tty form prints no reason)".into() }
+        }
+        (VertexState::Error(m), _) => CacheImport::Failed { from, message: m.clone() },
+        (_, Some(t)) => CacheImport::Imported { from, manifest_type: t.trim_end_matches(" done").to_string() },
+        // buildx tty may fold the sub-line away; a finished import vertex is an import.
+        (VertexState::Done, None) => CacheImport::Imported { from, manifest_type: "unknown".into() },
+        (_, None) => CacheImport::Failed { from, message: "the import did not finish".into() },
+    }
+}
+
 impl Vertex {
-    fn named(name: &str) -> Vertex {
+    pub(crate) fn named(name: &str) -> Vertex {
         Vertex { name: name.to_string(), step: parse_step(name), state: VertexState::Unfinished, lines: Vec::new() }
     }
 }
 
-/// A RUN step's own output in plain form: `0.105 some text`.
+/// A RUN step's own output: `0.105 some text` in plain form; rawjson's log lines have no time.
 fn step_output(line: &str) -> Option<&str> {
-    let (time, text) = line.split_once(' ')?;
-    time.parse::<f64>().ok().filter(|_| !text.trim().is_empty()).map(|_| text.trim())
+    let text = match line.split_once(' ') {
+        Some((time, text)) if time.parse::<f64>().is_ok() => text,
+        _ => line,
+    };
+    Some(text.trim()).filter(|t| !t.is_empty())
 }
 
 fn is_error_line(line: &str) -> bool {

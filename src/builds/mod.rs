@@ -2,6 +2,8 @@
 
 pub mod dockerfile;
 pub mod log;
+pub mod log_text;
+mod rawjson;
 
 use std::time::{Duration, Instant};
 

@@ -295,10 +295,12 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
 /// A build log is at most this big (a build's plain output is kilobytes to a few megabytes).
 const MAX_LOG_BYTES: u64 = 64 << 20;
 
+/// A saved build output as text, whatever its encoding (UTF-8/16, BOM) and wrapping.
 fn read_log_text(path: &std::path::Path) -> Result<String, Error> {
-    lab::read_small(path, MAX_LOG_BYTES).map_err(|e| {
+    let bytes = lab::read_small_bytes(path, MAX_LOG_BYTES).map_err(|e| {
         Error::input(format!("{}: {e}", path.display()), "give the path of a saved build output (a text file)")
-    })
+    })?;
+    Ok(lab7::builds::log_text::decode(&bytes))
 }
 
 fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
@@ -306,7 +308,7 @@ fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
     if log.vertices.is_empty() {
         return Err(Error::input(
             format!("{}: no BuildKit progress found", path.display()),
-            "save the build's output with --progress=plain (or paste the buildx `=> …` lines)",
+            "save the build's whole output (any --progress mode: plain, tty, rawjson), e.g. `docker buildx build … 2>&1 | tee build1.log`",
         ));
     }
     Ok(log)
