@@ -2,7 +2,6 @@
 
 mod common;
 
-use common::read_fixture;
 use lab7::builds::log::LogForm;
 use lab7::builds::{BuildLog, CacheImport, VertexState};
 use lab7::platform::Platform;

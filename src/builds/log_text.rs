@@ -101,7 +101,7 @@ impl Screen {
     fn into_text(self) -> String {
         let mut out = String::new();
         for l in self.lines {
-            out.extend(l.iter().collect::<String>().trim_end().chars());
+            out.push_str(l.iter().collect::<String>().trim_end());
             out.push('\n');
         }
         out
