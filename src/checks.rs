@@ -204,13 +204,20 @@ enum Finding {
     Seen {
         pass: bool,
         seen: String,
+        /// Advice for this cause, where the check's general fix does not fit it.
+        fix: Option<String>,
     },
     /// The stage that would show it did not run, or found nothing to look at.
     NotReached(String),
 }
 
 fn seen(pass: bool, seen: String) -> Option<Finding> {
-    Some(Finding::Seen { pass, seen })
+    Some(Finding::Seen { pass, seen, fix: None })
+}
+
+/// A failure with advice for its own cause.
+fn failed_because(seen: String, fix: String) -> Option<Finding> {
+    Some(Finding::Seen { pass: false, seen, fix: Some(fix) })
 }
 
 fn not_reached(why: impl Into<String>) -> Option<Finding> {
@@ -246,11 +253,11 @@ pub fn evaluate(rubric: &Rubric, ev: &Evidence) -> Vec<CheckOutcome> {
 }
 
 fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evidence) -> CheckOutcome {
-    let (status, seen) = match finding {
-        None => (Status::Skipped, "not part of this grading".to_string()),
-        Some(Finding::Seen { pass, seen }) => (if pass { Status::Pass } else { Status::Fail }, seen),
+    let (status, seen, fix) = match finding {
+        None => (Status::Skipped, "not part of this grading".to_string(), None),
+        Some(Finding::Seen { pass, seen, fix }) => (if pass { Status::Pass } else { Status::Fail }, seen, fix),
         // A stage that never ran says why the run stopped before it.
-        Some(Finding::NotReached(why)) => (Status::Fail, format!("not reached: {}", ev.stopped.unwrap_or(&why))),
+        Some(Finding::NotReached(why)) => (Status::Fail, format!("not reached: {}", ev.stopped.unwrap_or(&why)), None),
     };
     let names = &ev.names;
     CheckOutcome {
@@ -260,7 +267,7 @@ fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evi
         max_points: entry.points,
         bonus: entry.bonus,
         expected: if status == Status::Skipped { String::new() } else { texts.expected },
-        fix: (status == Status::Fail).then_some(texts.fix),
+        fix: (status == Status::Fail).then(|| fix.unwrap_or(texts.fix)),
         status,
         seen,
         docs: entry.docs.clone(),
@@ -331,10 +338,34 @@ fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) 
                     gone.what, gone.digest, gone.status, image.missing.len()
                 );
             }
-            seen(pass, what)
+            match binaries_mismatch(image) {
+                Some((said, fix)) if pass => failed_because(format!("{what}, but {said}"), fix),
+                _ if pass && !image.binaries.is_empty() => {
+                    let counts: Vec<String> =
+                        image.binaries.iter().map(|b| format!("{}: {}", b.platform, b.elf_files)).collect();
+                    seen(true, format!("{what}; each platform's ELF binaries are built for it ({})", counts.join(", ")))
+                }
+                _ => seen(pass, what),
+            }
         }
     };
     (texts, finding)
+}
+
+/// A platform whose image holds binaries of another architecture (what the index says is not
+/// what runs), with the fix for how that happens.
+fn binaries_mismatch(image: &ImageSummary) -> Option<(String, String)> {
+    let wrong = image.binaries.iter().find(|b| !b.foreign.is_empty())?;
+    let (path, arch) = &wrong.foreign[0];
+    let said = format!(
+        "its {} image holds binaries built for {arch} ({path}; {} of {} ELF files): it will not run on {}",
+        wrong.platform,
+        wrong.foreign.len(),
+        wrong.elf_files,
+        wrong.platform.architecture
+    );
+    let fix = "most often a final stage `FROM --platform=$BUILDPLATFORM`: such a stage builds for the machine that runs the build; keep it for stages that cross-compile (with TARGETARCH), and start the final stage with a plain FROM so it is the target platform's base image".to_string();
+    Some((said, fix))
 }
 
 fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::reference::ImageRef;
+use crate::registry::binaries::PlatformBinaries;
 use crate::registry::manifest::IndexEntry;
 use crate::registry::{BlobRef, CacheEvidence, ImageSummary, Manifest, Presence, RegistryClient};
 use crate::report::formats::imagetools;
@@ -29,6 +30,8 @@ pub struct Inspection {
     pub platforms: Vec<PlatformDetail>,
     /// Parts the image references that the registry does not serve: a pull would fail.
     pub missing: Vec<Presence>,
+    /// What each platform's ELF binaries are built for.
+    pub binaries: Vec<PlatformBinaries>,
 }
 
 impl Inspection {
@@ -50,7 +53,31 @@ impl Inspection {
                 let _ = writeln!(o, "  {} {:>10}  {}", l.digest, l.size, l.media_type);
             }
         }
+        for b in &self.binaries {
+            let _ = match b.foreign.first() {
+                None => writeln!(
+                    o,
+                    "{} binaries: {} ELF files, all for {}",
+                    b.platform, b.elf_files, b.platform.architecture
+                ),
+                Some((path, arch)) => writeln!(
+                    o,
+                    "WRONG ARCHITECTURE {}: {} of {} ELF files are for another architecture, e.g. {path} ({arch})",
+                    b.platform,
+                    b.foreign.len(),
+                    b.elf_files
+                ),
+            };
+            for why in &b.unread {
+                let _ = writeln!(o, "  not read: {why}");
+            }
+        }
         o
+    }
+
+    /// Platforms whose binaries are built for another architecture.
+    pub fn wrong_architecture(&self) -> Vec<&PlatformBinaries> {
+        self.binaries.iter().filter(|b| !b.foreign.is_empty()).collect()
     }
 }
 
@@ -104,6 +131,7 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
         manifests: summary.entries.iter().map(manifest_line).collect(),
         platforms,
         missing,
+        binaries: client.binaries(&r.repository, &r.reference).await?,
     }))
 }
 

@@ -67,3 +67,23 @@ async fn a_mode_min_cache_in_another_compression_is_not_mode_max() {
     assert_eq!(cache.layers_not_in_image, 0, "{:?}", manifest.layers);
     env.shutdown().await.unwrap();
 }
+
+/// A final stage `FROM --platform=$BUILDPLATFORM`: an index that says arm64 over x86-64
+/// binaries. Everything BuildKit and the registry report is right; the binaries are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_arm64_image_of_amd64_binaries_fails_on_its_architecture() {
+    let run = run_example("wrong-arch-final").await;
+    let image = run.image.as_ref().expect("the image was pushed");
+    let arm64 = image.binaries.iter().find(|b| b.platform.matches(&Platform::linux_arm64())).unwrap();
+    assert!(arm64.foreign.iter().any(|(path, arch)| path == "/bin/busybox" && arch == "amd64"), "{arm64:?}");
+    let amd64 = image.binaries.iter().find(|b| b.platform.matches(&Platform::linux_amd64())).unwrap();
+    assert!(amd64.consistent(), "{amd64:?}");
+    let (s, seen) = status(&run, CheckId::ManifestListsBothArchitectures);
+    assert_eq!(s, Status::Fail);
+    assert!(seen.contains("linux/arm64 image holds binaries built for amd64"), "{seen}");
+    let fix = common::report_of(&run).check(CheckId::ManifestListsBothArchitectures).fix.clone().unwrap();
+    assert!(fix.contains("FROM --platform=$BUILDPLATFORM"), "{fix}");
+    // The failure is the architecture, not the cache: every step was CACHED in build 2.
+    assert_eq!(status(&run, CheckId::CachedStepsBothPlatforms).0, Status::Pass);
+    assert_eq!(status(&run, CheckId::BuildsSucceed).0, Status::Pass);
+}

@@ -364,6 +364,15 @@ async fn inspect_cmd(a: InspectArgs) -> Result<Exit, Error> {
         );
         return Ok(Exit::Fail);
     }
+    if let Some(b) = found.wrong_architecture().first() {
+        eprintln!(
+            "lab7: {r}: its {} image holds binaries for another architecture ({} of {} ELF files), so it will not run there\n  fix: start the final stage with a plain FROM (not FROM --platform=$BUILDPLATFORM), so it is the target platform's base image",
+            b.platform,
+            b.foreign.len(),
+            b.elf_files
+        );
+        return Ok(Exit::Fail);
+    }
     Ok(Exit::Pass)
 }
 

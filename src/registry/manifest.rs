@@ -117,6 +117,8 @@ pub struct ImageSummary {
     /// layers): after `garbage-collect --delete-untagged` on registry 2.8 the index survives
     /// while its platform manifests answer 404, and the image can no longer be pulled.
     pub missing: Vec<super::Presence>,
+    /// What each platform's binaries are built for (filled when the layers were read).
+    pub binaries: Vec<super::binaries::PlatformBinaries>,
 }
 
 impl ImageSummary {
@@ -125,7 +127,13 @@ impl ImageSummary {
             Manifest::Index(i) => i.manifests().iter().map(IndexEntry::of).collect(),
             Manifest::Image(_) => Vec::new(),
         };
-        ImageSummary { digest: f.digest.clone(), media_type: f.media_type.clone(), entries, missing: Vec::new() }
+        ImageSummary {
+            digest: f.digest.clone(),
+            media_type: f.media_type.clone(),
+            entries,
+            missing: Vec::new(),
+            binaries: Vec::new(),
+        }
     }
 
     pub fn platforms(&self) -> Vec<Platform> {

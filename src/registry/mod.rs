@@ -1,5 +1,6 @@
 //! registry7 over the Distribution API: manifests, tags, blobs, deletion.
 
+pub mod binaries;
 pub mod deletion;
 pub mod manifest;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use reqwest::{header, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use crate::platform::Platform;
 use crate::reference::{Digest, ImageRef};
 pub use manifest::{BlobRef, CacheManifest, CacheShape, Fetched, ImageSummary, Manifest};
 
@@ -26,6 +28,8 @@ pub enum RegistryError {
     NotARegistry { url: String, status: StatusCode },
     #[error("{url}: the answer is over {max} bytes, more than any manifest or image config should be; lab7 stops reading it")]
     TooLarge { url: String, max: u64 },
+    #[error("{url}: could not keep the blob in a temp file: {source}\n  fix: free space in $TMPDIR")]
+    Io { url: String, source: std::io::Error },
 }
 
 /// Largest manifest, config or listing read (distribution itself refuses manifests over 4 MiB).
@@ -223,6 +227,7 @@ impl RegistryClient {
             return Ok(None);
         };
         summary.missing = self.image_parts(repo, tag).await?.into_iter().filter(|p| p.status != 200).collect();
+        summary.binaries = self.binaries(repo, tag).await?;
         Ok(Some(summary))
     }
 
@@ -318,6 +323,64 @@ impl RegistryClient {
             }
         }
         Ok(parts)
+    }
+
+    /// What the ELF binaries in each platform's image are built for (`binaries`), reading every
+    /// layer. Layers stream through a temp file, so memory stays flat whatever their size.
+    pub async fn binaries(&self, repo: &str, reference: &str) -> Result<Vec<binaries::PlatformBinaries>> {
+        let Some(top) = self.manifest(repo, reference).await? else { return Ok(Vec::new()) };
+        let images: Vec<(Platform, Fetched)> = match &top.body {
+            Manifest::Image(_) => Vec::new(),
+            Manifest::Index(i) => {
+                let mut out = Vec::new();
+                for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
+                    out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?.map(|f| (e.platform, f)));
+                }
+                out
+            }
+        };
+        let mut found = Vec::new();
+        for (platform, f) in images {
+            let Manifest::Image(m) = &f.body else { continue };
+            let mut scan = binaries::LayerScan::new(platform);
+            for layer in m.layers().iter().rev() {
+                let media_type = layer.media_type().to_string();
+                let Some(file) = self.blob_to_file(repo, &BlobRef::of(layer).digest).await? else {
+                    scan.result.unread.push(format!("layer {} is not served", layer.digest()));
+                    continue;
+                };
+                scan = tokio::task::spawn_blocking(move || {
+                    scan.layer(&media_type, std::io::BufReader::new(file));
+                    scan
+                })
+                .await
+                .expect("the layer scan does not panic");
+            }
+            found.push(scan.result);
+        }
+        Ok(found)
+    }
+
+    /// A blob streamed into an unnamed temp file, rewound; `None` on 404.
+    async fn blob_to_file(&self, repo: &str, digest: &Digest) -> Result<Option<std::fs::File>> {
+        use std::io::{Seek, Write};
+        let mut resp = self.send(Method::GET, &format!("/v2/{repo}/blobs/{digest}"), None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(Self::fail(Method::GET, resp).await);
+        }
+        let url = resp.url().to_string();
+        let io = |e: std::io::Error| RegistryError::Io { url: url.clone(), source: e };
+        let mut file = tempfile::tempfile().map_err(io)?;
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|source| RegistryError::Unreachable { url: url.clone(), source })?
+        {
+            file.write_all(&chunk).map_err(io)?;
+        }
+        file.rewind().map_err(io)?;
+        Ok(Some(file))
     }
 
     /// The blob digests an image references (for "cache-only" = cache minus these).
