@@ -140,6 +140,9 @@ pub enum Observed<T> {
     #[default]
     NotGraded,
     Missing,
+    /// Its repository is still in the registry's catalog with no tag left: it was deleted
+    /// (as the bonus asks of the cache), not never pushed.
+    Deleted,
     Seen(T),
 }
 
@@ -320,6 +323,9 @@ fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) 
     let finding = match ev.image {
         Observed::NotGraded => None,
         Observed::Missing => not_reached(format!("{} is not in registry7", ev.names.image)),
+        Observed::Deleted => {
+            seen(false, format!("{} was deleted: its repository is in registry7 with no tag", ev.names.image))
+        }
         Observed::Seen(image) => {
             let listed: Vec<String> = image.platforms().iter().map(|p| p.to_string()).collect();
             let attest = match image.attestations() {
@@ -539,6 +545,12 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
     let finding = match ev.cache {
         Observed::NotGraded => None,
         Observed::Missing => not_reached(format!("{cache} is not in registry7")),
+        // After the bonus deletion only the empty repository is left: what it held can no
+        // longer be read, and deleting it is what the lab asks, so it is credited.
+        Observed::Deleted => seen(
+            true,
+            format!("{cache} was deleted (its repository is in registry7 with no tag, as after the bonus deletion): its mode can no longer be read from the registry, credited"),
+        ),
         Observed::Seen(c) => match &c.manifest {
             None => seen(false, format!("{} holds {}, not a BuildKit cache", c.repository, c.media_type)),
             Some(m) => seen(
@@ -562,7 +574,7 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
 fn deletion<'a>(ev: &Evidence<'a>) -> Result<&'a DeletionEvidence, Option<Finding>> {
     match ev.deletion {
         Observed::NotGraded => Err(None),
-        Observed::Missing => Err(not_reached("no deletion ran")),
+        Observed::Missing | Observed::Deleted => Err(not_reached("no deletion ran")),
         Observed::Seen(d) => Ok(d),
     }
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::checks::Observed;
 use crate::reference::ImageRef;
 use crate::registry::binaries::PlatformBinaries;
 use crate::registry::manifest::IndexEntry;
@@ -148,12 +149,45 @@ fn single_entry(f: &crate::registry::Fetched) -> IndexEntry {
     }
 }
 
+/// What `lab7 audit` found of one repository.
+#[derive(Debug, Clone)]
+pub enum Found<T> {
+    Present(T),
+    /// In the catalog with no tag: deleted.
+    Deleted,
+    NeverPushed,
+}
+
+impl<T> Found<T> {
+    pub fn observed(&self) -> Observed<&T> {
+        match self {
+            Found::Present(t) => Observed::Seen(t),
+            Found::Deleted => Observed::Deleted,
+            Found::NeverPushed => Observed::Missing,
+        }
+    }
+}
+
 /// The student's registry as `lab7 audit` reads it: the image, and the cache beside it.
 pub async fn audit(
     client: &RegistryClient,
     image: &ImageRef,
     cache: &ImageRef,
-) -> Result<(Option<ImageSummary>, Option<CacheEvidence>), Error> {
+) -> Result<(Found<ImageSummary>, Found<CacheEvidence>), Error> {
+    let catalog = client.catalog().await.unwrap_or_default();
     let summary = client.image(&image.repository, &image.reference).await?;
-    Ok((summary, client.cache_evidence(cache, image).await?))
+    let image_found = found(client, &catalog, &image.repository, summary).await;
+    let cache_found = found(client, &catalog, &cache.repository, client.cache_evidence(cache, image).await?).await;
+    Ok((image_found, cache_found))
+}
+
+/// Present, or deleted (the repository is in the catalog with no tag), or never pushed.
+async fn found<T>(client: &RegistryClient, catalog: &[String], repo: &str, value: Option<T>) -> Found<T> {
+    match value {
+        Some(v) => Found::Present(v),
+        None if catalog.iter().any(|r| r == repo) && client.tags(repo).await.is_ok_and(|t| t.is_empty()) => {
+            Found::Deleted
+        }
+        None => Found::NeverPushed,
+    }
 }

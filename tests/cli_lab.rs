@@ -103,6 +103,31 @@ async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
     assert_eq!(status(CheckId::CacheDeleted), Status::Skipped);
     // Read-only: the cache is still there.
     assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
+    audit_credits_the_cache_the_bonus_deleted(env, spec).await;
+}
+
+/// After the bonus deletion, audit recognises the deleted cache (its repository left with no
+/// tag) instead of asking for mode=max; the image stays whole.
+async fn audit_credits_the_cache_the_bonus_deleted(
+    mut env: lab7::environment::LabEnvironment,
+    spec: builds::BuildSpec,
+) {
+    use lab7::registry::deletion::{self, RegistryHost};
+    let client = env.registry.client().await.unwrap();
+    let cache = client.cache_evidence(&spec.cache, &spec.image).await.unwrap().unwrap().manifest.unwrap();
+    let done = deletion::delete_cache(&mut env.registry, &spec.cache, &cache, &spec.image).await.unwrap();
+    assert!(done.cache_gone(), "{done:?}");
+    let host = env.registry.client().await.unwrap().base().trim_start_matches("http://").to_string();
+    let o = lab7(
+        &common::root(),
+        &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+    let mode_max = report.check(CheckId::CacheSeparateImageModeMax);
+    assert_eq!(mode_max.status, lab7::checks::Status::Pass, "{}", mode_max.seen);
+    assert!(mode_max.seen.contains("cachedata1:latest was deleted"), "{}", mode_max.seen);
+    env.shutdown().await.unwrap();
 }
 
 /// What a student's `registry garbage-collect --delete-untagged` does on registry 2.8, done

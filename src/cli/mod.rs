@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lab7::builds::BuildLog;
-use lab7::checks::{self, Evidence, Names, Observed, Rubric};
+use lab7::checks::{self, Evidence, Names, Rubric};
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::EnvOptions;
@@ -388,8 +388,8 @@ async fn audit(a: AuditArgs) -> Result<Exit, Error> {
     let (image_summary, cache_evidence) = inspect::audit(&client, &image, &cache).await?;
     // The texts name what was asked for: `--image X --cache Y` are graded as X and Y.
     let ev = Evidence {
-        image: Observed::from_option(image_summary.as_ref()),
-        cache: Observed::from_option(cache_evidence.as_ref()),
+        image: image_summary.observed(),
+        cache: cache_evidence.observed(),
         names: Names { image: image.clone(), cache: cache.clone() },
         ..Evidence::default()
     };
