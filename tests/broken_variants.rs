@@ -83,7 +83,8 @@ async fn an_arm64_image_of_amd64_binaries_fails_on_its_architecture() {
     assert!(seen.contains("linux/arm64 image holds binaries built for amd64"), "{seen}");
     let fix = common::report_of(&run).check(CheckId::ManifestListsBothArchitectures).fix.clone().unwrap();
     assert!(fix.contains("FROM --platform=$BUILDPLATFORM"), "{fix}");
-    // The failure is the architecture, not the cache: every step was CACHED in build 2.
-    assert_eq!(status(&run, CheckId::CachedStepsBothPlatforms).0, Status::Pass);
+    // The failure is the architecture, not the builds. (Whether build 2 comes out fully CACHED
+    // is BuildKit's to decide here: v0.26 re-runs the amd64 build1 steps under the two merged
+    // `[linux/amd64 prod 2/3]` copies in some runs, and lab7 reports that as it is.)
     assert_eq!(status(&run, CheckId::BuildsSucceed).0, Status::Pass);
 }
