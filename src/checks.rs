@@ -298,18 +298,28 @@ fn build_problem(n: u8, log: &BuildLog, outcome: Option<&BuildOutcome>) -> Optio
 fn builds_succeed(ev: &Evidence) -> (Texts, Option<Finding>) {
     let texts = Texts {
         expected: "build 1 and build 2 exit 0, each with steps for linux/amd64 and linux/arm64".into(),
-        fix: "read the first error above; a step that fails only on arm64 runs under QEMU emulation — avoid architecture-specific binaries or use TARGETARCH".into(),
+        fix: "read the first error above and the step's own output before it".into(),
     };
     let Some((b1, outcome1)) = ev.build1 else { return (texts, None) };
     let finding = match (build_problem(1, b1, outcome1), ev.build2) {
-        (Some(p), _) => seen(false, p),
+        (Some(p), _) => failed_build(p, b1, outcome1),
         (None, None) => not_reached("there is no build 2"),
         (None, Some((b2, outcome2))) => match build_problem(2, b2, outcome2) {
-            Some(p) => seen(false, p),
+            Some(p) => failed_build(p, b2, outcome2),
             None => seen(true, "both builds succeeded for linux/amd64 and linux/arm64".into()),
         },
     };
     (texts, finding)
+}
+
+/// A failed build, with the advice for its cause when the log names one (a node limit the
+/// build hit is already named in the problem, and its fix is the check's own).
+fn failed_build(problem: String, log: &BuildLog, outcome: Option<&BuildOutcome>) -> Option<Finding> {
+    let hit_limit = outcome.is_some_and(|o| !o.limits_hit.is_empty());
+    match log.failure_cause() {
+        Some(cause) if !hit_limit => failed_because(problem, cause.advice()),
+        _ => seen(false, problem),
+    }
 }
 
 fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) {
@@ -553,9 +563,8 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
         ),
         Observed::Seen(c) => match &c.manifest {
             None => seen(false, format!("{} holds {}, not a BuildKit cache", c.repository, c.media_type)),
-            Some(m) => seen(
-                c.layers_not_in_image > 0,
-                format!(
+            Some(m) => {
+                let what = format!(
                     "{} ({} shape): {} layers ({} bytes), {} of them ({} bytes) not in {image}",
                     c.repository,
                     m.shape,
@@ -563,11 +572,27 @@ fn cache_separate_image_mode_max(ev: &Evidence) -> (Texts, Option<Finding>) {
                     m.layer_bytes(),
                     c.layers_not_in_image,
                     c.bytes_not_in_image
-                ),
-            ),
+                );
+                match ev.build1.map(|(b1, _)| stages_with_layers(b1)) {
+                    _ if c.layers_not_in_image > 0 => seen(true, what),
+                    // Only the final stage makes layers: mode=max has nothing more to keep.
+                    Some(1) => failed_because(
+                        format!("{what}: every layer this Dockerfile makes is in its final stage, so mode=max and mode=min export the same layers"),
+                        "build in a stage of its own (FROM … AS build) and COPY --from=build only the result into the final stage: mode=max then also keeps that stage's layers".into(),
+                    ),
+                    _ => seen(false, what),
+                }
+            }
         },
     };
     (texts, finding)
+}
+
+/// How many stages of the Dockerfile made layers (RUN/COPY/ADD) in this build.
+fn stages_with_layers(log: &BuildLog) -> usize {
+    let stages: std::collections::BTreeSet<&str> =
+        log.steps().filter(|(_, s)| s.makes_layer()).map(|(_, s)| s.stage.as_str()).collect();
+    stages.len()
 }
 
 /// The deletion's evidence, or why there is none.

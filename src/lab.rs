@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::builds::dockerfile::DockerfileSummary;
+use crate::builds::failure::FailureCause;
 use crate::builds::{self, BuildOutcome, BuildSpec};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::platform::Platform;
@@ -220,6 +221,29 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
 /// Runs the lab in an environment that may serve several apps in turn: the app must already
 /// be in the node at `spec.context`, and registry7 must hold nothing of another app.
 /// `dockerfile_summary` is what `opts.validate()` gave the caller before it set anything up.
+/// A build that failed because lab7's offline docker.io mirror lacks an image is the
+/// environment's failure, not the student's: on a machine that reaches Docker Hub the same
+/// Dockerfile may build. It stops the run as an environment error (exit 2) naming the image.
+fn blame_environment(build: &BuildOutcome, images: &Images) -> Result<(), Error> {
+    let Some(mirror) = &images.mirror else { return Ok(()) };
+    let Some(FailureCause::MissingImage { reference, frontend }) = build.log.failure_cause() else { return Ok(()) };
+    let on_hub =
+        reference.starts_with("docker.io/") || !reference.split('/').next().is_some_and(|h| h.contains(['.', ':']));
+    if !on_hub {
+        return Ok(());
+    }
+    let what = if frontend { "the `# syntax=` frontend" } else { "the base image" };
+    Err(Error::Environment {
+        what: format!(
+            "the build needs {what} {reference}, and this machine has no Docker Hub: lab7's offline docker.io mirror ({mirror}) holds only busybox:{}",
+            crate::environment::pins::pin("BUSYBOX_TAG")
+        ),
+        fix: Some(
+            "grade this submission on a machine that reaches Docker Hub (Docker pulls the official images there), or give LAB7_MIRROR_IMAGE a registry image holding the image".into(),
+        ),
+    })
+}
+
 pub async fn run_in(
     env: &mut LabEnvironment,
     opts: &LabOptions,
@@ -243,6 +267,7 @@ pub async fn run_in(
     run.run_id = env.run_id.clone();
     run.node = node;
     if !run.build1.succeeded() {
+        blame_environment(&run.build1, &env.images)?;
         run.stop(&format!("build 1 {}", run.build1.ending()), opts);
         run.timings = timings;
         return Ok(run);

@@ -37,6 +37,9 @@ pub enum Error {
     Registry(#[from] registry::RegistryError),
     #[error("{0} did not finish within {1:?}")]
     Timeout(String, Duration),
+    /// lab7's own environment cannot build what the submission needs (not the student's fault).
+    #[error("environment: {what}{}", fix_line(.fix))]
+    Environment { what: String, fix: Option<String> },
     /// A step of the lab that lab7 runs itself failed.
     #[error("{0}")]
     Lab(String),
@@ -65,7 +68,7 @@ impl Error {
     /// The fix, when lab7 knows one.
     pub fn fix(&self) -> Option<&str> {
         match self {
-            Error::Input { fix, .. } | Error::Docker { fix, .. } => fix.as_deref(),
+            Error::Input { fix, .. } | Error::Docker { fix, .. } | Error::Environment { fix, .. } => fix.as_deref(),
             _ => None,
         }
     }

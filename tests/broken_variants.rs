@@ -40,6 +40,10 @@ async fn a_single_stage_dockerfile_shows_no_mode_max_evidence() {
     let (s, seen) = status(&run, CheckId::CacheSeparateImageModeMax);
     assert_eq!(s, Status::Fail);
     assert!(seen.contains("0 of them (0 bytes) not in lab:cachetest"), "{seen}");
+    // Told exactly why: its one stage holds every layer, so max and min export the same.
+    assert!(seen.contains("every layer this Dockerfile makes is in its final stage"), "{seen}");
+    let fix = common::report_of(&run).check(CheckId::CacheSeparateImageModeMax).fix.clone().unwrap();
+    assert!(fix.contains("COPY --from=build"), "{fix}");
     // Everything else about it is right.
     assert_eq!(status(&run, CheckId::ManifestListsBothArchitectures).0, Status::Pass);
     assert_eq!(status(&run, CheckId::CachedStepsBothPlatforms).0, Status::Pass);

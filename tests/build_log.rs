@@ -187,3 +187,33 @@ fn the_context_each_build_received_is_read(#[case] b1: &str, #[case] b2: &str, #
     assert_eq!(log(b1).context_transferred(), Some(t1));
     assert_eq!(log(b2).context_transferred(), Some(t2));
 }
+
+/// Why a build failed, from real logs of each kind of failure, and advice that fits it:
+/// arm64/emulation advice only where the step failed on arm64 alone.
+#[rstest]
+#[case::missing_base_image("missing-base-image", "base image docker.io/library/node:20-alpine could not be found")]
+#[case::missing_syntax_frontend("missing-syntax-frontend", "`# syntax=` line names docker.io/docker/dockerfile:1.7")]
+#[case::dockerfile_syntax_error("dockerfile-syntax-error", "fix line 3 of the Dockerfile: unknown instruction: RUNN")]
+#[case::security_insecure("security-insecure", "security.insecure, which the lab's command does not allow")]
+#[case::step_fails_everywhere("step-fails-everywhere", "fails on its own (not only under emulation)")]
+fn a_failed_build_gets_the_advice_for_its_cause(#[case] name: &str, #[case] advice: &str) {
+    let l = log(&format!("logs/buildctl-v0.26-failures/{name}.log"));
+    let cause = l.failure_cause().expect("a known cause");
+    assert!(cause.advice().contains(advice), "{cause:?}: {}", cause.advice());
+    assert!(!cause.advice().contains("QEMU"), "{}", cause.advice());
+}
+
+#[test]
+fn a_step_failing_only_on_arm64_gets_the_emulation_advice() {
+    let cause = log("logs/buildctl-v0.26-arm64-fails/build1.log").failure_cause().unwrap();
+    assert!(cause.advice().contains("only on linux/arm64") && cause.advice().contains("QEMU"), "{cause:?}");
+}
+
+/// An unnamed stage's steps have no stage in their name: `[linux/amd64 3/4] COPY src/ ./`.
+#[test]
+fn a_step_of_an_unnamed_stage_is_read() {
+    let l = log("logs/buildctl-v0.26-single-stage/build1.log");
+    let (_, step) = l.steps().find(|(v, _)| v.name.starts_with("[linux/amd64 3/4]")).expect("the COPY step");
+    assert_eq!((step.stage.as_str(), step.index, step.total, step.instruction.as_str()), ("", 3, 4, "COPY"));
+    assert_eq!(step.label(), "3/4 COPY src/ ./");
+}

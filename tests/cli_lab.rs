@@ -191,3 +191,27 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
     assert!(table.contains("single-stage,fail,80,100,50"), "{table}");
     assert!(dir.path().join("results.md").exists());
 }
+
+/// A base image that cannot be pulled. Offline, lab7's docker.io mirror lacks it: the
+/// environment's failure (exit 2, naming the image), not a FAIL for the student. Where Docker
+/// Hub answers, the tag really does not exist: the student's failure, with the advice for it.
+#[test]
+fn a_base_image_that_cannot_be_pulled_is_blamed_on_what_lacks_it() {
+    common::require_docker("a missing base image");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile_multi"),
+        "FROM busybox:0.0-no-such-tag AS build1\nRUN mkdir /x\nFROM busybox:1.36\nCOPY --from=build1 /x /x\n",
+    )
+    .unwrap();
+    let o = lab7(&common::root(), &["check", dir.path().to_str().unwrap()]);
+    let t = text(&o);
+    if lab7::environment::Images::load().mirror.is_some() {
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        assert!(t.contains("environment:") && t.contains("docker.io/library/busybox:0.0-no-such-tag"), "{t}");
+        assert!(t.contains("no Docker Hub") && t.contains("fix:"), "{t}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains("could not be found") && !t.contains("QEMU"), "{t}");
+    }
+}

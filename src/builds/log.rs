@@ -43,6 +43,7 @@ pub struct Step {
     /// Where a cross-compiling step runs (`linux/amd64` in `linux/amd64->arm64`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub built_on: Option<Platform>,
+    /// The stage's name; empty for an unnamed stage (BuildKit prints none).
     pub stage: String,
     pub index: u32,
     pub total: u32,
@@ -64,7 +65,8 @@ impl Step {
 
     /// `build1 2/5 RUN mkdir -p /var/app`: the step without its platform.
     pub fn label(&self) -> String {
-        format!("{} {}/{} {} {}", self.stage, self.index, self.total, self.instruction, self.args)
+        let label = format!("{} {}/{} {} {}", self.stage, self.index, self.total, self.instruction, self.args);
+        label.trim_start().to_string()
     }
 }
 
@@ -146,10 +148,11 @@ static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#(\d+) (.*)$").un
 static TTY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*=> (=> )?(CACHED |ERROR )?(.*?)(\s+\d+\.\d+s)?(\s+done)?$").unwrap());
 /// `[linux/amd64->arm64 build  3/10] RUN …`, as BuildKit's Dockerfile frontend names a step
-/// (`prefixCommand`): the platform, `->target` when it cross-compiles, the stage, the index
-/// padded to the width of the total, and `ONBUILD ` before a triggered instruction.
+/// (`prefixCommand`): the platform, `->target` when it cross-compiles, the stage (absent for
+/// an unnamed stage: `[linux/amd64 3/4]`), the index padded to the width of the total, and
+/// `ONBUILD ` before a triggered instruction.
 static STEP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?)(?:->(?P<target>[a-z0-9_]+(?:/[a-z0-9_]+){0,2}))? )?(?P<stage>[^\s\]]+)(?: +(?P<index>\d+)/(?P<total>\d+))?\] (?P<instr>(?:ONBUILD )?[A-Z]+)\s*(?P<args>.*)$").unwrap()
+    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?)(?:->(?P<target>[a-z0-9_]+(?:/[a-z0-9_]+){0,2}))? )?(?:(?P<stage>[^\s\]/]+) +)?(?P<index>\d+)/(?P<total>\d+)\] (?P<instr>(?:ONBUILD )?[A-Z]+)\s*(?P<args>.*)$").unwrap()
 });
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
 /// A digest as the tty form may print it: cut at the terminal's width.
@@ -473,9 +476,7 @@ fn cross_target(base: &Platform, target: &str) -> Option<Platform> {
 
 fn parse_step(name: &str) -> Option<Step> {
     let c = STEP.captures(name)?;
-    if &c["stage"] == "internal" {
-        return None;
-    }
+    let stage = c.name("stage").map_or("", |m| m.as_str());
     let base: Option<Platform> = c.name("platform").and_then(|p| p.as_str().parse().ok());
     let target = c.name("target").and_then(|t| cross_target(base.as_ref()?, t.as_str()));
     let (platform, built_on) = match target {
@@ -485,9 +486,9 @@ fn parse_step(name: &str) -> Option<Step> {
     Some(Step {
         platform,
         built_on,
-        stage: c["stage"].to_string(),
-        index: c.name("index").map_or(1, |m| m.as_str().parse().unwrap_or(1)),
-        total: c.name("total").map_or(1, |m| m.as_str().parse().unwrap_or(1)),
+        stage: stage.to_string(),
+        index: c["index"].parse().unwrap_or(1),
+        total: c["total"].parse().unwrap_or(1),
         instruction: c["instr"].to_string(),
         args: c["args"].to_string(),
     })

@@ -1,6 +1,7 @@
 //! The lab's two builds: buildctl in the node, with the registry cache in mode=max.
 
 pub mod dockerfile;
+pub mod failure;
 pub mod log;
 pub mod log_text;
 mod rawjson;
