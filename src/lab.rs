@@ -59,7 +59,7 @@ impl LabOptions {
             Error::input(format!("{}: {e}", file.display()), "put the lab's Dockerfile there, or name it with --file")
         })?;
         let summary = DockerfileSummary::parse(&text);
-        if summary.stages == 0 {
+        if summary.has_no_stage() {
             return Err(Error::input_only(format!(
                 "{}: no FROM instruction; this is not a Dockerfile",
                 file.display()

@@ -386,3 +386,10 @@ fn unknown_format_is_a_usage_error() {
         &["yaml", "possible values: human, json, md, junit, gradescope"],
     );
 }
+
+#[test]
+fn check_refuses_a_file_that_is_no_dockerfile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile_multi"), "hello, this is not a Dockerfile\n").unwrap();
+    refused(&["check", dir.path().to_str().unwrap()], &["Dockerfile_multi", "no FROM instruction"]);
+}

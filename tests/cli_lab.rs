@@ -112,7 +112,7 @@ async fn audit_credits_the_cache_the_bonus_deleted(
     mut env: lab7::environment::LabEnvironment,
     spec: builds::BuildSpec,
 ) {
-    use lab7::registry::deletion::{self, RegistryHost as _};
+    use lab7::registry::deletion;
     let client = env.registry.client().await.unwrap();
     let cache = client.cache_evidence(&spec.cache, &spec.image).await.unwrap().unwrap().manifest.unwrap();
     let done = deletion::delete_cache(&mut env.registry, &spec.cache, &cache, &spec.image).await.unwrap();
