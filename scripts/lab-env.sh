@@ -3,7 +3,8 @@
 #
 #   1. a Docker daemon (reuses a reachable one; on Debian as root, installs and starts one)
 #   2. linux/arm64 emulation (binfmt_misc + qemu-aarch64 with the F flag)
-#   3. the node images: official registry and moby/buildkit, or offline stand-ins built once
+#   3. the node images: official registry and moby/buildkit, or offline stand-ins built once;
+#      the same for today's stack (registry 3, current BuildKit) that the compatibility matrix runs
 #
 # Idempotent: a second run changes nothing and is quick. It never restarts or
 # reconfigures a Docker daemon it did not start. Its result is written to
@@ -24,6 +25,8 @@ BUILDKIT_RECIPE=5             # r5: CNI plugins, iptables and busybox, like the 
 STANDIN_REGISTRY=lab7/registry:2.8-debian-r$RECIPE
 STANDIN_BUILDKIT=lab7/buildkit:$BUILDKIT_VERSION-standin-r$BUILDKIT_RECIPE
 STANDIN_MIRROR=lab7/hub-mirror:busybox-$BUSYBOX_TAG-r$RECIPE
+STANDIN_REGISTRY3=lab7/registry:${REGISTRY3_VERSION#v}-standin-r$RECIPE
+STANDIN_BUILDKIT_CURRENT=lab7/buildkit:$BUILDKIT_CURRENT_VERSION-standin-r$BUILDKIT_RECIPE
 LABEL=org.lab7.standin
 
 say()  { printf '\033[1mlab-env\033[0m %s\n' "$*"; }
@@ -177,7 +180,12 @@ registry_rootfs() {
   copy_with_libs /usr/bin/docker-registry "$root" /bin/registry
   install -m 0755 "$(busybox_root amd64)/bin/busybox" "$root/bin/busybox"
   link_applets "$root"
-  cat > "$root/etc/docker/registry/config.yml" <<'EOF'
+  registry_config > "$root/etc/docker/registry/config.yml"
+}
+
+# The official images' config (2.8 and 3.x alike): filesystem storage, port 5000.
+registry_config() {
+  cat <<'EOF'
 version: 0.1
 log:
   fields:
@@ -194,6 +202,24 @@ http:
 EOF
 }
 
+# Registry 3 (distribution v3), built from its Go module (tools/registry3) into a rootfs laid
+# out as the official registry:3 image: the binary at /bin/registry, the config at
+# /etc/distribution/config.yml (where 3.x reads it; 2.x reads /etc/docker/registry/config.yml).
+build_registry3_standin() {
+  say "building stand-in $STANDIN_REGISTRY3 from github.com/distribution/distribution/v3 $REGISTRY3_VERSION with Go"
+  command -v go >/dev/null || die "building the registry 3 stand-in needs Go (apt-get install golang-go, or go.dev/dl)"
+  local root=$WORK/registry3
+  rm -rf "$root" && mkdir -p "$root"/{bin,tmp,var/lib/registry,etc/distribution}
+  (cd "$ROOT/tools/registry3" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+     -o "$root/bin/registry" github.com/distribution/distribution/v3/cmd/registry)
+  install -m 0755 "$(busybox_root amd64)/bin/busybox" "$root/bin/busybox"
+  link_applets "$root"
+  registry_config > "$root/etc/distribution/config.yml"
+  import_rootfs "$root" "$STANDIN_REGISTRY3" \
+    --change 'ENTRYPOINT ["/bin/registry","serve","/etc/distribution/config.yml"]' \
+    --change 'EXPOSE 5000'
+}
+
 build_registry_standin() {
   say "building stand-in $STANDIN_REGISTRY from Debian's docker-registry (distribution 2.8)"
   registry_rootfs "$WORK/registry"
@@ -206,18 +232,25 @@ build_registry_standin() {
 # lab7 runs each RUN step in BuildKit's bridge network mode behind the node's firewall, and
 # reads the node's cgroup with sh. The stand-in carries the same: the plugins built from
 # their Go module, Debian's iptables (nft) with its libraries and extensions, busybox.
-build_buildkit_standin() {
-  say "building stand-in $STANDIN_BUILDKIT: buildkitd and buildctl $BUILDKIT_VERSION with Go (about 2 min)"
+build_buildkit_standin() { build_buildkit_from buildkit "$BUILDKIT_VERSION" "$STANDIN_BUILDKIT"; }
+build_buildkit_current_standin() {
+  build_buildkit_from buildkit-current "$BUILDKIT_CURRENT_VERSION" "$STANDIN_BUILDKIT_CURRENT"
+}
+
+# tools/MODULE pins a BuildKit version; its buildkitd and buildctl become the image TAG.
+build_buildkit_from() {  # module version tag
+  local module=$1 version=$2 tag=$3
+  say "building stand-in $tag: buildkitd and buildctl $version with Go (about 2 min)"
   command -v go >/dev/null || die "building the BuildKit stand-in needs Go 1.24.3+ (apt-get install golang-go, or go.dev/dl)"
   [ -x /usr/sbin/runc ] || apt_install runc
   [ -x /usr/sbin/xtables-nft-multi ] || apt_install iptables
-  local root=$WORK/buildkit cni=$WORK/cni plugin n
+  local root=$WORK/$module cni=$WORK/cni-$module plugin n
   rm -rf "$root" "$cni" && mkdir -p "$root"/{tmp,run,var/lib/buildkit,etc/buildkit,usr/bin,usr/sbin,bin} "$cni"
-  (cd "$ROOT/tools/buildkit" && CGO_ENABLED=0 go build -trimpath \
+  (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath \
      -tags 'osusergo netgo static_build' \
-     -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
+     -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$version -X github.com/moby/buildkit/version.Package=github.com/moby/buildkit" \
      -o "$root/usr/bin/" github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl)
-  (cd "$ROOT/tools/buildkit" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cni/" \
+  (cd "$ROOT/tools/$module" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$cni/" \
      github.com/containernetworking/plugins/plugins/main/bridge \
      github.com/containernetworking/plugins/plugins/main/loopback \
      github.com/containernetworking/plugins/plugins/ipam/host-local \
@@ -234,7 +267,7 @@ build_buildkit_standin() {
   install -m 0755 "$(busybox_root amd64)/bin/busybox" "$root/bin/busybox"
   link_applets "$root"
   : > "$root/etc/buildkit/buildkitd.toml"
-  import_rootfs "$root" "$STANDIN_BUILDKIT" --change 'ENTRYPOINT ["buildkitd"]' \
+  import_rootfs "$root" "$tag" --change 'ENTRYPOINT ["buildkitd"]' \
     --change 'VOLUME /var/lib/buildkit' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 }
@@ -336,6 +369,9 @@ ensure_images() {
   mkdir -p "$WORK"
   choose_image LAB7_REGISTRY_IMAGE "${LAB7_REGISTRY_IMAGE:-}" "$OFFICIAL_REGISTRY" "$STANDIN_REGISTRY" build_registry_standin
   choose_image LAB7_BUILDKIT_IMAGE "${LAB7_BUILDKIT_IMAGE:-}" "$OFFICIAL_BUILDKIT" "$STANDIN_BUILDKIT" build_buildkit_standin
+  # Today's stack, for the compatibility matrix (tests/compatibility.rs).
+  choose_image LAB7_REGISTRY3_IMAGE "${LAB7_REGISTRY3_IMAGE:-}" "$OFFICIAL_REGISTRY3" "$STANDIN_REGISTRY3" build_registry3_standin
+  choose_image LAB7_BUILDKIT_CURRENT_IMAGE "${LAB7_BUILDKIT_CURRENT_IMAGE:-}" "$OFFICIAL_BUILDKIT_CURRENT" "$STANDIN_BUILDKIT_CURRENT" build_buildkit_current_standin
   LAB7_MIRROR_IMAGE=
   if [ -n "$OFFLINE" ]; then
     if standin_ok "$STANDIN_MIRROR"; then say "reusing stand-in $STANDIN_MIRROR"; else build_mirror_standin; fi
@@ -349,6 +385,8 @@ write_env() {
 LAB7_REGISTRY_IMAGE=$LAB7_REGISTRY_IMAGE
 LAB7_BUILDKIT_IMAGE=$LAB7_BUILDKIT_IMAGE
 LAB7_MIRROR_IMAGE=$LAB7_MIRROR_IMAGE
+LAB7_REGISTRY3_IMAGE=$LAB7_REGISTRY3_IMAGE
+LAB7_BUILDKIT_CURRENT_IMAGE=$LAB7_BUILDKIT_CURRENT_IMAGE
 LAB7_STANDINS=$STANDINS
 EOF
   say "environment ready in $SECONDS s → $ENV_FILE"

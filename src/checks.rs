@@ -627,7 +627,7 @@ fn cache_deleted(ev: &Evidence) -> (Texts, Option<Finding>) {
 fn space_reclaimed(ev: &Evidence) -> (Texts, Option<Finding>) {
     let texts = Texts {
         expected: "registry storage shrinks after garbage-collect".into(),
-        fix: "deleting the manifest alone frees nothing: run `registry garbage-collect /etc/docker/registry/config.yml` in the registry container".into(),
+        fix: "deleting the manifest alone frees nothing: run `registry garbage-collect <config>` in the registry container (/etc/docker/registry/config.yml on registry 2.x, /etc/distribution/config.yml on 3.x)".into(),
     };
     let d = match deletion(ev) {
         Ok(d) => d,
@@ -653,7 +653,7 @@ fn image_intact(ev: &Evidence) -> (Texts, Option<Finding>) {
         Err(finding) => return (texts, finding),
     };
     let ok = d.image_after.iter().filter(|p| p.status == 200).count();
-    let mut what = format!("{ok}/{} parts answer 200", d.image_parts_before);
+    let mut what = format!("{ok}/{} parts answer 200 ({})", d.image_parts_before, d.registry);
     if let Some(lost) = d.image_after.iter().find(|p| p.status != 200) {
         what += &format!("; lost: {} {} ({})", lost.what, lost.digest, lost.status);
     }

@@ -130,39 +130,57 @@ async fn audit_credits_the_cache_the_bonus_deleted(
     env.shutdown().await.unwrap();
 }
 
-/// What a student's `registry garbage-collect --delete-untagged` does on registry 2.8, done
-/// for real: the index of lab:cachetest survives, its platform manifests answer 404, and
-/// neither audit nor inspect may call that image whole.
+/// What a student's `registry garbage-collect --delete-untagged` does, done for real on both
+/// registry lines. On 2.8 the index of lab:cachetest survives while its platform manifests
+/// answer 404, and neither audit nor inspect may call that image whole; on 3.x (fixed for
+/// indexes) the image stays whole and the untagged cache manifests of earlier builds go.
+#[rstest::rstest]
+#[case::registry_2_8(false)]
+#[case::registry_3(true)]
 #[tokio::test(flavor = "multi_thread")]
-async fn audit_and_inspect_see_platform_manifests_deleted_by_delete_untagged() {
+async fn delete_untagged_breaks_multi_arch_images_on_2_8_only(#[case] registry3: bool) {
     use lab7::registry::deletion::RegistryHost;
-    common::require_docker("delete-untagged on registry 2.8");
-    let (mut env, spec) = common::env_with_app(&common::example("reference")).await;
+    common::require_docker("delete-untagged on registry 2.8 and 3.x");
+    let mut images = lab7::environment::Images::load();
+    if registry3 {
+        images.registry = lab7::environment::Images::current_stack().0.expect("LAB7_REGISTRY3_IMAGE: run `make env`");
+    }
+    let (mut env, spec) = common::env_with_app_on(&common::example("reference"), &images).await;
     let never = tokio_util::sync::CancellationToken::new();
     for _ in 0..2 {
         let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
         assert!(b.succeeded(), "{}", b.raw_log);
     }
-    let gc = env
-        .registry
-        .exec(&["registry", "garbage-collect", "--delete-untagged", "/etc/docker/registry/config.yml"])
-        .await
-        .unwrap();
+    let version = env.registry.version().clone();
+    assert_eq!(version.delete_untagged_is_safe(), registry3, "{version:?}");
+    let config = version.config_path();
+    let gc = env.registry.exec(&["registry", "garbage-collect", "--delete-untagged", config]).await.unwrap();
     assert_eq!(gc.exit_code, 0, "{}", gc.stderr);
     env.registry.restart().await.unwrap(); // the blob descriptor cache would still answer 200
     let client = env.registry.client().await.unwrap();
     let host = client.base().trim_start_matches("http://").to_string();
 
     let o = lab7(&common::root(), &["audit", "--registry", &host, "--format", "json"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let report: Report = serde_json::from_slice(&o.stdout).unwrap();
     let manifest = report.check(CheckId::ManifestListsBothArchitectures);
-    assert_eq!(manifest.status, lab7::checks::Status::Fail, "{}", manifest.seen);
-    assert!(manifest.seen.contains("answers 404") && manifest.seen.contains("--delete-untagged"), "{}", manifest.seen);
-
-    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("MISSING") && text(&o).contains("is incomplete"), "{}", text(&o));
+    let inspect = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+    if registry3 {
+        assert_eq!(manifest.status, lab7::checks::Status::Pass, "{}", manifest.seen);
+        assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+        // The untagged cache manifest build 1 left is gone with it.
+        let revisions = env.registry.manifest_revisions(&spec.cache.repository).await.unwrap();
+        assert_eq!(revisions.len(), 1, "{revisions:?}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert_eq!(manifest.status, lab7::checks::Status::Fail, "{}", manifest.seen);
+        assert!(
+            manifest.seen.contains("answers 404") && manifest.seen.contains("--delete-untagged"),
+            "{}",
+            manifest.seen
+        );
+        assert_eq!(inspect.status.code(), Some(1), "{}", text(&inspect));
+        assert!(text(&inspect).contains("MISSING") && text(&inspect).contains("is incomplete"), "{}", text(&inspect));
+    }
     env.shutdown().await.unwrap();
 }
 

@@ -29,12 +29,9 @@ pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 
 use crate::reference::{Digest, ImageRef};
 use crate::registry::deletion::RegistryHost;
+use crate::registry::version::RegistryVersion;
 use crate::registry::RegistryClient;
 use crate::Error;
-
-/// Garbage-collect as registry 2.8 runs it, with the config path of its image
-/// (never `--delete-untagged`: on 2.8 it deletes the platform manifests of multi-arch images).
-const GC_ARGS: [&str; 3] = ["registry", "garbage-collect", "/etc/docker/registry/config.yml"];
 
 const REGISTRY_PORT: u16 = 5000;
 
@@ -51,20 +48,28 @@ pub struct Images {
 
 impl Images {
     pub fn load() -> Images {
-        let file = env_file().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
-        let get = |key: &str| {
-            std::env::var(key)
-                .ok()
-                .or_else(|| file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string)))
-        };
-        let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
         Images {
-            registry: nonempty(get("LAB7_REGISTRY_IMAGE")).unwrap_or(pins::official_registry().into()),
-            buildkit: nonempty(get("LAB7_BUILDKIT_IMAGE")).unwrap_or(pins::official_buildkit().into()),
-            mirror: nonempty(get("LAB7_MIRROR_IMAGE")),
-            standins: get("LAB7_STANDINS").as_deref() == Some("1"),
+            registry: setting("LAB7_REGISTRY_IMAGE").unwrap_or(pins::official_registry().into()),
+            buildkit: setting("LAB7_BUILDKIT_IMAGE").unwrap_or(pins::official_buildkit().into()),
+            mirror: setting("LAB7_MIRROR_IMAGE"),
+            standins: setting("LAB7_STANDINS").as_deref() == Some("1"),
         }
     }
+
+    /// Today's stack beside the pinned one, as `make env` provided it: (registry 3, current
+    /// BuildKit), each `None` where it was not set up.
+    pub fn current_stack() -> (Option<String>, Option<String>) {
+        (setting("LAB7_REGISTRY3_IMAGE"), setting("LAB7_BUILDKIT_CURRENT_IMAGE"))
+    }
+}
+
+/// A non-empty `KEY` from the environment, else from the env file `make env` wrote.
+fn setting(key: &str) -> Option<String> {
+    let from_file = || {
+        let file = std::fs::read_to_string(env_file()?).ok()?;
+        file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
+    };
+    std::env::var(key).ok().or_else(from_file).filter(|s| !s.is_empty())
 }
 
 /// `LAB7_ENV_FILE`, else `target/lab7/env` under the current directory or this crate.
@@ -110,11 +115,25 @@ impl EnvOptions {
 /// The student's registry, `registry:2` with deletion enabled, published on loopback only.
 pub struct Registry7 {
     pub name: String,
+    /// What `registry --version` says it is: the deletion's config path and advice follow it.
+    pub version: RegistryVersion,
     container: ContainerAsync<GenericImage>,
     docker: Docker,
 }
 
 impl Registry7 {
+    async fn new(name: String, container: ContainerAsync<GenericImage>, docker: Docker) -> Registry7 {
+        let mut r = Registry7 { name, version: RegistryVersion::assumed(), container, docker };
+        if let Ok(out) = r.exec(&["registry", "--version"]).await {
+            r.version = RegistryVersion::parse(&out.stdout).unwrap_or_else(RegistryVersion::assumed);
+        }
+        r
+    }
+
+    fn gc_args(&self) -> [&'static str; 3] {
+        ["registry", "garbage-collect", self.version.config_path()]
+    }
+
     /// A client on the registry's published port (it changes when the container restarts).
     pub async fn client(&self) -> Result<RegistryClient, Error> {
         let port = self
@@ -149,12 +168,18 @@ impl RegistryHost for Registry7 {
         Ok(out.stdout.split_whitespace().filter_map(|hex| format!("sha256:{hex}").parse().ok()).collect())
     }
 
+    /// Garbage-collect with the config path of the registry's line, and without
+    /// `--delete-untagged` (on 2.8 it deletes the platform manifests of multi-arch images).
     fn gc_command(&self) -> String {
-        GC_ARGS.join(" ")
+        self.gc_args().join(" ")
+    }
+
+    fn version(&self) -> &RegistryVersion {
+        &self.version
     }
 
     async fn garbage_collect(&self) -> Result<String, Error> {
-        let out = self.exec(&GC_ARGS).await?.success("registry garbage-collect")?;
+        let out = self.exec(&self.gc_args()).await?.success("registry garbage-collect")?;
         Ok(format!("{}{}", out.stdout, out.stderr))
     }
 
@@ -447,7 +472,7 @@ impl LabEnvironment {
             network,
             images: images.clone(),
             options: *options,
-            registry: Registry7 { name: registry_name, container: registry, docker: docker.clone() },
+            registry: Registry7::new(registry_name, registry, docker.clone()).await,
             node: Node { name: node_name, container: node, docker: docker.clone() },
             tainted: false,
             _mirror: mirror,
@@ -469,7 +494,7 @@ impl LabEnvironment {
             .map_err(|e| docker::error(&format!("remove {}", self.registry.name), e))?;
         let fresh = start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id).await?;
         // The old handle's drop finds its container gone already; that is expected.
-        self.registry = Registry7 { name: self.registry.name.clone(), container: fresh, docker: self.docker.clone() };
+        self.registry = Registry7::new(self.registry.name.clone(), fresh, self.docker.clone()).await;
         Ok(())
     }
 

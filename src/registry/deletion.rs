@@ -28,6 +28,8 @@ pub trait RegistryHost {
     async fn manifest_revisions(&self, repo: &str) -> Result<Vec<Digest>, Error>;
     /// The garbage-collect command, as the report shows it.
     fn gc_command(&self) -> String;
+    /// Which registry it is (2.x or 3.x).
+    fn version(&self) -> &super::version::RegistryVersion;
     /// Runs garbage-collect; its output.
     async fn garbage_collect(&self) -> Result<String, Error>;
     /// Restarts the registry (drops its in-memory blob descriptor cache) and waits for it.
@@ -43,6 +45,8 @@ pub struct GcSummary {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeletionEvidence {
+    /// The registry it ran on: its config path, advice and docs follow its line (2.x, 3.x).
+    pub registry: super::version::RegistryVersion,
     pub cache_repo: String,
     pub cache_digest: Digest,
     pub delete_status: u16,
@@ -177,6 +181,7 @@ pub async fn delete_cache(
         });
     }
     Ok(DeletionEvidence {
+        registry: registry.version().clone(),
         cache_repo: cache_repo.into(),
         cache_digest,
         delete_status,

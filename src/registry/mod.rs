@@ -3,6 +3,7 @@
 pub mod binaries;
 pub mod deletion;
 pub mod manifest;
+pub mod version;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -142,8 +142,8 @@ fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
         let intact = d.image_after.iter().filter(|p| p.status == 200).count();
         let _ = writeln!(
             o,
-            "4. Deletion: DELETE {}@{} → {} (+{} untagged earlier cache manifests), tag → {}; GC + restart; storage {} → {} bytes ({} reclaimed); app image {}/{} parts intact",
-            d.cache_repo, d.cache_digest, d.delete_status, d.deleted_manifests.len().saturating_sub(1), d.tag_status_after, d.storage_before, d.storage_after, d.reclaimed(), intact, d.image_parts_before
+            "4. Deletion on {}: DELETE {}@{} → {} (+{} untagged earlier cache manifests), tag → {}; `{}` + restart; storage {} → {} bytes ({} reclaimed); app image {}/{} parts intact",
+            d.registry, d.cache_repo, d.cache_digest, d.delete_status, d.deleted_manifests.len().saturating_sub(1), d.tag_status_after, d.gc_command, d.storage_before, d.storage_after, d.reclaimed(), intact, d.image_parts_before
         );
     }
     if let Some(s) = &run.stopped {
@@ -313,7 +313,13 @@ fn deletion_markdown(o: &mut String, d: &DeletionEvidence) {
         d.reclaimed()
     );
     let ok = d.image_after.iter().filter(|p| p.status == 200).count();
-    let _ = writeln!(o, "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used: on registry 2.8 it deletes the platform manifests of multi-arch images.", d.image_parts_before);
+    let _ = writeln!(
+        o,
+        "6. nothing else lost: {ok}/{} parts of lab:cachetest answer 200. `--delete-untagged` was not used; {}.",
+        d.image_parts_before,
+        d.registry.delete_untagged_advice()
+    );
+    let _ = writeln!(o, "\nRegistry: {} — garbage collection: <{}>", d.registry, d.registry.docs());
 }
 
 /// JUnit XML through quick-junit: a test case per check, points as properties; what a

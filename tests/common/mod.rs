@@ -22,8 +22,17 @@ pub fn require_docker(test: &str) {
 
 /// An environment of this test's own, with `app` uploaded: the lab's build spec for it.
 pub async fn env_with_app(app: &std::path::Path) -> (lab7::environment::LabEnvironment, lab7::builds::BuildSpec) {
-    use lab7::environment::{EnvOptions, Images, LabEnvironment};
-    let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
+    env_with_app_on(app, &lab7::environment::Images::load()).await
+}
+
+/// The same on other images (the compatibility matrix, registry 3).
+#[allow(dead_code)] // not every test binary uses it
+pub async fn env_with_app_on(
+    app: &std::path::Path,
+    images: &lab7::environment::Images,
+) -> (lab7::environment::LabEnvironment, lab7::builds::BuildSpec) {
+    use lab7::environment::{EnvOptions, LabEnvironment};
+    let env = LabEnvironment::start(images, &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let context = env.node.upload(app, "app", "Dockerfile_multi", 1 << 30).await.unwrap_or_else(|e| panic!("{e}"));
     let spec = lab7::builds::BuildSpec::lab(&env.registry_host(), "Dockerfile_multi", &context);
     (env, spec)
