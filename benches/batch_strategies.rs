@@ -36,6 +36,7 @@ fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy) -> Durati
         strategy,
         env: EnvOptions::new(),
         build_timeout: Duration::from_secs(600),
+        client: Default::default(),
         cancel: CancellationToken::new(),
     };
     let started = Instant::now();

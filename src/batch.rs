@@ -34,6 +34,7 @@ pub struct BatchOptions {
     pub strategy: Strategy,
     pub env: EnvOptions,
     pub build_timeout: Duration,
+    pub client: crate::builds::buildx::Client,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: the current submission stops, no new one starts.
     pub cancel: CancellationToken,
 }
@@ -79,6 +80,7 @@ pub async fn grade_all(
         lab_opts.dockerfile = opts.file.clone();
         lab_opts.env = opts.env;
         lab_opts.build_timeout = opts.build_timeout;
+        lab_opts.client = opts.client;
         lab_opts.cancel = opts.cancel.clone();
         let started = Instant::now();
         let outcome = match opts.strategy {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::builds::buildx::{BuildxBuilder, Client};
 use crate::builds::dockerfile::DockerfileSummary;
 use crate::builds::failure::FailureCause;
 use crate::builds::{self, BuildOutcome, BuildSpec};
@@ -28,6 +29,8 @@ pub struct LabOptions {
     pub env: EnvOptions,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: the run stops, cleans up and reports what it has.
     pub cancel: CancellationToken,
+    /// Who runs the builds: buildctl in the node, or the student's `docker buildx`.
+    pub client: Client,
 }
 
 /// Longest Dockerfile lab7 reads (a Dockerfile is a few kilobytes).
@@ -42,6 +45,7 @@ impl LabOptions {
             delete_cache: true,
             env: EnvOptions::new(),
             cancel: CancellationToken::new(),
+            client: Client::default(),
         }
     }
 
@@ -218,9 +222,6 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
     Ok(run)
 }
 
-/// Runs the lab in an environment that may serve several apps in turn: the app must already
-/// be in the node at `spec.context`, and registry7 must hold nothing of another app.
-/// `dockerfile_summary` is what `opts.validate()` gave the caller before it set anything up.
 /// A build that failed because lab7's offline docker.io mirror lacks an image is the
 /// environment's failure, not the student's: on a machine that reaches Docker Hub the same
 /// Dockerfile may build. It stops the run as an environment error (exit 2) naming the image.
@@ -244,6 +245,9 @@ fn blame_environment(build: &BuildOutcome, images: &Images) -> Result<(), Error>
     })
 }
 
+/// Runs the lab in an environment that may serve several apps in turn: the app must already
+/// be in the node at `spec.context`, and registry7 must hold nothing of another app.
+/// `dockerfile_summary` is what `opts.validate()` gave the caller before it set anything up.
 pub async fn run_in(
     env: &mut LabEnvironment,
     opts: &LabOptions,
@@ -260,8 +264,13 @@ pub async fn run_in(
         timings.push(Timing { stage, seconds });
     };
 
+    let buildx = match opts.client {
+        Client::Buildx => Some(BuildxBuilder::create(&env.node.name, &env.run_id).await?),
+        Client::Buildctl => None,
+    };
+    let buildx = buildx.as_ref();
     let t = Instant::now();
-    let build1 = build(env, &spec, Stage::Build1, opts, progress).await?;
+    let build1 = build(env, buildx, &spec, Stage::Build1, opts, progress).await?;
     timed(Stage::Build1, t);
     let mut run = LabRun::begin(opts, dockerfile_summary.clone(), spec.clone(), env.images.clone(), build1);
     run.run_id = env.run_id.clone();
@@ -274,7 +283,7 @@ pub async fn run_in(
     }
 
     let t = Instant::now();
-    let build2 = build(env, &spec, Stage::Build2, opts, progress).await?;
+    let build2 = build(env, buildx, &spec, Stage::Build2, opts, progress).await?;
     timed(Stage::Build2, t);
     let build2_ok = build2.succeeded();
     run.build2 = Some(build2);
@@ -311,8 +320,11 @@ pub async fn run_in(
 /// Every build starts with the node's own cache empty: build 1 from nothing (a shared node
 /// has built other apps), build 2 with only the registry cache to find — otherwise its
 /// CACHED lines would come from the node and prove nothing about the registry.
+/// One of the lab's builds, after the node's own cache is wiped (`buildctl prune --all`, or
+/// `docker buildx prune -a -f` with the buildx client).
 async fn build(
     env: &mut LabEnvironment,
+    buildx: Option<&BuildxBuilder>,
     spec: &BuildSpec,
     stage: Stage,
     opts: &LabOptions,
@@ -322,9 +334,17 @@ async fn build(
     if opts.cancel.is_cancelled() {
         return Ok(BuildOutcome::not_started());
     }
-    env.node.prune_all().await?;
-    let outcome =
-        builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, |line| progress.build_line(stage, line)).await?;
+    let on_line = |line: &str| progress.build_line(stage, line);
+    let outcome = match buildx {
+        Some(b) => {
+            b.prune().await?;
+            builds::run_buildx(b, &env.node, spec, &opts.app_dir, opts.build_timeout, &opts.cancel, on_line).await?
+        }
+        None => {
+            env.node.prune_all().await?;
+            builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, on_line).await?
+        }
+    };
     env.tainted |= outcome.stopped_early();
     Ok(outcome)
 }

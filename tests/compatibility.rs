@@ -1,9 +1,13 @@
-//! The compatibility matrix: registry {2.8, 3.x} × BuildKit {pinned, current}, each on the
-//! reference app (a pass with the bonus) and a broken one (the failure it deserves). The
-//! README's table of what is supported is this test's output (`COMPAT_TABLE=1` prints it).
+//! The compatibility matrix: registry {2.8, 3.x} × BuildKit {pinned, current} × client
+//! {buildctl, buildx}, each on the reference app (a pass with the bonus) and a broken one (the
+//! failure it deserves), and the two clients' reports agreeing check by check. The README's
+//! table of what is supported is this test's output (`COMPAT_TABLE=1` prints it).
 
 mod common;
 
+use std::collections::BTreeMap;
+
+use lab7::builds::buildx::Client;
 use lab7::checks::{CheckId, Status};
 use lab7::environment::Images;
 use lab7::lab::{self, LabOptions, LabRun, Silent};
@@ -24,45 +28,59 @@ fn combinations() -> Vec<Images> {
     out
 }
 
-async fn run(example: &str, images: &Images) -> LabRun {
-    lab::run(&LabOptions::new(common::example(example)), images, &Silent)
+async fn run(example: &str, images: &Images, client: Client) -> LabRun {
+    let mut opts = LabOptions::new(common::example(example));
+    opts.client = client;
+    lab::run(&opts, images, &Silent)
         .await
-        .unwrap_or_else(|e| panic!("{} on {} + {}: {e}", example, images.registry, images.buildkit))
+        .unwrap_or_else(|e| panic!("{example} on {} + {} ({client:?}): {e}", images.registry, images.buildkit))
+}
+
+fn statuses(run: &LabRun) -> BTreeMap<CheckId, Status> {
+    common::report_of(run).checks.iter().map(|c| (c.id, c.status)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_supported_combination_gives_the_right_verdicts() {
     common::require_docker("the compatibility matrix");
-    let mut table =
-        vec!["| registry | BuildKit | reference (pass + bonus) | single-stage (fail: mode=max) |".to_string()];
-    table.push("|---|---|---|---|".into());
+    let mut table = vec![
+        "| registry | BuildKit | client | reference: pass + bonus | single-stage: fail (mode=max) |".to_string(),
+        "|---|---|---|---|---|".into(),
+    ];
     for images in combinations() {
-        let good = run("reference", &images).await;
-        let report = common::report_of(&good);
-        let failed: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
-        assert!(failed.is_empty(), "{} + {}: {failed:#?}", images.registry, images.buildkit);
-        let deletion = good.deletion.as_ref().expect("the bonus ran");
-        let on_3 = deletion.registry.line == RegistryLine::Distribution3;
-        assert_eq!(on_3, deletion.gc_command.contains("/etc/distribution/config.yml"), "{}", deletion.gc_command);
+        let mut by_client = Vec::new();
+        for client in [Client::Buildctl, Client::Buildx] {
+            let what = format!("{} + {} ({client:?})", images.registry, images.buildkit);
+            let good = run("reference", &images, client).await;
+            let report = common::report_of(&good);
+            let failed: Vec<_> = report.checks.iter().filter(|c| c.status != Status::Pass).collect();
+            assert!(failed.is_empty(), "{what}: {failed:#?}");
+            let deletion = good.deletion.as_ref().expect("the bonus ran");
+            let on_3 = deletion.registry.line == RegistryLine::Distribution3;
+            assert_eq!(on_3, deletion.gc_command.contains("/etc/distribution/config.yml"), "{}", deletion.gc_command);
 
-        let broken = run("single-stage", &images).await;
-        let report_broken = common::report_of(&broken);
-        let mode_max = report_broken.check(CheckId::CacheSeparateImageModeMax);
-        assert_eq!(mode_max.status, Status::Fail, "{} + {}: {}", images.registry, images.buildkit, mode_max.seen);
-        assert!(report_broken
-            .checks
-            .iter()
-            .filter(|c| c.id != CheckId::CacheSeparateImageModeMax && !c.bonus)
-            .all(|c| c.status == Status::Pass));
-        table.push(format!(
-            "| {} ({}) | {} ({}) | pass, {} + bonus {} | fail: mode=max |",
-            images.registry,
-            deletion.registry.version,
-            images.buildkit,
-            good.node.buildkit_version,
-            report.score.points,
-            report.score.bonus_points
-        ));
+            let broken = run("single-stage", &images, client).await;
+            let broken_statuses = statuses(&broken);
+            assert_eq!(broken_statuses[&CheckId::CacheSeparateImageModeMax], Status::Fail, "{what}");
+            let others_pass = broken_statuses
+                .iter()
+                .filter(|(id, _)| **id != CheckId::CacheSeparateImageModeMax)
+                .all(|(_, s)| *s == Status::Pass);
+            assert!(others_pass, "{what}: {broken_statuses:?}");
+            table.push(format!(
+                "| {} ({}) | {} ({}) | {} | pass, {} + bonus {} | fail: mode=max |",
+                images.registry,
+                deletion.registry.version,
+                images.buildkit,
+                good.node.buildkit_version,
+                format!("{client:?}").to_lowercase(),
+                report.score.points,
+                report.score.bonus_points
+            ));
+            by_client.push((statuses(&good), broken_statuses));
+        }
+        // buildctl and buildx give the same verdict on every check of both submissions.
+        assert_eq!(by_client[0], by_client[1], "{} + {}: the clients disagree", images.registry, images.buildkit);
     }
     if std::env::var_os("COMPAT_TABLE").is_some() {
         println!("{}", table.join("\n"));

@@ -1,5 +1,6 @@
 //! The lab's two builds: buildctl in the node, with the registry cache in mode=max.
 
+pub mod buildx;
 pub mod dockerfile;
 pub mod failure;
 pub mod log;
@@ -76,6 +77,31 @@ impl BuildSpec {
         .iter()
         .map(|s| s.to_string())
         .collect()
+    }
+
+    /// The lab's command as `docker buildx build` takes it on the app's folder, on `builder`.
+    pub fn buildx_args(&self, builder: &str, app_dir: &std::path::Path) -> Vec<String> {
+        let platforms = self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
+        let dockerfile = app_dir.join(&self.dockerfile);
+        vec![
+            "buildx".into(),
+            "build".into(),
+            "--builder".into(),
+            builder.into(),
+            "-f".into(),
+            dockerfile.to_string_lossy().into_owned(),
+            "--platform".into(),
+            platforms,
+            "-t".into(),
+            self.image_ref(),
+            "--push".into(),
+            "--cache-to".into(),
+            format!("type=registry,ref={},mode={}", self.cache_ref(), self.cache_mode),
+            "--cache-from".into(),
+            format!("type=registry,ref={}", self.cache_ref()),
+            "--progress=plain".into(),
+            app_dir.to_string_lossy().into_owned(),
+        ]
     }
 
     /// The same build as the lab's `docker buildx build` command (for reports).
@@ -189,6 +215,26 @@ pub async fn run(
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
     let out = node.exec_build(&argv, timeout, cancel, on_line).await?;
+    Ok(outcome(node, out, started).await)
+}
+
+/// The same build with `docker buildx build` on the app's folder, through `builder`.
+pub async fn run_buildx(
+    builder: &buildx::BuildxBuilder,
+    node: &Node,
+    spec: &BuildSpec,
+    app_dir: &std::path::Path,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    on_line: impl FnMut(&str),
+) -> Result<BuildOutcome, Error> {
+    let started = Instant::now();
+    let out = builder.build(spec, app_dir, timeout, cancel, on_line).await?;
+    Ok(outcome(node, out, started).await)
+}
+
+/// How a build ended, with the node limits it ran into when it failed.
+async fn outcome(node: &Node, out: crate::environment::Exec, started: Instant) -> BuildOutcome {
     let end = match out.end {
         ExecEnd::Exited(code) => BuildEnd::Exited { code },
         ExecEnd::TimedOut(after) => BuildEnd::TimedOut { after_seconds: after.as_secs() },
@@ -208,11 +254,11 @@ pub async fn run(
             limits_hit.push(LimitHit::Processes { refused: None });
         }
     }
-    Ok(BuildOutcome {
+    BuildOutcome {
         end,
         log: BuildLog::parse(&out.stderr),
         raw_log: out.stderr,
         seconds: started.elapsed().as_secs_f64(),
         limits_hit,
-    })
+    }
 }

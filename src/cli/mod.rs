@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use lab7::builds::buildx::Client;
 use lab7::builds::BuildLog;
 use lab7::checks::{self, Evidence, Names, Rubric};
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
@@ -124,6 +125,10 @@ struct CheckArgs {
     /// Save the two builds' full output in DIR (build1.log, build2.log), for the lab report.
     #[arg(long, value_name = "DIR")]
     logs: Option<PathBuf>,
+    /// Who runs the builds: buildctl in the node, or `docker buildx` on this machine (the
+    /// student's own commands, through a builder on lab7's node).
+    #[arg(long, value_enum, default_value = "buildctl")]
+    client: Client,
     #[command(flatten)]
     node: NodeArgs,
     #[command(flatten)]
@@ -181,6 +186,10 @@ struct BatchArgs {
     /// Longest one build may take, in seconds (a build past it fails, as the student's).
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     build_timeout: u64,
+    /// Who runs the builds: buildctl in the node, or `docker buildx` on this machine (the
+    /// student's own commands, through a builder on lab7's node).
+    #[arg(long, value_enum, default_value = "buildctl")]
+    client: Client,
     #[command(flatten)]
     node: NodeArgs,
     /// How submissions share the machine (shared is faster, measured by `make bench`).
@@ -258,6 +267,7 @@ async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<Exit, Err
     opts.dockerfile = a.file;
     opts.build_timeout = Duration::from_secs(a.build_timeout);
     opts.delete_cache = !a.keep_cache;
+    opts.client = a.client;
     opts.env = a.node.env_options()?;
     opts.cancel = interrupt.token();
     // Where the results go is checked before any work: a lost report is a lost run.
@@ -404,6 +414,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         strategy: a.strategy,
         env: a.node.env_options()?,
         build_timeout: Duration::from_secs(a.build_timeout),
+        client: a.client,
         cancel: interrupt.token(),
     };
     // Every output is opened before the first submission, and Docker must answer: a batch
