@@ -169,7 +169,7 @@ impl BuildLog {
         if rawjson::looks_like(text) {
             return rawjson::parse(text);
         }
-        let text = log_text::strip_timestamps(&log_text::unwrap_terminal(text));
+        let text = log_text::normalise(text);
         if text.lines().any(|l| PLAIN.is_match(l)) {
             Self::parse_plain(&text)
         } else {

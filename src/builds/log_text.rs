@@ -45,6 +45,12 @@ pub fn unwrap_terminal(text: &str) -> String {
     screen.into_text()
 }
 
+/// What a reader of the terminal saw, each line as the tool printed it: terminal redraws
+/// replayed, CRLF ends and CI timestamps removed.
+pub fn normalise(text: &str) -> String {
+    strip_timestamps(&unwrap_terminal(text))
+}
+
 /// `2026-11-29T12:00:00.1234567Z ` (GitHub Actions), `[2026-11-29T12:00:00.123Z] ` (Jenkins
 /// timestamper), `2026-11-29 12:00:00,123 ` and the like: an ISO date and time at the start of
 /// a line, bracketed or not, with GitLab's section marker (`00O `, `01E+`) after it.

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lab7::builds::buildx::Client;
-use lab7::builds::BuildLog;
+use lab7::builds::{log_text, BuildLog};
 use lab7::checks::{self, Evidence, Names, Rubric};
+use lab7::diagnosis;
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::EnvOptions;
@@ -42,8 +43,10 @@ enum Command {
     Doctor(DoctorArgs),
     /// Run the whole lab on an app directory and grade it.
     Check(CheckArgs),
-    /// Grade two build logs pasted from a report (buildctl plain or buildx tty form).
+    /// Grade two saved build outputs (any --progress form, any encoding).
     GradeLogs(GradeLogsArgs),
+    /// Explain the known failures in saved build outputs or command transcripts: cause, evidence, fix, docs.
+    Explain(ExplainArgs),
     /// Show an image as `docker buildx imagetools inspect` does, with each platform's layers.
     Inspect(InspectArgs),
     /// Self-check a live registry7 (read-only): image for both architectures, separate mode=max cache.
@@ -136,6 +139,16 @@ struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExplainArgs {
+    /// Saved outputs: a build's (any --progress form), curl or garbage-collect transcripts.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// json: the diagnoses as a JSON array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct GradeLogsArgs {
     build1: PathBuf,
     build2: PathBuf,
@@ -203,6 +216,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Doctor(a) => doctor(a).await,
         Command::Check(a) => check(a, &interrupt).await,
         Command::GradeLogs(a) => grade_logs(a),
+        Command::Explain(a) => explain(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
         Command::Batch(a) => batch_cmd(a, &interrupt).await,
@@ -290,7 +304,8 @@ async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<Exit, Err
         BuildSummary::of_run(&run),
         Some(RunSummary::of(&run)),
     );
-    emit(&report, &a.output)
+    let logs: Vec<&str> = std::iter::once(&run.build1).chain(&run.build2).map(|b| b.raw_log.as_str()).collect();
+    emit(&report.with_diagnoses(diagnose_builds(&logs)), &a.output)
 }
 
 fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
@@ -300,6 +315,19 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
     }
     eprintln!("lab7: build logs saved in {}", dir.display());
     Ok(())
+}
+
+/// The known failures in the builds' output, each once.
+fn diagnose_builds(texts: &[&str]) -> Vec<diagnosis::Diagnosis> {
+    let mut found: Vec<diagnosis::Diagnosis> = Vec::new();
+    for t in texts {
+        for d in diagnosis::diagnose(&log_text::normalise(t)) {
+            if !found.iter().any(|f| f.id == d.id) {
+                found.push(d);
+            }
+        }
+    }
+    found
 }
 
 /// A build log is at most this big (a build's plain output is kilobytes to a few megabytes).
@@ -324,6 +352,35 @@ fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
     Ok(log)
 }
 
+/// `lab7 explain`: 0 when nothing known went wrong, 1 when a problem was found, 2 when a file
+/// cannot be read.
+fn explain(a: ExplainArgs) -> Result<Exit, Error> {
+    let mut found = Vec::new();
+    for path in &a.files {
+        let text = log_text::normalise(&read_log_text(path)?);
+        for d in diagnosis::diagnose(&text) {
+            found.push((path.display().to_string(), d));
+        }
+    }
+    let problems = found.iter().filter(|(_, d)| !d.expected).count();
+    if a.json {
+        let list: Vec<serde_json::Value> =
+            found.iter().map(|(f, d)| serde_json::json!({ "file": f, "diagnosis": d })).collect();
+        println!("{}", serde_json::to_string_pretty(&list).expect("json"));
+    } else {
+        for (file, d) in &found {
+            let label = if d.expected { "expected" } else { "problem" };
+            print!("{file}: {label} {}", d.text());
+        }
+        match (found.len(), problems) {
+            (0, _) => println!("no known failure found in {} file(s)", a.files.len()),
+            (_, 0) => println!("nothing wrong: only expected messages"),
+            (_, n) => println!("{n} problem(s) found"),
+        }
+    }
+    Ok(if problems > 0 { Exit::Fail } else { Exit::Pass })
+}
+
 fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     let rubric = rubric(&a.output)?;
     if let Some(out) = &a.output.out {
@@ -343,7 +400,9 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     let ev = Evidence { build1: Some((&b1, None)), build2: Some((&b2, None)), ..Evidence::default() };
     let subject = format!("{} {}", a.build1.display(), a.build2.display());
     let builds = vec![BuildSummary::of_log(1, &b1, None, None), BuildSummary::of_log(2, &b2, None, None)];
-    emit(&Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), builds, None), &a.output)
+    let found = diagnose_builds(&[&text1, &text2]);
+    let report = Report::new("grade-logs", &subject, checks::evaluate(&rubric, &ev), builds, None);
+    emit(&report.with_diagnoses(found), &a.output)
 }
 
 fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(RegistryClient, ImageRef), Error> {

@@ -1,4 +1,6 @@
-//! The five renderings of a `Report`.
+//! The six renderings of a `Report`. Which platform reads which: Gradescope reads
+//! `gradescope` (its `results.json`), PrairieLearn's external grader reads `prairielearn`
+//! (`/grade/results/results.json`), CI systems and GitLab/Jenkins read `junit`.
 
 use std::fmt::Write;
 
@@ -21,6 +23,8 @@ pub enum Format {
     Junit,
     /// Gradescope's results file.
     Gradescope,
+    /// PrairieLearn's external grader results.json.
+    Prairielearn,
 }
 
 pub fn render(report: &Report, format: Format, color: bool) -> String {
@@ -30,6 +34,7 @@ pub fn render(report: &Report, format: Format, color: bool) -> String {
         Format::Md => markdown(report),
         Format::Junit => junit(report),
         Format::Gradescope => serde_json::to_string_pretty(&gradescope(report)).expect("json") + "\n",
+        Format::Prairielearn => serde_json::to_string_pretty(&prairielearn(report)).expect("json") + "\n",
     }
 }
 
@@ -92,9 +97,26 @@ pub fn human(r: &Report, color: bool) -> String {
                 let _ = writeln!(out, "        fix:      {fix}");
             }
             let _ = writeln!(out, "        docs:     {}", c.docs);
+            for d in r.diagnoses_of(c.id) {
+                for line in d.text().lines() {
+                    let _ = writeln!(out, "        {line}");
+                }
+            }
         }
     }
     out
+}
+
+/// What a failed check's output says, its diagnoses included (Gradescope, PrairieLearn, JUnit).
+fn check_output(r: &Report, c: &CheckOutcome) -> String {
+    let mut output = format!("expected: {}\nseen: {}", c.expected, c.seen);
+    if let Some(fix) = &c.fix {
+        output += &format!("\nfix: {fix}\ndocs: {}", c.docs);
+    }
+    for d in r.diagnoses_of(c.id) {
+        output += &format!("\n\ndiagnosis {}", d.text());
+    }
+    output
 }
 
 /// The four facts of the lab with their evidence, plus the environment and timings.
@@ -200,22 +222,40 @@ pub fn markdown(r: &Report) -> String {
             deletion_markdown(&mut o, d);
         }
     }
+    problems_markdown(&mut o, r);
+    o
+}
+
+/// "Problems and fixes", as the lab asks a report to explain them: each failed check, and each
+/// known failure diagnosed in the builds' output with its evidence, fix and docs page.
+fn problems_markdown(o: &mut String, r: &Report) {
     let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| c.status == Status::Fail).collect();
-    if !problems.is_empty() {
-        let _ = writeln!(o, "\n## Problems and fixes\n");
-        for c in problems {
+    if problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Problems and fixes\n");
+    for c in problems {
+        let _ = writeln!(
+            o,
+            "- **{}** — expected {}; seen {}.\n  Fix: {} (see [Docker docs]({})).",
+            c.title,
+            c.expected,
+            c.seen,
+            c.fix.as_deref().unwrap_or("-"),
+            c.docs
+        );
+        for d in r.diagnoses_of(c.id) {
+            let _ = writeln!(o, "  - Cause: {} ([docs]({}))", d.cause, d.docs);
+            for (n, line) in &d.evidence {
+                let _ = writeln!(o, "    - line {n}: `{}`", line.replace('`', "'"));
+            }
             let _ = writeln!(
                 o,
-                "- **{}** — expected {}; seen {}.\n  Fix: {} (see [Docker docs]({})).",
-                c.title,
-                c.expected,
-                c.seen,
-                c.fix.as_deref().unwrap_or("-"),
-                c.docs
+                "    - Fix:\n\n      ```sh\n{}\n      ```",
+                d.fix.iter().map(|f| format!("      {f}")).collect::<Vec<_>>().join("\n")
             );
         }
     }
-    o
 }
 
 fn setup_markdown(o: &mut String, run: &RunSummary) {
@@ -330,13 +370,7 @@ pub fn junit(r: &Report) -> String {
     suite.add_property(Property::new("score", (r.score.points + r.score.bonus_points).to_string()));
     suite.add_property(Property::new("max_score", r.score.max_points.to_string()));
     for c in &r.checks {
-        let body = format!(
-            "expected: {}\nseen: {}\nfix: {}\ndocs: {}",
-            c.expected,
-            c.seen,
-            c.fix.as_deref().unwrap_or("-"),
-            c.docs
-        );
+        let body = check_output(r, c);
         let status = match c.status {
             Status::Pass => TestCaseStatus::success(),
             Status::Fail => {
@@ -370,10 +404,7 @@ pub fn gradescope(r: &Report) -> serde_json::Value {
         .iter()
         .filter(|c| c.status != Status::Skipped)
         .map(|c| {
-            let mut output = format!("{}\nseen: {}", c.expected, c.seen);
-            if let Some(fix) = &c.fix {
-                output += &format!("\nfix: {fix}\ndocs: {}", c.docs);
-            }
+            let output = check_output(r, c);
             json!({
                 "name": c.title,
                 "score": c.points,
@@ -387,6 +418,36 @@ pub fn gradescope(r: &Report) -> serde_json::Value {
         "score": r.score.points + r.score.bonus_points,
         "max_score": r.score.max_points,
         "output": format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r)),
+        "tests": tests,
+    })
+}
+
+/// PrairieLearn's external grader results (`/grade/results/results.json`): `score` from 0 to
+/// 1 (the compulsory points with the bonus on top, capped at 1: PrairieLearn takes a question's
+/// score in 0–1; the bonus stays visible in `tests[]` and the message), `tests[]` with
+/// `points`/`max_points`/`message`/`output`.
+pub fn prairielearn(r: &Report) -> serde_json::Value {
+    let s = &r.score;
+    let score = if s.max_points > 0.0 { ((s.points + s.bonus_points) / s.max_points).min(1.0) } else { 0.0 };
+    let tests: Vec<serde_json::Value> = r
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Skipped)
+        .map(|c| {
+            json!({
+                "name": c.title,
+                "points": c.points,
+                "max_points": if c.bonus { 0.0 } else { c.max_points },
+                "message": c.seen,
+                "output": check_output(r, c),
+            })
+        })
+        .collect();
+    json!({
+        "gradable": true,
+        "score": score,
+        "message": format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r)),
+        "output": human(r, false),
         "tests": tests,
     })
 }

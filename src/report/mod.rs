@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builds::{BuildLog, BuildOutcome, CacheImport};
 use crate::checks::{CheckId, CheckOutcome, Status};
+use crate::diagnosis::Diagnosis;
 use crate::lab::{LabRun, Timing};
 use crate::registry::deletion::DeletionEvidence;
 use crate::registry::manifest::{CacheShape, IndexEntry};
@@ -49,6 +50,10 @@ pub struct Report {
     pub builds: Vec<BuildSummary>,
     /// Present for `lab7 check`: what the other stages saw.
     pub run: Option<RunSummary>,
+    /// Known failures found in the builds' output (the catalogue, `diagnosis`), each for the
+    /// failed check it explains.
+    #[serde(default)]
+    pub diagnoses: Vec<Diagnosis>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +168,22 @@ impl Report {
             checks,
             builds,
             run,
+            diagnoses: Vec::new(),
         }
+    }
+
+    /// Adds the problems diagnosed in what the builds printed, each to the failed check it
+    /// explains (an expected message, or one about a check that passed, explains nothing).
+    pub fn with_diagnoses(mut self, found: Vec<Diagnosis>) -> Report {
+        let failed = |id: CheckId| self.checks.iter().any(|c| c.id == id && c.status == Status::Fail);
+        let keep: Vec<Diagnosis> = found.into_iter().filter(|d| !d.expected && failed(d.check)).collect();
+        self.diagnoses = keep;
+        self
+    }
+
+    /// The diagnoses of one check.
+    pub fn diagnoses_of(&self, id: CheckId) -> impl Iterator<Item = &Diagnosis> {
+        self.diagnoses.iter().filter(move |d| d.check == id)
     }
 
     /// The outcome of one check; panics on an id the rubric did not have (a test's mistake).

@@ -1,0 +1,127 @@
+//! Known failures, diagnosed like a teaching assistant: each is a pattern over what a student's
+//! tools printed (a build's output, a registry's answer, a command transcript), with its cause,
+//! the fix as the commands a student would type, and the documentation page.
+//!
+//! The catalogue is data (`catalogue.toml`, compiled in): a maintainer adds an entry, with the
+//! real output it was written from under `tests/fixtures/diagnoses/`, without touching the
+//! grading logic. `tests/diagnoses.rs` holds every entry to its fixture.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::CheckId;
+
+/// One known failure.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Entry {
+    pub id: String,
+    /// A regex over one line of the (normalised) text.
+    pattern: String,
+    /// What the student sees when only this would match: a lower-priority reading of the
+    /// same line (build 1's expected import miss) is not a problem.
+    #[serde(default)]
+    pub expected: bool,
+    /// The requirement it bears on.
+    pub check: CheckId,
+    pub cause: String,
+    pub fix: Vec<String>,
+    pub docs: String,
+    /// The captured output the entry was written from, under tests/fixtures/diagnoses/.
+    pub fixture: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Catalogue {
+    diagnosis: Vec<Entry>,
+}
+
+struct Compiled {
+    entry: Entry,
+    regex: Regex,
+}
+
+static CATALOGUE: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
+    let c: Catalogue = toml::from_str(include_str!("catalogue.toml")).expect("catalogue.toml parses");
+    c.diagnosis
+        .into_iter()
+        .map(|entry| {
+            let regex = Regex::new(&entry.pattern).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
+            Compiled { entry, regex }
+        })
+        .collect()
+});
+
+/// Every entry, in the catalogue's order.
+pub fn catalogue() -> impl Iterator<Item = &'static Entry> {
+    CATALOGUE.iter().map(|c| &c.entry)
+}
+
+/// A diagnosis: the entry, and the lines that show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub id: String,
+    pub check: CheckId,
+    /// An expected message (build 1 finding no cache yet), not a problem.
+    pub expected: bool,
+    pub cause: String,
+    pub fix: Vec<String>,
+    pub docs: String,
+    /// The lines it was read from: (1-based line number, text).
+    pub evidence: Vec<(usize, String)>,
+}
+
+/// How many evidence lines a diagnosis keeps (a build prints the same error in several places).
+const MAX_EVIDENCE: usize = 3;
+
+/// Diagnoses `text` (already decoded and normalised: see `builds::log_text`), each known
+/// failure once, with up to three evidence lines, in the catalogue's order.
+pub fn diagnose(text: &str) -> Vec<Diagnosis> {
+    let mut out: Vec<Diagnosis> = Vec::new();
+    for c in CATALOGUE.iter() {
+        let evidence: Vec<(usize, String)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| c.regex.is_match(l))
+            .map(|(i, l)| (i + 1, l.trim().to_string()))
+            .take(MAX_EVIDENCE)
+            .collect();
+        if evidence.is_empty() {
+            continue;
+        }
+        let e = &c.entry;
+        out.push(Diagnosis {
+            id: e.id.clone(),
+            check: e.check,
+            expected: e.expected,
+            cause: e.cause.clone(),
+            fix: e.fix.clone(),
+            docs: e.docs.clone(),
+            evidence,
+        });
+    }
+    out
+}
+
+/// The problems among the diagnoses (not the expected messages).
+pub fn problems(diagnoses: &[Diagnosis]) -> impl Iterator<Item = &Diagnosis> {
+    diagnoses.iter().filter(|d| !d.expected)
+}
+
+impl Diagnosis {
+    /// The diagnosis as a block of text: cause, evidence, fix, docs.
+    pub fn text(&self) -> String {
+        let mut o = format!("{}: {}\n", self.id, self.cause);
+        for (n, l) in &self.evidence {
+            o += &format!("  line {n}: {l}\n");
+        }
+        if !self.expected {
+            for f in &self.fix {
+                o += &format!("  fix: {f}\n");
+            }
+        }
+        o += &format!("  docs: {}\n", self.docs);
+        o
+    }
+}

@@ -1,0 +1,97 @@
+//! The catalogue of known failures (src/diagnosis/catalogue.toml) against the real output each
+//! entry was written from, and `lab7 explain` on it.
+
+mod common;
+
+use std::process::Command;
+
+use lab7::builds::log_text;
+use lab7::diagnosis::{catalogue, diagnose};
+
+fn fixture_text(rel: &str) -> String {
+    let bytes = std::fs::read(common::fixture(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    log_text::normalise(&log_text::decode(&bytes))
+}
+
+/// Every entry finds its failure in the output it was written from, with evidence lines.
+#[test]
+fn every_catalogue_entry_finds_its_failure_in_its_captured_fixture() {
+    let mut entries = 0;
+    for entry in catalogue() {
+        entries += 1;
+        let found = diagnose(&fixture_text(&entry.fixture));
+        let d = found.iter().find(|d| d.id == entry.id).unwrap_or_else(|| {
+            panic!(
+                "{}: not found in {} (found {:?})",
+                entry.id,
+                entry.fixture,
+                found.iter().map(|d| &d.id).collect::<Vec<_>>()
+            )
+        });
+        assert!(!d.evidence.is_empty() && !d.fix.is_empty(), "{d:?}");
+        assert!(
+            d.docs.starts_with("https://docs.docker.com/") || d.docs.starts_with("https://distribution.github.io/"),
+            "{}",
+            d.docs
+        );
+    }
+    assert!(entries >= 5, "{entries} entries");
+}
+
+/// A fully successful lab run's output holds no problem (build 1's import miss is expected).
+#[test]
+fn a_good_run_has_no_problem_only_the_expected_import_miss() {
+    for rel in ["logs/buildx-0.29-plain/build1.log", "logs/buildx-0.29-plain/build2.log"] {
+        let found = diagnose(&fixture_text(rel));
+        assert!(found.iter().all(|d| d.expected), "{rel}: {found:?}");
+    }
+}
+
+fn lab7(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lab7")).current_dir(common::fixture("")).args(args).output().unwrap()
+}
+
+#[test]
+fn explain_exits_1_with_the_cause_evidence_fix_and_docs_of_a_problem() {
+    let o = lab7(&["explain", "logs/buildctl-v0.26-failures/dockerfile-syntax-error.log"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    for part in
+        ["dockerfile-parse-error", "line 3: unknown instruction: RUNN", "fix:", "docs: https://docs.docker.com/"]
+    {
+        assert!(t.contains(part), "{part} not in {t}");
+    }
+}
+
+#[test]
+fn explain_exits_0_on_a_good_build_and_2_on_a_missing_file() {
+    let good = lab7(&["explain", "logs/buildx-0.29-utf16le/build1.log", "logs/buildx-0.29-tty-raw/build2.log"]);
+    assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
+    let missing = lab7(&["explain", "no/such/file.log"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("fix:"));
+}
+
+/// The failed check carries its diagnosis in every format; PrairieLearn's results.json has
+/// its fields and a 0–1 score.
+#[test]
+fn reports_carry_the_diagnoses_of_failed_checks_in_every_format() {
+    let logs = ["logs/buildctl-v0.26-failures/missing-base-image.log", "logs/buildx-0.29-plain/build2.log"];
+    for format in ["human", "md", "json", "junit", "gradescope", "prairielearn"] {
+        let o = lab7(&["grade-logs", logs[0], logs[1], "--format", format]);
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{format}: {t}");
+        assert!(t.contains("a FROM names an image (or tag) its registry does not have"), "{format}: {t}");
+    }
+    let o = lab7(&["grade-logs", logs[0], logs[1], "--format", "md"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("## Problems and fixes"));
+    let o = lab7(&["grade-logs", logs[0], logs[1], "--format", "prairielearn"]);
+    let pl: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let score = pl["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score) && score < 1.0, "{pl}");
+    for t in pl["tests"].as_array().unwrap() {
+        for key in ["name", "points", "max_points", "message", "output"] {
+            assert!(t.get(key).is_some(), "{key} missing in {t}");
+        }
+    }
+}
