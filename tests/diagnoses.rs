@@ -67,6 +67,11 @@ fn explain_exits_1_with_the_cause_evidence_fix_and_docs_of_a_problem() {
 fn explain_exits_0_on_a_good_build_and_2_on_a_missing_file() {
     let good = lab7(&["explain", "logs/buildx-0.29-utf16le/build1.log", "logs/buildx-0.29-tty-raw/build2.log"]);
     assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));
+    let binary = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(binary.path(), [0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 62, 0]).unwrap();
+    let binary = lab7(&["explain", binary.path().to_str().unwrap()]);
+    assert_eq!(binary.status.code(), Some(2), "{}", String::from_utf8_lossy(&binary.stderr));
+    assert!(String::from_utf8_lossy(&binary.stderr).contains("not text"));
     let missing = lab7(&["explain", "no/such/file.log"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("fix:"));

@@ -45,6 +45,12 @@ pub fn unwrap_terminal(text: &str) -> String {
     screen.into_text()
 }
 
+/// Text that decoded into NULs or mostly replacement characters was never text.
+pub fn looks_binary(text: &str) -> bool {
+    let bad = text.chars().filter(|c| *c == '\0' || *c == '\u{FFFD}').count();
+    bad > 0 && bad * 20 > text.chars().count().min(4096)
+}
+
 /// What a reader of the terminal saw, each line as the tool printed it: terminal redraws
 /// replayed, CRLF ends and CI timestamps removed.
 pub fn normalise(text: &str) -> String {

@@ -357,7 +357,14 @@ fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
 fn explain(a: ExplainArgs) -> Result<Exit, Error> {
     let mut found = Vec::new();
     for path in &a.files {
-        let text = log_text::normalise(&read_log_text(path)?);
+        let raw = read_log_text(path)?;
+        if log_text::looks_binary(&raw) {
+            return Err(Error::input(
+                format!("{}: not text (a binary file?)", path.display()),
+                "give a saved build output or command transcript",
+            ));
+        }
+        let text = log_text::normalise(&raw);
         for d in diagnosis::diagnose(&text) {
             found.push((path.display().to_string(), d));
         }
