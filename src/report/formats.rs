@@ -229,8 +229,11 @@ pub fn markdown(r: &Report) -> String {
 /// "Problems and fixes", as the lab asks a report to explain them: each failed check, and each
 /// known failure diagnosed in the builds' output with its evidence, fix and docs page.
 fn problems_markdown(o: &mut String, r: &Report) {
-    let problems: Vec<&CheckOutcome> = r.checks.iter().filter(|c| c.status == Status::Fail).collect();
-    if problems.is_empty() {
+    let failed = || r.checks.iter().filter(|c| c.status == Status::Fail);
+    // A check whose stage never ran has no problem of its own: the one that stopped the run does.
+    let (unreached, problems): (Vec<&CheckOutcome>, Vec<&CheckOutcome>) =
+        failed().partition(|c| c.seen.starts_with("not reached"));
+    if problems.is_empty() && unreached.is_empty() {
         return;
     }
     let _ = writeln!(o, "\n## Problems and fixes\n");
@@ -255,6 +258,10 @@ fn problems_markdown(o: &mut String, r: &Report) {
                 d.fix.iter().map(|f| format!("      {f}")).collect::<Vec<_>>().join("\n")
             );
         }
+    }
+    if let Some(first) = unreached.first() {
+        let titles: Vec<&str> = unreached.iter().map(|c| c.title.as_str()).collect();
+        let _ = writeln!(o, "- Not checked ({}): {}.", first.seen, titles.join("; "));
     }
 }
 
