@@ -263,21 +263,21 @@ impl RegistryClient {
         }))
     }
 
+    /// The platform images of an index (attestations left out), or the image itself.
+    async fn platform_images(&self, repo: &str, reference: &str) -> Result<Vec<(Option<Platform>, Fetched)>> {
+        let Some(top) = self.manifest(repo, reference).await? else { return Ok(Vec::new()) };
+        let Manifest::Index(i) = &top.body else { return Ok(vec![(None, top)]) };
+        let mut out = Vec::new();
+        for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
+            out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?.map(|f| (Some(e.platform), f)));
+        }
+        Ok(out)
+    }
+
     /// The diff ids (uncompressed layer digests) of every platform image, from their configs.
     pub async fn image_diff_ids(&self, repo: &str, reference: &str) -> Result<BTreeSet<Digest>> {
-        let Some(top) = self.manifest(repo, reference).await? else { return Ok(BTreeSet::new()) };
-        let manifests: Vec<Fetched> = match &top.body {
-            Manifest::Image(_) => vec![top.clone()],
-            Manifest::Index(i) => {
-                let mut out = Vec::new();
-                for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
-                    out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?);
-                }
-                out
-            }
-        };
         let mut ids = BTreeSet::new();
-        for f in manifests {
+        for (_, f) in self.platform_images(repo, reference).await? {
             if let Manifest::Image(m) = &f.body {
                 let config = BlobRef::of(m.config());
                 if let Ok(c) = self.image_config(repo, &config.digest).await {
@@ -329,17 +329,9 @@ impl RegistryClient {
     /// What the ELF binaries in each platform's image are built for (`binaries`), reading every
     /// layer. Layers stream through a temp file, so memory stays flat whatever their size.
     pub async fn binaries(&self, repo: &str, reference: &str) -> Result<Vec<binaries::PlatformBinaries>> {
-        let Some(top) = self.manifest(repo, reference).await? else { return Ok(Vec::new()) };
-        let images: Vec<(Platform, Fetched)> = match &top.body {
-            Manifest::Image(_) => Vec::new(),
-            Manifest::Index(i) => {
-                let mut out = Vec::new();
-                for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
-                    out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?.map(|f| (e.platform, f)));
-                }
-                out
-            }
-        };
+        // A single-platform image has no platform to hold its binaries to.
+        let images: Vec<(Platform, Fetched)> =
+            self.platform_images(repo, reference).await?.into_iter().filter_map(|(p, f)| Some((p?, f))).collect();
         let mut found = Vec::new();
         for (platform, f) in images {
             let Manifest::Image(m) = &f.body else { continue };
