@@ -100,3 +100,23 @@ fn reports_carry_the_diagnoses_of_failed_checks_in_every_format() {
         }
     }
 }
+
+/// The same commands on registry 3.x (`REGISTRY=3 capture.sh`): DELETE by tag answers 202, a
+/// HEAD without Accept 200, and `--delete-untagged` keeps the platform manifests, so none of
+/// registry 2.8's diagnoses may fire; deletion disabled is the same on both.
+#[test]
+fn registry_3_transcripts_get_only_the_diagnoses_that_hold_there() {
+    let only_on_2_8 = ["delete-by-tag", "manifest-head-without-accept", "delete-untagged-gc", "platform-manifest-gone"];
+    for file in [
+        "delete-by-tag",
+        "head-without-accept",
+        "gc-delete-untagged",
+        "platform-manifest-gone",
+        "gc-keeps-untagged-cache",
+    ] {
+        let found = diagnose(&fixture_text(&format!("diagnoses/registry-3/{file}.txt")));
+        assert!(found.iter().all(|d| !only_on_2_8.contains(&d.id.as_str())), "{file}: {found:?}");
+    }
+    let disabled = diagnose(&fixture_text("diagnoses/registry-3/delete-disabled.txt"));
+    assert!(disabled.iter().any(|d| d.id == "registry-deletion-disabled"), "{disabled:?}");
+}

@@ -19,6 +19,10 @@ pub struct Entry {
     pub id: String,
     /// A regex over one line of the (normalised) text.
     pattern: String,
+    /// A regex one of the lines after the match must match, before the next command of a
+    /// transcript (`$ …`): a command is diagnosed by what it answered.
+    #[serde(default)]
+    followed_by: Option<String>,
     /// What the student sees when only this would match: a lower-priority reading of the
     /// same line (build 1's expected import miss) is not a problem.
     #[serde(default)]
@@ -40,6 +44,18 @@ struct Catalogue {
 struct Compiled {
     entry: Entry,
     regex: Regex,
+    followed_by: Option<Regex>,
+}
+
+impl Compiled {
+    /// The line at `i` matches, and the answer after it too when the entry asks for one.
+    fn matches(&self, lines: &[&str], i: usize) -> bool {
+        if !self.regex.is_match(lines[i]) {
+            return false;
+        }
+        let Some(then) = &self.followed_by else { return true };
+        lines[i + 1..].iter().take_while(|l| !l.starts_with("$ ")).any(|l| then.is_match(l))
+    }
 }
 
 static CATALOGUE: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
@@ -47,8 +63,10 @@ static CATALOGUE: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
     c.diagnosis
         .into_iter()
         .map(|entry| {
-            let regex = Regex::new(&entry.pattern).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
-            Compiled { entry, regex }
+            let compile = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
+            let regex = compile(&entry.pattern);
+            let followed_by = entry.followed_by.as_deref().map(compile);
+            Compiled { entry, regex, followed_by }
         })
         .collect()
 });
@@ -78,13 +96,12 @@ const MAX_EVIDENCE: usize = 3;
 /// Diagnoses `text` (already decoded and normalised: see `builds::log_text`), each known
 /// failure once, with up to three evidence lines, in the catalogue's order.
 pub fn diagnose(text: &str) -> Vec<Diagnosis> {
+    let lines: Vec<&str> = text.lines().collect();
     let mut out: Vec<Diagnosis> = Vec::new();
     for c in CATALOGUE.iter() {
-        let evidence: Vec<(usize, String)> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| c.regex.is_match(l))
-            .map(|(i, l)| (i + 1, l.trim().to_string()))
+        let evidence: Vec<(usize, String)> = (0..lines.len())
+            .filter(|i| c.matches(&lines, *i))
+            .map(|i| (i + 1, lines[i].trim().to_string()))
             .take(MAX_EVIDENCE)
             .collect();
         if evidence.is_empty() {
