@@ -197,7 +197,7 @@ impl RegistryHost for Registry7 {
             if tokio::time::Instant::now() > deadline {
                 return Err(Error::docker("registry7 did not answer /v2/ within 30 s of its restart", None));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }
@@ -458,15 +458,18 @@ impl LabEnvironment {
                 None => Ok(None),
             }
         };
-        let (registry, mirror) =
-            tokio::join!(start_registry7(&images.registry, &registry_name, &network, &run_id), mirror);
-        let (registry, mirror) = (registry?, mirror?);
+        // The node's config names registry7 and the mirror before they exist: all three start at once.
         let toml = isolation::buildkitd_toml(
             &format!("{registry_name}:{REGISTRY_PORT}"),
             images.mirror.as_ref().map(|_| format!("{mirror_name}:{REGISTRY_PORT}")).as_deref(),
         );
         let node_name = format!("lab7-node-{run_id}");
-        let node = start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options).await?;
+        let (registry, mirror, node) = tokio::join!(
+            start_registry7(&images.registry, &registry_name, &network, &run_id),
+            mirror,
+            start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options)
+        );
+        let (registry, mirror, node) = (registry?, mirror?, node?);
         let env = LabEnvironment {
             run_id,
             network,
