@@ -1,7 +1,8 @@
 //! `cargo bench --bench batch_strategies`: grading 10 submissions with a fresh
 //! environment each vs one shared node (cache wiped before each build, an empty
-//! registry7 each). Prints the times and their ratio — `lab7 batch` defaults to the
-//! faster one that stays isolated — and one whole lab run against its 3-minute target.
+//! registry7 each), one at a time and with `--jobs` (one per CPU). Prints the times and
+//! their ratios — `lab7 batch` defaults to the faster one that stays isolated — and one whole
+//! lab run against its 3-minute target.
 
 mod support;
 
@@ -29,7 +30,7 @@ fn class(dir: &Path) {
     }
 }
 
-fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy) -> Duration {
+fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy, jobs: usize) -> Duration {
     let opts = BatchOptions {
         file: "Dockerfile_multi".into(),
         timeout: Duration::from_secs(900),
@@ -37,6 +38,7 @@ fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy) -> Durati
         env: EnvOptions::new(),
         build_timeout: Duration::from_secs(600),
         client: Default::default(),
+        jobs,
         cancel: CancellationToken::new(),
     };
     let started = Instant::now();
@@ -53,13 +55,17 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     class(dir.path());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fresh = grade(&rt, dir.path(), Strategy::FreshEnvironment);
-    let shared = grade(&rt, dir.path(), Strategy::SharedNode);
+    let fresh = grade(&rt, dir.path(), Strategy::FreshEnvironment, 1);
+    let shared = grade(&rt, dir.path(), Strategy::SharedNode, 1);
+    let jobs = batch::default_jobs();
+    let parallel = grade(&rt, dir.path(), Strategy::SharedNode, jobs);
     let per = |d: Duration| d.as_secs_f64() / SUBMISSIONS as f64;
     println!("batch of {SUBMISSIONS} submissions (lab_examples/reference copies):");
     println!("  fresh environment per submission: {:6.1}s ({:.2}s each)", fresh.as_secs_f64(), per(fresh));
     println!("  shared node, cache wiped:         {:6.1}s ({:.2}s each)", shared.as_secs_f64(), per(shared));
     println!("  shared / fresh = {:.2}", shared.as_secs_f64() / fresh.as_secs_f64());
+    println!("  shared, --jobs {jobs}:                {:6.1}s ({:.2}s each)", parallel.as_secs_f64(), per(parallel));
+    println!("  --jobs {jobs} / --jobs 1 = {:.2}", parallel.as_secs_f64() / shared.as_secs_f64());
     // A fresh-environment submission is one whole `lab7 check`: environment to deletion.
     println!(
         "one lab run (environment → deletion): {:.1}s = {:.3} of the 180 s target",

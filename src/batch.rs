@@ -35,8 +35,16 @@ pub struct BatchOptions {
     pub env: EnvOptions,
     pub build_timeout: Duration,
     pub client: crate::builds::buildx::Client,
+    /// Submissions graded at once, each in an environment of its own (`--jobs`).
+    pub jobs: usize,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: the current submission stops, no new one starts.
     pub cancel: CancellationToken,
+}
+
+/// What the machine can take by default: one job per CPU (a build is mostly CPU, arm64 under
+/// emulation all of it), at least one.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,11 +77,69 @@ pub async fn grade_all(
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
     let subs = submissions(dir)?;
-    let mut results = Vec::new();
-    let mut shared: Option<LabEnvironment> = None;
-    for (i, sub) in subs.iter().enumerate() {
-        if opts.cancel.is_cancelled() {
-            break;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Set when the results can no longer be written: no worker starts another submission.
+    let stop = opts.cancel.child_token();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // `jobs` workers in this task, each with its own environment, take the next submission
+    // in name order until none is left; results reach `done` as each submission ends.
+    let workers = futures_util::future::join_all((0..opts.jobs.max(1)).map(|_| {
+        let tx = tx.clone();
+        let (subs, next, stop) = (&subs, &next, &stop);
+        async move {
+            let mut shared: Option<LabEnvironment> = None;
+            let result = worker(subs, next, stop, &mut shared, opts, images, rubric, progress, &tx).await;
+            let removed = match shared.take() {
+                Some(env) => env.shutdown().await,
+                None => Ok(()),
+            };
+            result.and(removed)
+        }
+    }));
+    drop(tx);
+    let total = subs.len();
+    let started = Instant::now();
+    let collect = async {
+        let mut results = Vec::new();
+        while let Some((result, report)) = rx.recv().await {
+            if let Err(e) = done(&result, report.as_ref()) {
+                stop.cancel();
+                return Err(e);
+            }
+            results.push(result);
+            let left = total - results.len();
+            let eta = started.elapsed().as_secs_f64() / results.len() as f64 * left as f64;
+            eprintln!("[lab7] {}/{total} graded, about {eta:.0} s left", results.len());
+        }
+        Ok::<_, Error>(results)
+    };
+    let (ended, results) = tokio::join!(workers, collect);
+    ended.into_iter().collect::<Result<Vec<()>, Error>>()?;
+    let mut results = results?;
+    results.sort_by(|a, b| a.submission.cmp(&b.submission));
+    Ok(results)
+}
+
+type Graded = (SubmissionResult, Option<Report>);
+
+/// One job: grades submissions until none is left, sending each result as it ends.
+#[allow(clippy::too_many_arguments)] // the batch's inputs, passed down unchanged
+async fn worker(
+    subs: &[std::path::PathBuf],
+    next: &std::sync::atomic::AtomicUsize,
+    stop: &CancellationToken,
+    shared: &mut Option<LabEnvironment>,
+    opts: &BatchOptions,
+    images: &Images,
+    rubric: &Rubric,
+    progress: &dyn Progress,
+    tx: &tokio::sync::mpsc::UnboundedSender<Graded>,
+) -> Result<(), Error> {
+    loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Some(sub) = subs.get(i) else { return Ok(()) };
+        if stop.is_cancelled() {
+            return Ok(());
         }
         eprintln!("[lab7] submission {}/{}: {}", i + 1, subs.len(), sub.display());
         let mut lab_opts = LabOptions::new(sub);
@@ -90,8 +156,7 @@ pub async fn grade_all(
             Strategy::SharedNode => {
                 let slug = format!("s{:03}", i + 1);
                 let graded =
-                    tokio::time::timeout(opts.timeout, in_shared(&mut shared, images, &lab_opts, &slug, progress))
-                        .await;
+                    tokio::time::timeout(opts.timeout, in_shared(shared, images, &lab_opts, &slug, progress)).await;
                 // A broken, timed-out or half-used node is not handed to the next submission.
                 if !matches!(graded, Ok(Ok(_))) || shared.as_ref().is_some_and(|e| e.tainted) {
                     if let Some(env) = shared.take() {
@@ -101,14 +166,9 @@ pub async fn grade_all(
                 graded
             }
         };
-        let (result, report) = result_of(sub, outcome, opts, rubric, started);
-        done(&result, report.as_ref())?;
-        results.push(result);
+        // The receiver lives as long as the batch: a failed send means it ended on an error.
+        let _ = tx.send(result_of(sub, outcome, opts, rubric, started));
     }
-    if let Some(env) = shared.take() {
-        env.shutdown().await?;
-    }
-    Ok(results)
 }
 
 fn submissions(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {

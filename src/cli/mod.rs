@@ -208,6 +208,9 @@ struct BatchArgs {
     /// How submissions share the machine (shared is faster, measured by `make bench`).
     #[arg(long, value_enum, default_value = "shared")]
     strategy: batch::Strategy,
+    /// Submissions graded at once, each in its own environment (default: one per CPU).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
 }
 
 pub async fn run(cli: Cli) -> Result<Exit, Error> {
@@ -481,6 +484,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         env: a.node.env_options()?,
         build_timeout: Duration::from_secs(a.build_timeout),
         client: a.client,
+        jobs: a.jobs.map_or_else(batch::default_jobs, usize::from),
         cancel: interrupt.token(),
     };
     // Every output is opened before the first submission, and Docker must answer: a batch
