@@ -189,7 +189,8 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
     common::require_docker("batch");
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("results.csv");
-    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap()]);
+    // Two jobs at once: each submission in environments of its own, verdicts as one by one.
+    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap(), "--jobs", "2"]);
     assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(&o));
     let table = std::fs::read_to_string(&csv).unwrap();
     let verdict = |name: &str| {
@@ -207,6 +208,8 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
     assert_eq!(verdict("arm64-fails"), "fail", "{table}");
     assert_eq!(verdict("single-stage"), "fail", "{table}");
     assert!(table.contains("single-stage,fail,80,100,50"), "{table}");
+    assert_eq!(verdict("wrong-arch-final"), "fail", "{table}");
+    assert_eq!(table.lines().count(), 1 + 5, "a header and one row per example: {table}");
     assert!(dir.path().join("results.md").exists());
 }
 

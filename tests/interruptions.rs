@@ -119,7 +119,9 @@ async fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
     std::fs::copy(sleeper().path().join("Dockerfile_multi"), slow.join("Dockerfile_multi")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let csv = out.path().join("results.csv");
-    let mut child = spawn_lab7(&["batch", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap()]);
+    // One job: the reference is finished before the sleeper starts (with more jobs both run at once).
+    let mut child =
+        spawn_lab7(&["batch", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap(), "--jobs", "1"]);
     wait_for_line(&mut child, "sleep 120");
     signal(&child, libc::SIGINT);
     let status = child.wait().unwrap();
