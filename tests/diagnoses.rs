@@ -120,3 +120,12 @@ fn registry_3_transcripts_get_only_the_diagnoses_that_hold_there() {
     let disabled = diagnose(&fixture_text("diagnoses/registry-3/delete-disabled.txt"));
     assert!(disabled.iter().any(|d| d.id == "registry-deletion-disabled"), "{disabled:?}");
 }
+
+/// A rawjson capture is diagnosed too: its steps' output is base64 inside the JSON.
+#[test]
+fn explain_reads_a_rawjson_capture() {
+    let o = lab7(&["explain", "diagnoses/no-emulator-exec-format-error.rawjson"]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("no-emulator-for-platform") && t.contains("exec /bin/sh: exec format error"), "{t}");
+}

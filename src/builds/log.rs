@@ -388,6 +388,30 @@ impl BuildLog {
             .or_else(|| self.errors.first().cloned())
     }
 
+    /// The log as `--progress=plain` prints it: `#N name`, its lines, its state. A rawjson
+    /// capture read this way shows its errors and its steps' (base64-encoded) output as text.
+    pub fn to_plain(&self) -> String {
+        let mut o = String::new();
+        for (i, v) in self.vertices.iter().enumerate() {
+            let n = i + 1;
+            o += &format!("#{n} {}\n", v.name);
+            for l in &v.lines {
+                o += &format!("#{n} {l}\n");
+            }
+            match &v.state {
+                VertexState::Cached => o += &format!("#{n} CACHED\n"),
+                VertexState::Done => o += &format!("#{n} DONE\n"),
+                VertexState::Error(m) => o += &format!("#{n} ERROR: {m}\n"),
+                VertexState::Unfinished => {}
+            }
+            o.push('\n');
+        }
+        for e in &self.errors {
+            o += &format!("{e}\n");
+        }
+        o
+    }
+
     /// The CACHED step lines in the form students quote in reports.
     pub fn cached_lines(&self) -> Vec<String> {
         self.vertices
