@@ -73,8 +73,13 @@ impl RegistryClient {
         } else {
             format!("http://{host_port}")
         };
-        let http =
-            reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("a TLS backend is compiled in");
+        // Idle connections are dropped well before the registry would close them: a request on
+        // a connection the server has just closed fails with "error sending request".
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .expect("a TLS backend is compiled in");
         RegistryClient { base, http }
     }
 
@@ -82,13 +87,25 @@ impl RegistryClient {
         &self.base
     }
 
+    /// One request; a request that could not be sent (a pooled connection the server closed,
+    /// a refused connect) is tried again twice: every request lab7 makes is idempotent.
     async fn send(&self, method: Method, path: &str, accept: Option<&str>) -> Result<reqwest::Response> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(a) = accept {
-            req = req.header(header::ACCEPT, a);
+        let mut attempt = 0;
+        loop {
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(a) = accept {
+                req = req.header(header::ACCEPT, a);
+            }
+            match req.send().await {
+                Ok(resp) => return Ok(resp),
+                Err(e) if attempt < 2 && (e.is_connect() || e.is_request()) && !e.is_timeout() => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(source) => return Err(RegistryError::Unreachable { url, source }),
+            }
         }
-        req.send().await.map_err(|source| RegistryError::Unreachable { url, source })
     }
 
     async fn fail(method: Method, resp: reqwest::Response) -> RegistryError {
