@@ -321,7 +321,7 @@ pub async fn run_in(
 /// has built other apps), build 2 with only the registry cache to find — otherwise its
 /// CACHED lines would come from the node and prove nothing about the registry.
 /// One of the lab's builds, after the node's own cache is wiped (`buildctl prune --all`, or
-/// `docker buildx prune -a -f` with the buildx client).
+/// `docker buildx prune -a -f` with the buildx client) when the node has built anything.
 async fn build(
     env: &mut LabEnvironment,
     buildx: Option<&BuildxBuilder>,
@@ -335,13 +335,20 @@ async fn build(
         return Ok(BuildOutcome::not_started());
     }
     let on_line = |line: &str| progress.build_line(stage, line);
+    // A node that has built nothing yet has no cache to wipe.
+    let prune = env.node_used;
+    env.node_used = true;
     let outcome = match buildx {
         Some(b) => {
-            b.prune().await?;
+            if prune {
+                b.prune().await?;
+            }
             builds::run_buildx(b, &env.node, spec, &opts.app_dir, opts.build_timeout, &opts.cancel, on_line).await?
         }
         None => {
-            env.node.prune_all().await?;
+            if prune {
+                env.node.prune_all().await?;
+            }
             builds::run(&env.node, spec, opts.build_timeout, &opts.cancel, on_line).await?
         }
     };

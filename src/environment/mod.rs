@@ -426,6 +426,8 @@ pub struct LabEnvironment {
     /// A build was stopped half-way (timeout, interruption): its processes may still run in
     /// the node, so a batch must not hand this node to the next submission.
     pub tainted: bool,
+    /// The node has built something since it started: its cache must be wiped before a build.
+    pub node_used: bool,
     /// Held so it lives as long as the node that pulls through it.
     _mirror: Option<ContainerAsync<GenericImage>>,
     lease: Option<RunLease>,
@@ -478,6 +480,7 @@ impl LabEnvironment {
             registry: Registry7::new(registry_name, registry, docker.clone()).await,
             node: Node { name: node_name, container: node, docker: docker.clone() },
             tainted: false,
+            node_used: false,
             _mirror: mirror,
             lease: Some(lease),
             docker,
