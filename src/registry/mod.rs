@@ -241,11 +241,11 @@ impl RegistryClient {
     /// The image behind a tag, with every part it references checked (`missing` lists those
     /// that do not answer 200).
     pub async fn image(&self, repo: &str, tag: &str) -> Result<Option<ImageSummary>> {
-        let Some(mut summary) = self.manifest(repo, tag).await?.as_ref().map(ImageSummary::from_fetched) else {
-            return Ok(None);
-        };
-        summary.missing = self.image_parts(repo, tag).await?.into_iter().filter(|p| p.status != 200).collect();
-        summary.binaries = self.binaries(repo, tag).await?;
+        let Some(top) = self.manifest(repo, tag).await? else { return Ok(None) };
+        let children = self.children(repo, &top).await?;
+        let mut summary = ImageSummary::from_fetched(&top);
+        summary.missing = self.parts_of(repo, &top, &children).await?.into_iter().filter(|p| p.status != 200).collect();
+        summary.binaries = self.binaries_of(repo, platform_images_of(children)).await?;
         Ok(Some(summary))
     }
 
@@ -280,15 +280,26 @@ impl RegistryClient {
         }))
     }
 
+    /// The manifests an index names, each with what the registry answered (`None`: 404); none
+    /// for a single image.
+    async fn children(&self, repo: &str, top: &Fetched) -> Result<Vec<(manifest::IndexEntry, Option<Fetched>)>> {
+        let Manifest::Index(i) = &top.body else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for e in i.manifests().iter().map(manifest::IndexEntry::of) {
+            let f = self.manifest(repo, e.manifest.digest.as_str()).await?;
+            out.push((e, f));
+        }
+        Ok(out)
+    }
+
     /// The platform images of an index (attestations left out), or the image itself.
     async fn platform_images(&self, repo: &str, reference: &str) -> Result<Vec<(Option<Platform>, Fetched)>> {
         let Some(top) = self.manifest(repo, reference).await? else { return Ok(Vec::new()) };
-        let Manifest::Index(i) = &top.body else { return Ok(vec![(None, top)]) };
-        let mut out = Vec::new();
-        for e in i.manifests().iter().map(manifest::IndexEntry::of).filter(|e| !e.attestation) {
-            out.extend(self.manifest(repo, e.manifest.digest.as_str()).await?.map(|f| (Some(e.platform), f)));
+        if let Manifest::Image(_) = &top.body {
+            return Ok(vec![(None, top)]);
         }
-        Ok(out)
+        let children = self.children(repo, &top).await?;
+        Ok(platform_images_of(children).into_iter().map(|(p, f)| (Some(p), f)).collect())
     }
 
     /// The diff ids (uncompressed layer digests) of every platform image, from their configs.
@@ -310,26 +321,33 @@ impl RegistryClient {
         let Some(top) = self.manifest(repo, reference).await? else {
             return Ok(Vec::new());
         };
+        let children = self.children(repo, &top).await?;
+        self.parts_of(repo, &top, &children).await
+    }
+
+    /// The presence of `top`, of each manifest it names and of their configs and layers.
+    async fn parts_of(
+        &self,
+        repo: &str,
+        top: &Fetched,
+        children: &[(manifest::IndexEntry, Option<Fetched>)],
+    ) -> Result<Vec<Presence>> {
         let mut parts = vec![Presence { what: "index".into(), digest: top.digest.clone(), status: 200 }];
-        let children: Vec<(String, Fetched)> = match &top.body {
-            Manifest::Image(_) => vec![("image".into(), top.clone())],
-            Manifest::Index(i) => {
-                let mut out = Vec::new();
-                for e in i.manifests().iter().map(manifest::IndexEntry::of) {
-                    let d = e.manifest.digest.to_string();
-                    match self.manifest(repo, &d).await? {
-                        Some(f) => out.push((e.platform.to_string(), f)),
-                        None => parts.push(Presence {
-                            what: format!("{} manifest", e.platform),
-                            digest: e.manifest.digest,
-                            status: 404,
-                        }),
-                    }
-                }
-                out
+        let mut found: Vec<(String, &Fetched)> = Vec::new();
+        if let Manifest::Image(_) = &top.body {
+            found.push(("image".into(), top));
+        }
+        for (e, f) in children {
+            match f {
+                Some(f) => found.push((e.platform.to_string(), f)),
+                None => parts.push(Presence {
+                    what: format!("{} manifest", e.platform),
+                    digest: e.manifest.digest.clone(),
+                    status: 404,
+                }),
             }
-        };
-        for (label, f) in children {
+        }
+        for (label, f) in found {
             parts.push(Presence { what: format!("{label} manifest"), digest: f.digest.clone(), status: 200 });
             if let Manifest::Image(m) = &f.body {
                 for (what, d) in std::iter::once(("config", m.config())).chain(m.layers().iter().map(|l| ("layer", l)))
@@ -349,6 +367,14 @@ impl RegistryClient {
         // A single-platform image has no platform to hold its binaries to.
         let images: Vec<(Platform, Fetched)> =
             self.platform_images(repo, reference).await?.into_iter().filter_map(|(p, f)| Some((p?, f))).collect();
+        self.binaries_of(repo, images).await
+    }
+
+    async fn binaries_of(
+        &self,
+        repo: &str,
+        images: Vec<(Platform, Fetched)>,
+    ) -> Result<Vec<binaries::PlatformBinaries>> {
         let mut found = Vec::new();
         for (platform, f) in images {
             let Manifest::Image(m) = &f.body else { continue };
@@ -397,6 +423,12 @@ impl RegistryClient {
     pub async fn image_blobs(&self, repo: &str, reference: &str) -> Result<BTreeSet<Digest>> {
         Ok(self.image_parts(repo, reference).await?.into_iter().map(|p| p.digest).collect())
     }
+}
+
+/// The platform images among an index's children: attestations and manifests that answered
+/// 404 left out.
+fn platform_images_of(children: Vec<(manifest::IndexEntry, Option<Fetched>)>) -> Vec<(Platform, Fetched)> {
+    children.into_iter().filter(|(e, _)| !e.attestation).filter_map(|(e, f)| Some((e.platform, f?))).collect()
 }
 
 fn content_digest(resp: &reqwest::Response) -> Option<Digest> {
