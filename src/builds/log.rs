@@ -12,72 +12,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
+pub use super::vertex::{LogForm, Step, Vertex, VertexState};
 use super::{log_text, rawjson};
 use crate::platform::Platform;
 use crate::reference::Digest;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogForm {
-    Plain,
-    Tty,
-    RawJson,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "message")]
-pub enum VertexState {
-    Done,
-    Cached,
-    Error(String),
-    /// Started, and no DONE/CACHED/ERROR line followed (an interrupted or truncated log).
-    Unfinished,
-}
-
-/// One Dockerfile instruction as BuildKit names it: `[linux/arm64 build1 2/5] RUN mkdir -p /var/app`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Step {
-    /// The platform the step builds for: `[linux/amd64->arm64 build 3/4]` builds for linux/arm64
-    /// (on linux/amd64, the build platform); `None` in a single-platform build.
-    pub platform: Option<Platform>,
-    /// Where a cross-compiling step runs (`linux/amd64` in `linux/amd64->arm64`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub built_on: Option<Platform>,
-    /// The stage's name; empty for an unnamed stage (BuildKit prints none).
-    pub stage: String,
-    pub index: u32,
-    pub total: u32,
-    pub instruction: String,
-    pub args: String,
-}
-
-impl Step {
-    /// RUN, COPY and ADD make layers; a registry cache is proven on them.
-    pub fn makes_layer(&self) -> bool {
-        matches!(self.instruction.trim_start_matches("ONBUILD "), "RUN" | "COPY" | "ADD")
-    }
-
-    /// `build1 2/5 RUN`: which step of which stage, whatever its platform and arguments (a
-    /// cross-compiling step's arguments differ per target: `build.sh "amd64"`, `"arm64"`).
-    pub fn position(&self) -> (String, u32, u32, String) {
-        (self.stage.clone(), self.index, self.total, self.instruction.clone())
-    }
-
-    /// `build1 2/5 RUN mkdir -p /var/app`: the step without its platform.
-    pub fn label(&self) -> String {
-        let label = format!("{} {}/{} {} {}", self.stage, self.index, self.total, self.instruction, self.args);
-        label.trim_start().to_string()
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Vertex {
-    pub name: String,
-    pub step: Option<Step>,
-    pub state: VertexState,
-    /// Progress lines under the vertex (`resolve …`, `writing layer …`).
-    pub lines: Vec<String>,
-}
 
 /// What the log says about `--import-cache`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -147,13 +85,6 @@ pub struct BuildLog {
 static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#(\d+) (.*)$").unwrap());
 static TTY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*=> (=> )?(CACHED |ERROR )?(.*?)(\s+\d+\.\d+s)?(\s+done)?$").unwrap());
-/// `[linux/amd64->arm64 build  3/10] RUN …`, as BuildKit's Dockerfile frontend names a step
-/// (`prefixCommand`): the platform, `->target` when it cross-compiles, the stage (absent for
-/// an unnamed stage: `[linux/amd64 3/4]`), the index padded to the width of the total, and
-/// `ONBUILD ` before a triggered instruction.
-static STEP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\[(?:(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?)(?:->(?P<target>[a-z0-9_]+(?:/[a-z0-9_]+){0,2}))? )?(?:(?P<stage>[^\s\]/]+) +)?(?P<index>\d+)/(?P<total>\d+)\] (?P<instr>(?:ONBUILD )?[A-Z]+)\s*(?P<args>.*)$").unwrap()
-});
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
 /// A digest as the tty form may print it: cut at the terminal's width.
 static DIGEST_PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{6,64}").unwrap());
@@ -167,7 +98,8 @@ impl BuildLog {
     /// Reads any form; it tells them apart by their lines.
     pub fn parse(text: &str) -> BuildLog {
         if rawjson::looks_like(text) {
-            return rawjson::parse(text);
+            let (vertices, errors) = rawjson::parse(text);
+            return BuildLog { form: LogForm::RawJson, vertices, errors };
         }
         let text = log_text::normalise(text);
         if text.lines().any(|l| PLAIN.is_match(l)) {
@@ -412,6 +344,15 @@ impl BuildLog {
         o
     }
 
+    /// Text to diagnose: `log_text::normalise`d, and a rawjson capture in the plain form (its
+    /// errors and its steps' base64-encoded output as lines).
+    pub fn readable(text: &str) -> String {
+        if rawjson::looks_like(text) {
+            return Self::parse(text).to_plain();
+        }
+        log_text::normalise(text)
+    }
+
     /// The CACHED step lines in the form students quote in reports.
     pub fn cached_lines(&self) -> Vec<String> {
         self.vertices
@@ -454,12 +395,6 @@ fn import_of(v: &Vertex) -> CacheImport {
     }
 }
 
-impl Vertex {
-    pub(crate) fn named(name: &str) -> Vertex {
-        Vertex { name: name.to_string(), step: parse_step(name), state: VertexState::Unfinished, lines: Vec::new() }
-    }
-}
-
 /// A RUN step's own output: `0.105 some text` in plain form; rawjson's log lines have no time.
 fn step_output(line: &str) -> Option<&str> {
     let text = match line.split_once(' ') {
@@ -486,34 +421,4 @@ fn parse_size(s: &str) -> Option<f64> {
         _ => return None,
     };
     num.parse::<f64>().ok().map(|n| n * scale)
-}
-
-/// The target of `->arm64` (same OS, `arch[/variant]`) or `->linux/arm64` (another OS).
-fn cross_target(base: &Platform, target: &str) -> Option<Platform> {
-    match target.split('/').collect::<Vec<_>>().as_slice() {
-        [arch] => Some(Platform::new(&base.os, arch)),
-        [a, b] if base.os != *a && !b.starts_with('v') => target.parse().ok(),
-        [arch, variant] => Some(Platform { variant: Some(variant.to_string()), ..Platform::new(&base.os, arch) }),
-        _ => target.parse().ok(),
-    }
-}
-
-fn parse_step(name: &str) -> Option<Step> {
-    let c = STEP.captures(name)?;
-    let stage = c.name("stage").map_or("", |m| m.as_str());
-    let base: Option<Platform> = c.name("platform").and_then(|p| p.as_str().parse().ok());
-    let target = c.name("target").and_then(|t| cross_target(base.as_ref()?, t.as_str()));
-    let (platform, built_on) = match target {
-        Some(t) => (Some(t), base),
-        None => (base, None),
-    };
-    Some(Step {
-        platform,
-        built_on,
-        stage: stage.to_string(),
-        index: c["index"].parse().unwrap_or(1),
-        total: c["total"].parse().unwrap_or(1),
-        instruction: c["instr"].to_string(),
-        args: c["args"].to_string(),
-    })
 }

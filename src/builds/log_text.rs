@@ -57,15 +57,6 @@ pub fn normalise(text: &str) -> String {
     strip_timestamps(&unwrap_terminal(text))
 }
 
-/// Text to diagnose: `normalise`d, and a rawjson capture in the plain form (its errors and its
-/// steps' base64-encoded output as lines).
-pub fn readable(text: &str) -> String {
-    if super::rawjson::looks_like(text) {
-        return super::log::BuildLog::parse(text).to_plain();
-    }
-    normalise(text)
-}
-
 /// `2026-11-29T12:00:00.1234567Z ` (GitHub Actions), `[2026-11-29T12:00:00.123Z] ` (Jenkins
 /// timestamper), `2026-11-29 12:00:00,123 ` and the like: an ISO date and time at the start of
 /// a line, bracketed or not, with GitLab's section marker (`00O `, `01E+`) after it.

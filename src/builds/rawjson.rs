@@ -1,5 +1,5 @@
 //! `--progress=rawjson`: one JSON SolveStatus per line (BuildKit's `client.SolveStatus`, as
-//! buildx writes it), turned into the same vertices the plain form gives.
+//! buildx writes it), turned into the same vertices (`vertex`) the plain form gives.
 //!
 //! Each object carries updates: a vertex is sent again when it starts, finishes, is found
 //! cached or fails, so the last word on a vertex is its state. Statuses are the sub-lines
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::log::{BuildLog, LogForm, Vertex, VertexState};
+use super::vertex::{Vertex, VertexState};
 
 #[derive(Deserialize, Default)]
 struct SolveStatus {
@@ -107,7 +107,7 @@ impl Assembly {
         out.extend(text.lines().filter(|t| !t.trim().is_empty()).map(str::to_string));
     }
 
-    fn finish(mut self) -> BuildLog {
+    fn finish(mut self) -> (Vec<Vertex>, Vec<String>) {
         let vertices = self
             .order
             .iter()
@@ -118,11 +118,12 @@ impl Assembly {
                 Some(v)
             })
             .collect();
-        BuildLog { form: LogForm::RawJson, vertices, errors: self.errors }
+        (vertices, self.errors)
     }
 }
 
-pub fn parse(text: &str) -> BuildLog {
+/// The vertices, in the order they first appear, and the error lines outside the JSON.
+pub fn parse(text: &str) -> (Vec<Vertex>, Vec<String>) {
     let mut a = Assembly::default();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Ok(status) = serde_json::from_str::<SolveStatus>(line) else {

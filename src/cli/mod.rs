@@ -324,7 +324,7 @@ fn save_logs(dir: &std::path::Path, run: &lab::LabRun) -> Result<(), Error> {
 fn diagnose_builds(texts: &[&str]) -> Vec<diagnosis::Diagnosis> {
     let mut found: Vec<diagnosis::Diagnosis> = Vec::new();
     for t in texts {
-        for d in diagnosis::diagnose(&log_text::readable(t)) {
+        for d in diagnosis::diagnose(&BuildLog::readable(t)) {
             if !found.iter().any(|f| f.id == d.id) {
                 found.push(d);
             }
@@ -367,7 +367,7 @@ fn explain(a: ExplainArgs) -> Result<Exit, Error> {
                 "give a saved build output or command transcript",
             ));
         }
-        let text = log_text::readable(&raw);
+        let text = BuildLog::readable(&raw);
         for d in diagnosis::diagnose(&text) {
             found.push((path.display().to_string(), d));
         }
