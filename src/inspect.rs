@@ -8,7 +8,7 @@ use crate::checks::Observed;
 use crate::reference::ImageRef;
 use crate::registry::binaries::PlatformBinaries;
 use crate::registry::manifest::IndexEntry;
-use crate::registry::{BlobRef, CacheEvidence, ImageSummary, Manifest, Presence, RegistryClient};
+use crate::registry::{platform_images_of, BlobRef, CacheEvidence, ImageSummary, Manifest, Presence, RegistryClient};
 use crate::report::formats::imagetools;
 use crate::report::{manifest_line, ManifestLine};
 use crate::Error;
@@ -94,15 +94,14 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
     );
     let summary = ImageSummary::from_fetched(&top);
     let mut platforms = Vec::new();
+    // One walk of the index serves the listing, the presence check and the binaries.
+    let fetched = client.children(&r.repository, &top).await?;
+    let missing =
+        client.parts_of(&r.repository, &top, &fetched).await?.into_iter().filter(|p| p.status != 200).collect();
+    let binaries = client.binaries_of(&r.repository, platform_images_of(&fetched)).await?;
     let children: Vec<(IndexEntry, Option<crate::registry::Fetched>)> = match &top.body {
         Manifest::Image(_) => vec![(single_entry(&top), Some(top.clone()))],
-        Manifest::Index(_) => {
-            let mut out = Vec::new();
-            for e in &summary.entries {
-                out.push((e.clone(), client.manifest(&r.repository, e.manifest.digest.as_str()).await?));
-            }
-            out
-        }
+        Manifest::Index(_) => fetched,
     };
     for (entry, fetched) in children {
         let Some(Manifest::Image(m)) = fetched.map(|f| f.body) else { continue };
@@ -123,8 +122,6 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
             layers: m.layers().iter().map(BlobRef::of).collect(),
         });
     }
-    let missing =
-        client.image_parts(&r.repository, &r.reference).await?.into_iter().filter(|p| p.status != 200).collect();
     Ok(Some(Inspection {
         name,
         digest: top.digest.to_string(),
@@ -132,7 +129,7 @@ pub async fn inspect(client: &RegistryClient, r: &ImageRef) -> Result<Option<Ins
         manifests: summary.entries.iter().map(manifest_line).collect(),
         platforms,
         missing,
-        binaries: client.binaries(&r.repository, &r.reference).await?,
+        binaries,
     }))
 }
 

@@ -245,7 +245,7 @@ impl RegistryClient {
         let children = self.children(repo, &top).await?;
         let mut summary = ImageSummary::from_fetched(&top);
         summary.missing = self.parts_of(repo, &top, &children).await?.into_iter().filter(|p| p.status != 200).collect();
-        summary.binaries = self.binaries_of(repo, platform_images_of(children)).await?;
+        summary.binaries = self.binaries_of(repo, platform_images_of(&children)).await?;
         Ok(Some(summary))
     }
 
@@ -282,7 +282,7 @@ impl RegistryClient {
 
     /// The manifests an index names, each with what the registry answered (`None`: 404); none
     /// for a single image.
-    async fn children(&self, repo: &str, top: &Fetched) -> Result<Vec<(manifest::IndexEntry, Option<Fetched>)>> {
+    pub async fn children(&self, repo: &str, top: &Fetched) -> Result<Vec<(manifest::IndexEntry, Option<Fetched>)>> {
         let Manifest::Index(i) = &top.body else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for e in i.manifests().iter().map(manifest::IndexEntry::of) {
@@ -299,7 +299,7 @@ impl RegistryClient {
             return Ok(vec![(None, top)]);
         }
         let children = self.children(repo, &top).await?;
-        Ok(platform_images_of(children).into_iter().map(|(p, f)| (Some(p), f)).collect())
+        Ok(platform_images_of(&children).into_iter().map(|(p, f)| (Some(p), f)).collect())
     }
 
     /// The diff ids (uncompressed layer digests) of every platform image, from their configs.
@@ -326,7 +326,7 @@ impl RegistryClient {
     }
 
     /// The presence of `top`, of each manifest it names and of their configs and layers.
-    async fn parts_of(
+    pub async fn parts_of(
         &self,
         repo: &str,
         top: &Fetched,
@@ -363,14 +363,7 @@ impl RegistryClient {
 
     /// What the ELF binaries in each platform's image are built for (`binaries`), reading every
     /// layer. Layers stream through a temp file, so memory stays flat whatever their size.
-    pub async fn binaries(&self, repo: &str, reference: &str) -> Result<Vec<binaries::PlatformBinaries>> {
-        // A single-platform image has no platform to hold its binaries to.
-        let images: Vec<(Platform, Fetched)> =
-            self.platform_images(repo, reference).await?.into_iter().filter_map(|(p, f)| Some((p?, f))).collect();
-        self.binaries_of(repo, images).await
-    }
-
-    async fn binaries_of(
+    pub async fn binaries_of(
         &self,
         repo: &str,
         images: Vec<(Platform, Fetched)>,
@@ -427,8 +420,12 @@ impl RegistryClient {
 
 /// The platform images among an index's children: attestations and manifests that answered
 /// 404 left out.
-fn platform_images_of(children: Vec<(manifest::IndexEntry, Option<Fetched>)>) -> Vec<(Platform, Fetched)> {
-    children.into_iter().filter(|(e, _)| !e.attestation).filter_map(|(e, f)| Some((e.platform, f?))).collect()
+pub fn platform_images_of(children: &[(manifest::IndexEntry, Option<Fetched>)]) -> Vec<(Platform, Fetched)> {
+    children
+        .iter()
+        .filter(|(e, _)| !e.attestation)
+        .filter_map(|(e, f)| Some((e.platform.clone(), f.clone()?)))
+        .collect()
 }
 
 fn content_digest(resp: &reqwest::Response) -> Option<Digest> {
