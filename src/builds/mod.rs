@@ -80,17 +80,11 @@ impl BuildSpec {
         .collect()
     }
 
-    /// The lab's command as `docker buildx build` takes it on the app's folder, on `builder`.
-    pub fn buildx_args(&self, builder: &str, app_dir: &std::path::Path) -> Vec<String> {
+    /// The lab's `docker buildx build` flags after `-f`: platforms, the image pushed, the
+    /// registry cache exported and imported.
+    fn buildx_lab_flags(&self) -> Vec<String> {
         let platforms = self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
-        let dockerfile = app_dir.join(&self.dockerfile);
         vec![
-            "buildx".into(),
-            "build".into(),
-            "--builder".into(),
-            builder.into(),
-            "-f".into(),
-            dockerfile.to_string_lossy().into_owned(),
             "--platform".into(),
             platforms,
             "-t".into(),
@@ -100,18 +94,22 @@ impl BuildSpec {
             format!("type=registry,ref={},mode={}", self.cache_ref(), self.cache_mode),
             "--cache-from".into(),
             format!("type=registry,ref={}", self.cache_ref()),
-            "--progress=plain".into(),
-            app_dir.to_string_lossy().into_owned(),
         ]
+    }
+
+    /// The lab's command as `docker buildx build` takes it on the app's folder, on `builder`.
+    pub fn buildx_args(&self, builder: &str, app_dir: &std::path::Path) -> Vec<String> {
+        let dockerfile = app_dir.join(&self.dockerfile).to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec!["buildx".into(), "build".into(), "--builder".into(), builder.into()];
+        args.extend(["-f".into(), dockerfile]);
+        args.extend(self.buildx_lab_flags());
+        args.extend(["--progress=plain".into(), app_dir.to_string_lossy().into_owned()]);
+        args
     }
 
     /// The same build as the lab's `docker buildx build` command (for reports).
     pub fn buildx_command(&self) -> String {
-        let platforms = self.platforms.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(",");
-        format!(
-            "docker buildx build -f {} --platform {platforms} -t {} --push --cache-to type=registry,ref={},mode={} --cache-from type=registry,ref={} .",
-            self.dockerfile, self.image_ref(), self.cache_ref(), self.cache_mode, self.cache_ref()
-        )
+        format!("docker buildx build -f {} {} .", self.dockerfile, self.buildx_lab_flags().join(" "))
     }
 }
 
