@@ -341,7 +341,7 @@ fn read_log_text(path: &std::path::Path) -> Result<String, Error> {
     let bytes = lab::read_small_bytes(path, MAX_LOG_BYTES).map_err(|e| {
         Error::input(format!("{}: {e}", path.display()), "give the path of a saved build output (a text file)")
     })?;
-    Ok(lab7::builds::log_text::decode(&bytes))
+    Ok(log_text::decode(&bytes))
 }
 
 fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {

@@ -48,28 +48,36 @@ pub struct Images {
 
 impl Images {
     pub fn load() -> Images {
+        let s = Settings::read();
         Images {
-            registry: setting("LAB7_REGISTRY_IMAGE").unwrap_or(pins::official_registry().into()),
-            buildkit: setting("LAB7_BUILDKIT_IMAGE").unwrap_or(pins::official_buildkit().into()),
-            mirror: setting("LAB7_MIRROR_IMAGE"),
-            standins: setting("LAB7_STANDINS").as_deref() == Some("1"),
+            registry: s.get("LAB7_REGISTRY_IMAGE").unwrap_or(pins::official_registry().into()),
+            buildkit: s.get("LAB7_BUILDKIT_IMAGE").unwrap_or(pins::official_buildkit().into()),
+            mirror: s.get("LAB7_MIRROR_IMAGE"),
+            standins: s.get("LAB7_STANDINS").as_deref() == Some("1"),
         }
     }
 
     /// Today's stack beside the pinned one, as `make env` provided it: (registry 3, current
     /// BuildKit), each `None` where it was not set up.
     pub fn current_stack() -> (Option<String>, Option<String>) {
-        (setting("LAB7_REGISTRY3_IMAGE"), setting("LAB7_BUILDKIT_CURRENT_IMAGE"))
+        let s = Settings::read();
+        (s.get("LAB7_REGISTRY3_IMAGE"), s.get("LAB7_BUILDKIT_CURRENT_IMAGE"))
     }
 }
 
-/// A non-empty `KEY` from the environment, else from the env file `make env` wrote.
-fn setting(key: &str) -> Option<String> {
-    let from_file = || {
-        let file = std::fs::read_to_string(env_file()?).ok()?;
-        file.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
-    };
-    std::env::var(key).ok().or_else(from_file).filter(|s| !s.is_empty())
+/// The env file `make env` wrote, read once.
+struct Settings(String);
+
+impl Settings {
+    fn read() -> Settings {
+        Settings(env_file().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default())
+    }
+
+    /// A non-empty `KEY` from the environment, else from the file.
+    fn get(&self, key: &str) -> Option<String> {
+        let from_file = || self.0.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_string));
+        std::env::var(key).ok().or_else(from_file).filter(|s| !s.is_empty())
+    }
 }
 
 /// `LAB7_ENV_FILE`, else `target/lab7/env` under the current directory or this crate.
