@@ -214,18 +214,7 @@ fn result_of(
     started: Instant,
 ) -> (SubmissionResult, Option<Report>) {
     let name = sub.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let mut result = SubmissionResult {
-        submission: name,
-        verdict: None,
-        points: 0.0,
-        max_points: 0.0,
-        bonus_points: 0.0,
-        percent: 0.0,
-        failed_checks: Vec::new(),
-        error: None,
-        interrupted: false,
-        seconds: 0.0,
-    };
+    let mut result = SubmissionResult::named(name);
     let mut report = None;
     match outcome {
         Ok(Ok(run)) => {
@@ -236,12 +225,7 @@ fn result_of(
                 BuildSummary::of_run(&run),
                 Some(RunSummary::of(&run)),
             );
-            result.verdict = Some(r.verdict);
-            result.points = r.score.points;
-            result.max_points = r.score.max_points;
-            result.bonus_points = r.score.bonus_points;
-            result.percent = r.score.percent;
-            result.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+            result.score_from(&r);
             result.interrupted = run.interrupted;
             report = Some(r);
         }
@@ -253,6 +237,30 @@ fn result_of(
 }
 
 impl SubmissionResult {
+    fn named(submission: String) -> SubmissionResult {
+        SubmissionResult {
+            submission,
+            verdict: None,
+            points: 0.0,
+            max_points: 0.0,
+            bonus_points: 0.0,
+            percent: 0.0,
+            failed_checks: Vec::new(),
+            error: None,
+            interrupted: false,
+            seconds: 0.0,
+        }
+    }
+
+    fn score_from(&mut self, r: &Report) {
+        self.verdict = Some(r.verdict);
+        self.points = r.score.points;
+        self.max_points = r.score.max_points;
+        self.bonus_points = r.score.bonus_points;
+        self.percent = r.score.percent;
+        self.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+    }
+
     /// The ids of the checks it failed, as the rubric names them.
     pub fn failed_check_names(&self) -> Vec<String> {
         self.failed_checks.iter().map(CheckId::to_string).collect()
@@ -321,4 +329,56 @@ pub fn markdown(results: &[SubmissionResult]) -> String {
         );
     }
     o
+}
+
+/// The reports in `dir` a class handed in: `.md`, `.markdown`, `.txt`, `.pdf` and `.docx`
+/// files, in name order (hidden files and anything else left out).
+pub fn report_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::input(format!("{}: {e}", dir.display()), "give --reports a folder holding the students' reports")
+    })?;
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+            matches!(ext.as_deref(), Some("md" | "markdown" | "txt" | "pdf" | "docx"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::input(
+            format!("{}: no report (.md, .txt, .pdf, .docx) in it", dir.display()),
+            "give --reports the folder the students' reports were downloaded to",
+        ));
+    }
+    Ok(files)
+}
+
+/// Grades every report in `dir` (no Docker: reports are text), handing each result and report
+/// to `done` as it is graded; an unreadable report is that student's error row, not the end.
+pub fn grade_reports(dir: &Path, rubric: &Rubric, done: &mut OnGraded) -> Result<Vec<SubmissionResult>, Error> {
+    let mut results = Vec::new();
+    let files = report_files(dir)?;
+    for (i, file) in files.iter().enumerate() {
+        let started = Instant::now();
+        let name = file.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        eprintln!("[lab7] report {}/{}: {name}", i + 1, files.len());
+        let mut result = SubmissionResult::named(name);
+        let report = match crate::handin::HandIn::read(file) {
+            Ok(h) => {
+                let r = h.grade(&file.display().to_string(), rubric);
+                result.score_from(&r);
+                Some(r)
+            }
+            Err(e) => {
+                result.error = Some(e.to_string());
+                None
+            }
+        };
+        result.seconds = started.elapsed().as_secs_f64();
+        done(&result, report.as_ref())?;
+        results.push(result);
+    }
+    Ok(results)
 }

@@ -31,6 +31,13 @@ pub enum CheckId {
     CacheDeleted,
     SpaceReclaimed,
     ImageIntact,
+    /// The hand-in's requirements (`lab7 grade-report`), in LAB.md's order.
+    ReportTwoBuilds,
+    ReportManifest,
+    ReportCacheEvidence,
+    ReportProblemsExplained,
+    ReportConsistent,
+    ReportBonusDeletion,
 }
 
 impl CheckId {
@@ -45,6 +52,21 @@ impl CheckId {
         CheckId::SpaceReclaimed,
         CheckId::ImageIntact,
     ];
+
+    /// What `lab7 grade-report` grades in a student's report.
+    pub const REPORT: [CheckId; 6] = [
+        CheckId::ReportTwoBuilds,
+        CheckId::ReportManifest,
+        CheckId::ReportCacheEvidence,
+        CheckId::ReportProblemsExplained,
+        CheckId::ReportConsistent,
+        CheckId::ReportBonusDeletion,
+    ];
+
+    /// A requirement of the report, not of the lab run.
+    pub fn is_report(self) -> bool {
+        CheckId::REPORT.contains(&self)
+    }
 }
 
 impl fmt::Display for CheckId {
@@ -80,16 +102,45 @@ pub struct Rubric {
 }
 
 pub const DEFAULT_RUBRIC: &str = include_str!("../rubric.toml");
+pub const DEFAULT_REPORT_RUBRIC: &str = include_str!("../rubric-report.toml");
+
+/// What a rubric grades: the lab run (or its logs), or the report handed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RubricKind {
+    Lab,
+    Report,
+}
 
 impl Rubric {
     pub fn default_rubric() -> Rubric {
         Rubric::parse(DEFAULT_RUBRIC, "built-in rubric.toml").expect("the built-in rubric parses")
     }
 
+    pub fn default_report_rubric() -> Rubric {
+        Rubric::parse(DEFAULT_REPORT_RUBRIC, "built-in rubric-report.toml").expect("the built-in report rubric parses")
+    }
+
     pub fn load(path: &Path) -> Result<Rubric, Error> {
+        Rubric::load_for(path, RubricKind::Lab)
+    }
+
+    /// A rubric file for one kind of grading: a lab rubric naming a report requirement (or
+    /// the other way round) is refused, naming the command it belongs to.
+    pub fn load_for(path: &Path, kind: RubricKind) -> Result<Rubric, Error> {
         let text = crate::lab::read_small(path, 1 << 20)
             .map_err(|e| Error::input(format!("{}: {e}", path.display()), "give --rubric a readable TOML file"))?;
-        Rubric::parse(&text, &path.display().to_string())
+        let rubric = Rubric::parse(&text, &path.display().to_string())?;
+        if let Some(c) = rubric.checks.iter().find(|c| c.id.is_report() != (kind == RubricKind::Report)) {
+            let (this, other) = match kind {
+                RubricKind::Lab => ("the lab's", "`lab7 grade-report --rubric` (see rubric-report.toml)"),
+                RubricKind::Report => ("the report's", "`check`, `grade-logs` or `audit --rubric` (see rubric.toml)"),
+            };
+            return Err(Error::input(
+                format!("{}: check `{}` is not one of {this} requirements", path.display(), c.id),
+                format!("give this rubric to {other}"),
+            ));
+        }
+        Ok(rubric)
     }
 
     /// Unknown check ids are refused by serde, which lists the known ones.
@@ -131,6 +182,16 @@ pub struct CheckOutcome {
     pub seen: String,
     pub fix: Option<String>,
     pub docs: String,
+    /// The lines the verdict rests on, with where they were found (a report's checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotes: Vec<QuotedLine>,
+}
+
+/// A line of a student's report, quoted with where it is (`page 3, line 12`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotedLine {
+    pub at: String,
+    pub text: String,
 }
 
 /// One stage's evidence: not part of this grading, looked for and not there (or its stage
@@ -249,6 +310,13 @@ pub fn evaluate(rubric: &Rubric, ev: &Evidence) -> Vec<CheckOutcome> {
                 CheckId::CacheDeleted => cache_deleted(ev),
                 CheckId::SpaceReclaimed => space_reclaimed(ev),
                 CheckId::ImageIntact => image_intact(ev),
+                // A report's requirements are graded by `handin`, from the report.
+                CheckId::ReportTwoBuilds
+                | CheckId::ReportManifest
+                | CheckId::ReportCacheEvidence
+                | CheckId::ReportProblemsExplained
+                | CheckId::ReportConsistent
+                | CheckId::ReportBonusDeletion => (Texts { expected: String::new(), fix: String::new() }, None),
             };
             outcome(entry, texts, finding, ev)
         })
@@ -274,6 +342,7 @@ fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evi
         status,
         seen,
         docs: entry.docs.clone(),
+        quotes: Vec::new(),
     }
 }
 

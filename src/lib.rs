@@ -10,6 +10,7 @@ pub mod builds;
 pub mod checks;
 pub mod diagnosis;
 pub mod environment;
+pub mod handin;
 pub mod inspect;
 pub mod lab;
 pub mod platform;

@@ -65,6 +65,12 @@ static TIMESTAMP: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap()
 });
 
+/// One line without a CI runner's timestamp in front (a report mixes stamped output and prose,
+/// so lines are taken one at a time there).
+pub fn without_timestamp(line: &str) -> &str {
+    TIMESTAMP.find(line).map_or(line, |m| &line[m.end()..])
+}
+
 /// Removes a CI runner's timestamp from every line, when most lines carry one (a log whose
 /// own output happens to start with a date keeps it).
 pub fn strip_timestamps(text: &str) -> String {

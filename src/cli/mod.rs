@@ -12,12 +12,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use lab7::builds::buildx::Client;
 use lab7::builds::{log_text, BuildLog};
-use lab7::checks::{self, Evidence, Names, Rubric};
+use lab7::checks::{self, Evidence, Names, Rubric, RubricKind};
 use lab7::diagnosis;
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::EnvOptions;
 use lab7::environment::{self, Images, LabEnvironment};
+use lab7::handin::HandIn;
 use lab7::lab::{self, node_info, LabOptions};
 use lab7::reference::ImageRef;
 use lab7::registry::RegistryClient;
@@ -45,6 +46,9 @@ enum Command {
     Check(CheckArgs),
     /// Grade two saved build outputs (any --progress form, any encoding).
     GradeLogs(GradeLogsArgs),
+    /// Grade a student's report (.md, .txt, .pdf, .docx; Polish or English): find, check and
+    /// cross-check every piece of evidence the lab asks it to show.
+    GradeReport(GradeReportArgs),
     /// Explain the known failures in saved build outputs or command transcripts: cause, evidence, fix, docs.
     Explain(ExplainArgs),
     /// Show an image as `docker buildx imagetools inspect` does, with each platform's layers.
@@ -161,6 +165,19 @@ struct GradeLogsArgs {
 }
 
 #[derive(Debug, Args)]
+struct GradeReportArgs {
+    /// The report: Markdown, plain text, PDF or DOCX.
+    file: PathBuf,
+    /// Print the text lab7 read from the report, each line with where it is, and stop (to see
+    /// what a PDF or DOCX gave when a piece is not found).
+    #[arg(long)]
+    show_text: bool,
+    /// Output format, --out and a report rubric (default: the built-in rubric-report.toml).
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
     /// REPO[:TAG|@DIGEST], or HOST:PORT/REPO[:TAG].
     reference: String,
@@ -187,7 +204,14 @@ struct AuditArgs {
 #[derive(Debug, Args)]
 struct BatchArgs {
     /// A folder with one submission per subfolder.
-    dir: PathBuf,
+    #[arg(required_unless_present = "reports")]
+    dir: Option<PathBuf>,
+    /// Grade the reports in DIR instead (one .md/.txt/.pdf/.docx per student; no Docker needed).
+    #[arg(long, value_name = "DIR", conflicts_with = "dir")]
+    reports: Option<PathBuf>,
+    /// A report rubric for --reports (default: the built-in rubric-report.toml).
+    #[arg(long, requires = "reports")]
+    rubric: Option<PathBuf>,
     /// The CSV to write; the Markdown summary goes beside it (.md).
     #[arg(long, default_value = "results.csv")]
     out: PathBuf,
@@ -219,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Doctor(a) => doctor(a).await,
         Command::Check(a) => check(a, &interrupt).await,
         Command::GradeLogs(a) => grade_logs(a),
+        Command::GradeReport(a) => grade_report(a),
         Command::Explain(a) => explain(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
@@ -415,6 +440,27 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
     emit(&report.with_diagnoses(found), &a.output)
 }
 
+/// `lab7 grade-report`: 0 when every compulsory requirement is shown, 1 when something is
+/// missing or inconsistent, 2 when the file cannot be read.
+fn grade_report(a: GradeReportArgs) -> Result<Exit, Error> {
+    let rubric = report_rubric(a.output.rubric.as_deref())?;
+    if let Some(out) = &a.output.out {
+        outputs::check_file(out)?;
+    }
+    let handin = HandIn::read(&a.file)?;
+    if a.show_text {
+        for l in &handin.lines {
+            println!("{:>24} | {}", l.at.to_string(), l.text);
+        }
+        return Ok(Exit::Pass);
+    }
+    emit(&handin.grade(&a.file.display().to_string(), &rubric), &a.output)
+}
+
+fn report_rubric(path: Option<&std::path::Path>) -> Result<Rubric, Error> {
+    path.map_or_else(|| Ok(Rubric::default_report_rubric()), |p| Rubric::load_for(p, RubricKind::Report))
+}
+
 fn registry_and_ref(reference: &str, registry: Option<&str>) -> Result<(RegistryClient, ImageRef), Error> {
     let r: ImageRef = reference.parse().map_err(|e| Error::input_only(format!("{e}")))?;
     let host = registry.map(str::to_string).or(r.registry.clone()).ok_or_else(|| {
@@ -477,6 +523,13 @@ async fn audit(a: AuditArgs) -> Result<Exit, Error> {
 }
 
 async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
+    if let Some(dir) = &a.reports {
+        let rubric = report_rubric(a.rubric.as_deref())?;
+        let mut sink = outputs::BatchOutputs::create(&a.out)?;
+        let results = batch::grade_reports(dir, &rubric, &mut |r, report| sink.record(r, report))?;
+        return Ok(finish_batch(&results, &a.out, &sink));
+    }
+    let dir = a.dir.clone().expect("clap requires DIR without --reports");
     let opts = batch::BatchOptions {
         file: a.file,
         timeout: Duration::from_secs(a.timeout),
@@ -492,23 +545,27 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     let mut sink = outputs::BatchOutputs::create(&a.out)?;
     environment::engine().await?;
     let rubric = Rubric::default_rubric();
-    let results =
-        batch::grade_all(&a.dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
-            sink.record(r, report)
-        })
-        .await?;
-    print!("{}", batch::markdown(&results));
+    let results = batch::grade_all(&dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
+        sink.record(r, report)
+    })
+    .await?;
+    Ok(finish_batch(&results, &a.out, &sink))
+}
+
+/// The class summary on standard output, where the files went, and the batch's exit code.
+fn finish_batch(results: &[batch::SubmissionResult], out: &std::path::Path, sink: &outputs::BatchOutputs) -> Exit {
+    print!("{}", batch::markdown(results));
     eprintln!(
         "lab7: wrote {}, {} and the reports in {}",
-        a.out.display(),
+        out.display(),
         sink.summary.display(),
         sink.reports.display()
     );
-    Ok(if results.iter().any(|r| r.error.is_some()) {
+    if results.iter().any(|r| r.error.is_some()) {
         Exit::UsageOrEnvironment
     } else if results.iter().all(|r| r.verdict == Some(lab7::report::Verdict::Pass)) {
         Exit::Pass
     } else {
         Exit::Fail
-    })
+    }
 }

@@ -17,7 +17,7 @@ pub use manifest::{BlobRef, CacheManifest, CacheShape, Fetched, ImageSummary, Ma
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry at {url} is unreachable: {source}\n  fix: check that the registry container runs and that HOST:PORT is its published port (docker ps)")]
+    #[error("registry at {url} is unreachable: {}\n  fix: check that the registry container runs and that HOST:PORT is its published port (docker ps)", causes(source))]
     Unreachable { url: String, source: reqwest::Error },
     #[error("registry answered {status} to {method} {url}: {body}")]
     Status { method: Method, url: String, status: StatusCode, body: String },
@@ -32,6 +32,23 @@ pub enum RegistryError {
     #[error("{url}: could not keep the blob in a temp file: {source}\n  fix: free space in $TMPDIR")]
     Io { url: String, source: std::io::Error },
 }
+
+/// An error and what caused it, innermost last: reqwest's own text ("error sending request")
+/// says nothing of why (refused, reset, closed before the answer).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(&format!(": {inner}"));
+        source = inner.source();
+    }
+    text
+}
+
+/// How long one attempt at a manifest, tag list, catalog or HEAD may take.
+const DOCUMENT_DEADLINE: Duration = Duration::from_secs(15);
+/// How long one attempt at a whole blob may take (layers of a real app are tens of MB).
+const BLOB_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Largest manifest, config or listing read (distribution itself refuses manifests over 4 MiB).
 pub const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
@@ -73,13 +90,10 @@ impl RegistryClient {
         } else {
             format!("http://{host_port}")
         };
-        // Idle connections are dropped well before the registry would close them: a request on
-        // a connection the server has just closed fails with "error sending request".
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .pool_idle_timeout(Duration::from_secs(2))
-            .build()
-            .expect("a TLS backend is compiled in");
+        // No connection is kept idle between requests: one the registry (or Docker's port proxy)
+        // has dropped without a word hangs the next request until its timeout (seen under a
+        // parallel batch); a fresh connection to a local registry costs well under a millisecond.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("a TLS backend is compiled in");
         RegistryClient { base, http }
     }
 
@@ -87,19 +101,28 @@ impl RegistryClient {
         &self.base
     }
 
-    /// One request; a request that could not be sent (a pooled connection the server closed,
-    /// a refused connect) is tried again twice: every request lab7 makes is idempotent.
+    /// One request, within a deadline that fits it (a blob may be large; anything else is a
+    /// small document). A request that could not be sent (a refused connect, a connection
+    /// dropped) is tried again twice; so is a GET or HEAD that got no answer in time, as
+    /// reading changes nothing. A DELETE that timed out is not repeated: it may have been done.
     async fn send(&self, method: Method, path: &str, accept: Option<&str>) -> Result<reqwest::Response> {
         let url = format!("{}{path}", self.base);
+        let deadline =
+            if path.contains("/blobs/") && method == Method::GET { BLOB_DEADLINE } else { DOCUMENT_DEADLINE };
+        let reads = method == Method::GET || method == Method::HEAD;
         let mut attempt = 0;
         loop {
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self.http.request(method.clone(), &url).timeout(deadline);
             if let Some(a) = accept {
                 req = req.header(header::ACCEPT, a);
             }
             match req.send().await {
                 Ok(resp) => return Ok(resp),
-                Err(e) if attempt < 2 && (e.is_connect() || e.is_request()) && !e.is_timeout() => {
+                Err(e)
+                    if attempt < 2
+                        && (e.is_connect() || e.is_request() || e.is_timeout())
+                        && (reads || !e.is_timeout()) =>
+                {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

@@ -91,6 +91,9 @@ pub fn human(r: &Report, color: bool) -> String {
             c.title
         );
         let _ = writeln!(out, "        seen:     {}", c.seen);
+        for q in &c.quotes {
+            let _ = writeln!(out, "          {}: {}", q.at, q.text);
+        }
         if c.status != Status::Pass && c.status != Status::Skipped {
             let _ = writeln!(out, "        expected: {}", c.expected);
             if let Some(fix) = &c.fix {
@@ -110,6 +113,9 @@ pub fn human(r: &Report, color: bool) -> String {
 /// What a failed check's output says, its diagnoses included (Gradescope, PrairieLearn, JUnit).
 fn check_output(r: &Report, c: &CheckOutcome) -> String {
     let mut output = format!("expected: {}\nseen: {}", c.expected, c.seen);
+    for q in &c.quotes {
+        output += &format!("\n  {}: {}", q.at, q.text);
+    }
     if let Some(fix) = &c.fix {
         output += &format!("\nfix: {fix}\ndocs: {}", c.docs);
     }
@@ -212,6 +218,7 @@ pub fn markdown(r: &Report) -> String {
             c.seen.replace('|', "\\|")
         );
     }
+    quotes_markdown(&mut o, r);
     if let Some(run) = &r.run {
         setup_markdown(&mut o, run);
     }
@@ -224,6 +231,22 @@ pub fn markdown(r: &Report) -> String {
     }
     problems_markdown(&mut o, r);
     o
+}
+
+/// The lines each check rests on, where they are in the graded report: an instructor finds
+/// and confirms each in seconds.
+fn quotes_markdown(o: &mut String, r: &Report) {
+    if r.checks.iter().all(|c| c.quotes.is_empty()) {
+        return;
+    }
+    let _ = writeln!(o, "\n## Evidence quoted\n");
+    for c in r.checks.iter().filter(|c| !c.quotes.is_empty()) {
+        let _ = writeln!(o, "**{}**\n", c.title);
+        for q in &c.quotes {
+            let _ = writeln!(o, "- {}: `{}`", q.at, q.text.replace('`', "'"));
+        }
+        let _ = writeln!(o);
+    }
 }
 
 /// "Problems and fixes", as the lab asks a report to explain them: each failed check, and each

@@ -1,0 +1,226 @@
+//! A hand-in's text, line by line, with where each line is: Markdown and text are decoded as
+//! build logs are (any encoding, CRLF); a PDF's text comes page by page from pdf-extract, a
+//! DOCX's paragraph by paragraph from docx-rs. No external program runs.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use serde::Serialize;
+
+use crate::builds::log_text;
+use crate::Error;
+
+/// The kinds of file a report comes as, told by its first bytes (a `.docx` is a ZIP, a PDF
+/// starts `%PDF-`), not by its name alone: students rename files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandInFormat {
+    Markdown,
+    Text,
+    Pdf,
+    Docx,
+}
+
+/// Where a line of the hand-in is, as its reader would find it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    Line(usize),
+    Page {
+        page: usize,
+        line: usize,
+    },
+    /// A DOCX has no lines: its paragraphs are numbered, the line within one after it.
+    Paragraph {
+        paragraph: usize,
+        line: usize,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Page { page, line } => write!(f, "page {page}, line {line}"),
+            Location::Paragraph { paragraph, line: 1 } => write!(f, "paragraph {paragraph}"),
+            Location::Paragraph { paragraph, line } => write!(f, "paragraph {paragraph}, line {line}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    pub at: Location,
+}
+
+/// Reads a report; an unreadable one is an input error naming the file and what to hand in.
+pub fn read(path: &Path) -> Result<(HandInFormat, Vec<Line>), Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::input(
+            format!("{}: {e}", path.display()),
+            "give the path of the student's report (.md, .txt, .pdf or .docx)",
+        )
+    })?;
+    let format = format_of(path, &bytes);
+    let unreadable = |why: String| {
+        Error::input(
+            format!("{}: not a readable {format:?} file: {why}", path.display()),
+            "export the report again (File → Save as / Export as PDF) or hand in Markdown or text",
+        )
+    };
+    let lines = match format {
+        HandInFormat::Pdf => pdf_lines(&bytes).map_err(unreadable)?,
+        HandInFormat::Docx => docx_lines(&bytes).map_err(unreadable)?,
+        HandInFormat::Markdown | HandInFormat::Text => {
+            let text = log_text::decode(&bytes);
+            if log_text::looks_binary(&text) {
+                return Err(unreadable("it holds binary data".into()));
+            }
+            numbered(&text)
+        }
+    };
+    Ok((format, lines))
+}
+
+fn format_of(path: &Path, bytes: &[u8]) -> HandInFormat {
+    if bytes.starts_with(b"%PDF-") {
+        return HandInFormat::Pdf;
+    }
+    if bytes.starts_with(b"PK\x03\x04") {
+        return HandInFormat::Docx;
+    }
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("md" | "markdown") => HandInFormat::Markdown,
+        _ => HandInFormat::Text,
+    }
+}
+
+/// Text lines numbered from 1.
+pub fn numbered(text: &str) -> Vec<Line> {
+    text.lines().enumerate().map(|(i, l)| Line { text: l.to_string(), at: Location::Line(i + 1) }).collect()
+}
+
+fn pdf_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
+    let pages = pdf_extract::extract_text_from_mem_by_pages(bytes).map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    for (p, page) in pages.iter().enumerate() {
+        // pdf-extract ends each block of text (a paragraph, a code block) with a blank line: it
+        // is kept, as a Markdown file's would be; a line's number counts only the lines with text.
+        // A page's own last blank is not a paragraph's end: text may go on on the next page.
+        let mut n = 0;
+        let mut gap = false;
+        for l in page.lines() {
+            if l.trim().is_empty() {
+                gap = n > 0;
+                continue;
+            }
+            n += 1;
+            let at = Location::Page { page: p + 1, line: n };
+            if std::mem::take(&mut gap) {
+                let before = lines.last().map_or(at, |prev: &Line| prev.at);
+                lines.push(Line { text: String::new(), at: before });
+            }
+            match lines.last_mut() {
+                Some(prev) if wrapped(prev, l) => prev.text.push_str(l),
+                _ => lines.push(Line { text: l.to_string(), at }),
+            }
+        }
+    }
+    for l in &mut lines {
+        l.text.truncate(l.text.trim_end().len());
+    }
+    Ok(lines)
+}
+
+/// Whether `next` is the rest of `prev`, wrapped by the word processor at the page's edge:
+/// after a space (the space stays at the end of `prev`), or inside a digest, which has no
+/// space to wrap at. A line that starts a record of its own (`#12 `, `=> `, `$ `, a header
+/// `Name: `, JSON) is never a continuation, even after a space real output ends with.
+fn wrapped(prev: &Line, next: &str) -> bool {
+    static RECORD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"^\s*(#\d+ |=> |\$ |\[\+\]|-{6}|HTTP/|[\w.-]+: |[{}\["]|ERROR|\d+\. )"#).unwrap()
+    });
+    static CUT_DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:([0-9a-f]{0,63})$").unwrap());
+    static HEX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9a-f]+").unwrap());
+    if let Some(c) = CUT_DIGEST.captures(&prev.text) {
+        return HEX.find(next).is_some_and(|m| c[1].len() + m.len() >= 64);
+    }
+    prev.text.ends_with(' ') && !prev.text.trim().is_empty() && !RECORD.is_match(next)
+}
+
+fn docx_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
+    use docx_rs::DocumentChild;
+    let docx = docx_rs::read_docx(bytes).map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    let mut paragraph = 0;
+    for child in &docx.document.children {
+        let mut texts = Vec::new();
+        match child {
+            DocumentChild::Paragraph(p) => texts.push(paragraph_text(&p.children)),
+            DocumentChild::Table(t) => texts.extend(table_texts(t)),
+            _ => continue,
+        }
+        for text in texts {
+            paragraph += 1;
+            for (i, l) in text.split('\n').enumerate() {
+                lines.push(Line { text: l.to_string(), at: Location::Paragraph { paragraph, line: i + 1 } });
+            }
+            // Paragraphs are apart, as blank lines keep them in a text file.
+            lines.push(Line { text: String::new(), at: Location::Paragraph { paragraph, line: 1 } });
+        }
+    }
+    Ok(lines)
+}
+
+/// A paragraph's text: runs, links and tracked insertions; a line break is a newline.
+fn paragraph_text(children: &[docx_rs::ParagraphChild]) -> String {
+    use docx_rs::{InsertChild, ParagraphChild, RunChild};
+    let mut out = String::new();
+    let run = |r: &docx_rs::Run, out: &mut String| {
+        for c in &r.children {
+            match c {
+                RunChild::Text(t) => out.push_str(&t.text),
+                RunChild::Tab(_) | RunChild::PTab(_) => out.push('\t'),
+                RunChild::Break(_) | RunChild::CarriageReturn(_) => out.push('\n'),
+                _ => {}
+            }
+        }
+    };
+    for c in children {
+        match c {
+            ParagraphChild::Run(r) => run(r, &mut out),
+            ParagraphChild::Hyperlink(h) => out.push_str(&paragraph_text(&h.children)),
+            ParagraphChild::Insert(i) => {
+                for ic in &i.children {
+                    if let InsertChild::Run(r) = ic {
+                        run(r, &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A table's cells, each a paragraph of its own (students paste outputs into one-cell tables).
+fn table_texts(t: &docx_rs::Table) -> Vec<String> {
+    use docx_rs::{TableCellContent, TableChild, TableRowChild};
+    let mut out = Vec::new();
+    for TableChild::TableRow(row) in &t.rows {
+        for TableRowChild::TableCell(cell) in &row.cells {
+            for content in &cell.children {
+                match content {
+                    TableCellContent::Paragraph(p) => out.push(paragraph_text(&p.children)),
+                    TableCellContent::Table(inner) => out.extend(table_texts(inner)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    out
+}

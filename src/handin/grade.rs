@@ -1,0 +1,659 @@
+//! Each requirement of the report graded from its pieces, with the lines it rests on; the
+//! cross-checks that tell pieces of one session from pieces put together.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::pieces::{Method, PastedBuild, Pieces, Quote};
+use super::HandIn;
+use crate::builds::VertexState;
+use crate::checks::{self, CheckId, CheckOutcome, Evidence, QuotedLine, Rubric, RubricEntry, Status};
+use crate::platform::Platform;
+
+/// What one requirement found: the share of its points earned, what was seen (the missing
+/// part said plainly), the quoted lines, and the fix when something is missing.
+struct Graded {
+    share: f64,
+    expected: &'static str,
+    seen: String,
+    quotes: Vec<Quote>,
+    fix: Option<String>,
+}
+
+impl Graded {
+    fn full(expected: &'static str, seen: String, quotes: Vec<Quote>) -> Graded {
+        Graded { share: 1.0, expected, seen, quotes, fix: None }
+    }
+
+    fn part(share: f64, expected: &'static str, seen: String, quotes: Vec<Quote>, fix: impl Into<String>) -> Graded {
+        Graded { share, expected, seen, quotes, fix: Some(fix.into()) }
+    }
+}
+
+/// Grades every rubric entry (the report rubric's ids) against the hand-in.
+pub fn grade(h: &HandIn, rubric: &Rubric) -> Vec<CheckOutcome> {
+    let builds = LabBuilds::of(&h.pieces);
+    rubric
+        .checks
+        .iter()
+        .map(|entry| {
+            let g = match entry.id {
+                CheckId::ReportTwoBuilds => two_builds(&builds),
+                CheckId::ReportManifest => manifest(&h.pieces),
+                CheckId::ReportCacheEvidence => cache_evidence(&h.pieces, &builds),
+                CheckId::ReportProblemsExplained => problems_explained(h),
+                CheckId::ReportConsistent => consistent(&h.pieces, &builds),
+                CheckId::ReportBonusDeletion => bonus(h, &builds),
+                _ => return skipped(entry),
+            };
+            outcome(entry, g)
+        })
+        .collect()
+}
+
+fn skipped(entry: &RubricEntry) -> CheckOutcome {
+    CheckOutcome {
+        id: entry.id,
+        title: entry.title.clone(),
+        status: Status::Skipped,
+        points: 0.0,
+        max_points: entry.points,
+        bonus: entry.bonus,
+        expected: String::new(),
+        seen: "not part of grading a report".into(),
+        fix: None,
+        docs: entry.docs.clone(),
+        quotes: Vec::new(),
+    }
+}
+
+fn outcome(entry: &RubricEntry, g: Graded) -> CheckOutcome {
+    let pass = g.share >= 1.0 - 1e-9;
+    CheckOutcome {
+        id: entry.id,
+        title: entry.title.clone(),
+        status: if pass { Status::Pass } else { Status::Fail },
+        // Half points are kept to two decimals: 15 × 2/3 is 10, not 9.999….
+        points: (entry.points * g.share.clamp(0.0, 1.0) * 100.0).round() / 100.0,
+        max_points: entry.points,
+        bonus: entry.bonus,
+        expected: g.expected.into(),
+        seen: g.seen,
+        fix: if pass { None } else { g.fix },
+        docs: entry.docs.clone(),
+        quotes: g.quotes.into_iter().map(|q| QuotedLine { at: q.at.to_string(), text: q.text }).collect(),
+    }
+}
+
+/// The lab's two builds among the outputs pasted: build 1 is the first, build 2 the next one
+/// after it. Failed attempts a student pasted as problems are passed over when two builds
+/// that got to the end are there.
+struct LabBuilds<'a> {
+    all: &'a [PastedBuild],
+    first: Option<&'a PastedBuild>,
+    second: Option<&'a PastedBuild>,
+}
+
+impl<'a> LabBuilds<'a> {
+    fn of(p: &'a Pieces) -> LabBuilds<'a> {
+        let finished: Vec<&PastedBuild> = p.builds.iter().filter(|b| b.log.first_failure().is_none()).collect();
+        let chosen: Vec<&PastedBuild> = if finished.len() >= 2 { finished } else { p.builds.iter().collect() };
+        LabBuilds { all: &p.builds, first: chosen.first().copied(), second: chosen.get(1).copied() }
+    }
+}
+
+fn where_is(b: &PastedBuild) -> String {
+    format!("{} to {}", b.first.at, b.last.at)
+}
+
+fn two_builds(b: &LabBuilds) -> Graded {
+    const EXPECTED: &str =
+        "the output of build 1 and of build 2 (`docker buildx build … --progress=plain`), pasted whole";
+    match (b.first, b.second) {
+        (Some(one), Some(two)) => Graded::full(
+            EXPECTED,
+            format!(
+                "{} build outputs; build 1 at {} ({} steps), build 2 at {} ({} steps)",
+                b.all.len(),
+                where_is(one),
+                one.log.vertices.len(),
+                where_is(two),
+                two.log.vertices.len()
+            ),
+            vec![one.first.clone(), two.first.clone()],
+        ),
+        (Some(one), None) => Graded::part(
+            0.5,
+            EXPECTED,
+            format!("only one build's output found (at {})", where_is(one)),
+            vec![one.first.clone()],
+            "paste the whole output of the second build too (after `docker buildx prune -a -f`)",
+        ),
+        _ => Graded::part(
+            0.0,
+            EXPECTED,
+            "no build output found (no `#N …` or `=> …` lines of BuildKit)".into(),
+            Vec::new(),
+            "paste each build's whole output, e.g. run it with `--progress=plain 2>&1 | tee build1.txt`",
+        ),
+    }
+}
+
+fn manifest(p: &Pieces) -> Graded {
+    const EXPECTED: &str = "`docker buildx imagetools inspect` (or `docker manifest inspect`) of lab:cachetest listing linux/amd64 and linux/arm64";
+    let Some(best) = p.listings.iter().max_by_key(|l| l.platforms.len()) else {
+        return Graded::part(
+            0.0,
+            EXPECTED,
+            "no manifest listing found".into(),
+            Vec::new(),
+            "paste the output of `docker buildx imagetools inspect registry7:5000/lab:cachetest`",
+        );
+    };
+    let listed: Vec<&Platform> = best.platforms.iter().map(|(p, _)| p).collect();
+    let missing: Vec<Platform> =
+        Platform::lab_targets().into_iter().filter(|t| !listed.iter().any(|p| p.matches(t))).collect();
+    let mut quotes = vec![best.first.clone()];
+    quotes.extend(best.platforms.iter().map(|(_, q)| q.clone()));
+    let names = listed.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
+    if missing.is_empty() {
+        return Graded::full(EXPECTED, format!("listing at {} names {names}", best.first.at), quotes);
+    }
+    Graded::part(
+        0.0,
+        EXPECTED,
+        format!(
+            "listing at {} names {}; {} missing",
+            best.first.at,
+            if names.is_empty() { "no platform".into() } else { names },
+            missing.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        quotes,
+        "build with `--platform linux/amd64,linux/arm64` and paste the listing of the image that build pushed",
+    )
+}
+
+/// The prune between build 1 and build 2, if the report shows one.
+fn prune_between<'a>(p: &'a Pieces, b: &LabBuilds) -> Option<&'a Quote> {
+    let (one, two) = (b.first?, b.second?);
+    p.prunes.iter().find(|(i, _)| *i > one.span.1 && *i < two.span.0).map(|(_, q)| q)
+}
+
+fn cache_evidence(p: &Pieces, b: &LabBuilds) -> Graded {
+    const EXPECTED: &str = "build 1 tries to import the cache; build 2 imports it from registry7 and shows CACHED on both platforms after the builder was pruned; both export it";
+    let (Some(one), Some(two)) = (b.first, b.second) else {
+        return Graded::part(
+            0.0,
+            EXPECTED,
+            "needs two builds' output: not there".into(),
+            Vec::new(),
+            "paste both builds' whole output",
+        );
+    };
+    // The lab's own checks, read from the two pasted logs as `grade-logs` reads them.
+    let rubric = Rubric::default_rubric();
+    let ev = Evidence { build1: Some((&one.log, None)), build2: Some((&two.log, None)), ..Evidence::default() };
+    let parts = [CheckId::CacheImportedFromRegistry, CheckId::CachedStepsBothPlatforms, CheckId::CacheExported];
+    let outcomes: Vec<CheckOutcome> =
+        checks::evaluate(&rubric, &ev).into_iter().filter(|o| parts.contains(&o.id)).collect();
+    let pruned = prune_between(p, b);
+    let mut seen = Vec::new();
+    let mut passed = 0.0;
+    for o in &outcomes {
+        let mut ok = o.status == Status::Pass;
+        let mut text = o.seen.clone();
+        if o.id == CheckId::CachedStepsBothPlatforms && ok && pruned.is_none() {
+            ok = false;
+            text = format!("{text}, but not proven: no `docker buildx prune -a -f` between the builds, so the CACHED steps may come from the builder's own cache");
+        }
+        passed += f64::from(u8::from(ok));
+        seen.push(format!("{} {}", if ok { "✓" } else { "✗" }, text));
+    }
+    let mut quotes: Vec<Quote> = [
+        one.quote("importing cache manifest"),
+        two.quote("importing cache manifest"),
+        cached_quote(two, &Platform::linux_amd64()),
+        cached_quote(two, &Platform::linux_arm64()),
+        one.quote("writing cache"),
+        two.quote("writing cache"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    quotes.extend(pruned.cloned());
+    let share = passed / outcomes.len().max(1) as f64;
+    let fix = "paste both builds whole: build 1's `importing cache manifest` attempt, build 2's import and its CACHED steps, `exporting cache to registry` in both, and the `docker buildx prune -a -f` run between them";
+    Graded { share, expected: EXPECTED, seen: seen.join("; "), quotes, fix: Some(fix.into()) }
+}
+
+/// A CACHED line of `platform` in a build (plain: the vertex's name line; tty: the `=> CACHED` line).
+fn cached_quote(b: &PastedBuild, platform: &Platform) -> Option<Quote> {
+    let v = b
+        .log
+        .steps()
+        .find(|(v, s)| v.state == VertexState::Cached && s.platform.as_ref().is_some_and(|p| p.matches(platform)))?
+        .0;
+    b.quote(&v.name)
+}
+
+static FIX_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(fix|fixed|solution|solved|resolved|instead|workaround|to avoid|switch|created|rozwiązani|rozwiązał|naprawi|poprawi|zamiast|zmienił|utworzył|użył|należy)").unwrap()
+});
+static DOCS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^https?://(docs\.docker\.com|distribution\.github\.io|github\.com/(moby|docker|distribution)/|docker-docs\.|containerd\.io|kubernetes\.io)").unwrap()
+});
+
+fn problems_explained(h: &HandIn) -> Graded {
+    const EXPECTED: &str =
+        "each problem in the pasted output explained, with a link to the Docker documentation and the fix";
+    let problems: Vec<_> = h.pieces.diagnoses.iter().filter(|(d, _)| !d.expected).collect();
+    if problems.is_empty() {
+        return Graded::full(EXPECTED, "no known problem in the pasted output: nothing to explain".into(), Vec::new());
+    }
+    let mut shares = Vec::new();
+    let mut seen = Vec::new();
+    let mut quotes = Vec::new();
+    let mut missing = Vec::new();
+    for (d, at) in &problems {
+        let Some(idx) = at.first().and_then(|a| h.lines.iter().position(|l| l.at == *a)) else { continue };
+        quotes.push(Quote { at: h.lines[idx].at, text: h.lines[idx].text.trim().to_string() });
+        let prose = prose_around(h, idx);
+        let words: usize = prose.iter().map(|l| l.text.split_whitespace().count()).sum();
+        let link = prose.iter().flat_map(|l| super::pieces::links_in(&l.text)).find(|u| DOCS.is_match(u));
+        let fix = prose.iter().any(|l| FIX_WORDS.is_match(&l.text));
+        let (share, what) = match (words >= 20, link.is_some(), fix) {
+            (true, true, true) => (1.0, "explained, with a docs link and a fix".to_string()),
+            (true, false, true) => (0.5, "explained with a fix, but no link to the documentation".to_string()),
+            (true, true, false) => (0.5, "explained with a docs link, but no fix said".to_string()),
+            (true, false, false) => (0.5, "explained, but with no docs link and no fix".to_string()),
+            _ => (0.0, "not explained".to_string()),
+        };
+        if share < 1.0 {
+            missing.push(d.id.clone());
+        }
+        if let Some(u) = link {
+            quotes.push(Quote {
+                at: prose.iter().find(|l| l.text.contains(&u)).map_or(h.lines[idx].at, |l| l.at),
+                text: u,
+            });
+        }
+        seen.push(format!("{} ({}): {what}", d.id, h.lines[idx].at));
+        shares.push(share);
+    }
+    let share = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
+    Graded {
+        share,
+        expected: EXPECTED,
+        seen: seen.join("; "),
+        quotes,
+        fix: Some(format!(
+            "after each problem's output, say why it happened, link the Docker documentation page that explains it, and what you changed ({})",
+            missing.join(", ")
+        )),
+    }
+}
+
+/// The prose of the section a problem was pasted in: its lines that are not pasted output.
+/// The lines right after the problem's own line are the tool's message (buildx adds its own
+/// hint and docs link), not the student's words: up to three of them, to a blank line.
+fn prose_around(h: &HandIn, idx: usize) -> Vec<&super::extract::Line> {
+    let (start, end) = h.pieces.section_of(idx, h.lines.len());
+    let tail = h.lines[idx + 1..end].iter().take(3).take_while(|l| !l.text.trim().is_empty()).count();
+    (start..end)
+        .filter(|i| !(idx..=idx + tail).contains(i))
+        .filter(|i| !h.pieces.in_code.get(*i).copied().unwrap_or(false))
+        .filter(|i| !h.pieces.builds.iter().any(|b| (b.span.0..=b.span.1).contains(i)))
+        .map(|i| &h.lines[i])
+        .filter(|l| !super::pieces::is_output(&l.text))
+        .collect()
+}
+
+/// One cross-check: nothing to compare, the pieces agree, or they do not (both quoted).
+enum Cross {
+    NotApplicable,
+    Agrees(String, Vec<Quote>),
+    Differs(String, Vec<Quote>),
+}
+
+fn consistent(p: &Pieces, b: &LabBuilds) -> Graded {
+    const EXPECTED: &str = "the pasted pieces come from one session: the listing's digests and platforms are those the builds pushed, build 2 imports what build 1 exported, build 2 is a run of its own, the deleted digest is the cache's";
+    let checks = [
+        ("index digest", index_digest_pushed(p, b)),
+        ("platforms", platforms_built(p, b)),
+        ("cache ref", import_is_export(b)),
+        ("build 2", build2_is_its_own(b)),
+        ("deleted digest", deleted_is_cache(p, b)),
+    ];
+    let mut seen = Vec::new();
+    let mut quotes = Vec::new();
+    let (mut applicable, mut agree) = (0, 0);
+    for (name, c) in checks {
+        match c {
+            Cross::NotApplicable => {}
+            Cross::Agrees(text, q) => {
+                applicable += 1;
+                agree += 1;
+                seen.push(format!("✓ {name}: {text}"));
+                quotes.extend(q);
+            }
+            Cross::Differs(text, q) => {
+                applicable += 1;
+                seen.push(format!("✗ {name}: {text}"));
+                quotes.extend(q);
+            }
+        }
+    }
+    if applicable == 0 {
+        return Graded::part(
+            0.0,
+            EXPECTED,
+            "nothing to cross-check: the builds, the manifest listing and the deletion are missing".into(),
+            Vec::new(),
+            "paste the builds' output, the manifest listing and the deletion transcript",
+        );
+    }
+    Graded {
+        share: f64::from(agree) / f64::from(applicable),
+        expected: EXPECTED,
+        seen: seen.join("; "),
+        quotes,
+        fix: Some("paste the outputs of one session as they were printed; a piece from another run (or edited) does not match the others".into()),
+    }
+}
+
+fn index_digest_pushed(p: &Pieces, b: &LabBuilds) -> Cross {
+    let Some(listing) = p.listings.iter().max_by_key(|l| l.platforms.len()) else { return Cross::NotApplicable };
+    // The listing is of the last build's push: with build 2 missing there is nothing to match.
+    if b.second.is_none() {
+        return Cross::NotApplicable;
+    }
+    let pushed: Vec<_> = b.all.iter().flat_map(|x| x.index_digests()).collect();
+    let exported: Vec<_> = b.all.iter().flat_map(|x| x.manifest_digests()).collect();
+    if let Some((d, q)) = &listing.digest {
+        if let Some((_, pq)) = pushed.iter().find(|(pd, _)| pd == d) {
+            return Cross::Agrees(format!("{} is pushed at {}", d.short(), pq.at), vec![q.clone(), pq.clone()]);
+        }
+        let mut quotes = vec![q.clone()];
+        quotes.extend(pushed.last().map(|(_, q)| q.clone()));
+        return Cross::Differs(format!("the listing's index {} appears in no build's push lines", d.short()), quotes);
+    }
+    // `docker manifest inspect` prints no index digest: its platform manifests must be exported.
+    let foreign: Vec<_> = listing.manifests.iter().filter(|(d, _)| !exported.iter().any(|(e, _)| e == d)).collect();
+    match foreign.first() {
+        None if listing.manifests.is_empty() => Cross::NotApplicable,
+        None => Cross::Agrees(
+            format!("its {} platform manifests are the ones the builds exported", listing.manifests.len()),
+            listing.manifests.iter().map(|(_, q)| q.clone()).collect(),
+        ),
+        Some((d, q)) => {
+            let mut quotes = vec![q.clone()];
+            quotes.extend(exported.first().map(|(_, q)| q.clone()));
+            Cross::Differs(format!("the listed manifest {} was exported by no build", d.short()), quotes)
+        }
+    }
+}
+
+fn platforms_built(p: &Pieces, b: &LabBuilds) -> Cross {
+    let (Some(listing), Some(build)) = (p.listings.iter().max_by_key(|l| l.platforms.len()), b.second.or(b.first))
+    else {
+        return Cross::NotApplicable;
+    };
+    let built: BTreeSet<String> = build.log.per_platform().into_keys().flatten().map(|p| p.to_string()).collect();
+    let listed: BTreeSet<String> = listing.platforms.iter().map(|(p, _)| p.to_string()).collect();
+    if listed.is_empty() || built.is_empty() {
+        return Cross::NotApplicable;
+    }
+    if built == listed {
+        return Cross::Agrees(format!("the listing names what the builds built ({})", join(&listed)), Vec::new());
+    }
+    let mut quotes: Vec<Quote> = listing.platforms.iter().map(|(_, q)| q.clone()).collect();
+    quotes.push(build.first.clone());
+    Cross::Differs(format!("the listing names {}, the builds built {}", join(&listed), join(&built)), quotes)
+}
+
+fn join(s: &BTreeSet<String>) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// A cache ref without the tag the registry cache defaults to.
+fn cache_ref(r: &str) -> &str {
+    r.strip_suffix(":latest").unwrap_or(r)
+}
+
+fn import_is_export(b: &LabBuilds) -> Cross {
+    let (Some(one), Some(two)) = (b.first, b.second) else { return Cross::NotApplicable };
+    let Some(imported) = two.log.import_refs().into_iter().next() else { return Cross::NotApplicable };
+    // What build 1 exported: its --cache-to when its command is pasted, else the ref it tried
+    // to import (the lab's command imports from where it exports).
+    let (exported, quote) = match one.command_ref("--cache-to") {
+        Some(r) => (r, one.command.clone()),
+        None => match one.log.import_refs().into_iter().next() {
+            Some(r) => (r, one.quote("importing cache manifest")),
+            None => return Cross::NotApplicable,
+        },
+    };
+    if cache_ref(&imported) == cache_ref(&exported) {
+        return Cross::Agrees(format!("build 2 imports {imported}, which build 1 exported"), Vec::new());
+    }
+    let quotes = [quote, two.quote("importing cache manifest")].into_iter().flatten().collect();
+    Cross::Differs(format!("build 2 imports {imported}, build 1 exported {exported}"), quotes)
+}
+
+fn build2_is_its_own(b: &LabBuilds) -> Cross {
+    let (Some(one), Some(two)) = (b.first, b.second) else { return Cross::NotApplicable };
+    // A CACHED step never runs, so it prints no output of its command.
+    if let Some(v) =
+        two.log.vertices.iter().find(|v| v.state == VertexState::Cached && v.lines.iter().any(|l| is_run_output(l)))
+    {
+        let quotes = [
+            two.quote(&v.name),
+            two.lines
+                .iter()
+                .find(|l| v.lines.iter().any(|o| is_run_output(o) && l.text.ends_with(o.as_str())))
+                .map(|l| Quote { at: l.at, text: l.text.trim().to_string() }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        return Cross::Differs(
+            format!("build 2's step `{}` is CACHED and yet printed its command's output", v.name),
+            quotes,
+        );
+    }
+    // Timings differ between two real runs; the same ones throughout mean one run, pasted twice.
+    let t1: BTreeSet<&str> = one.timed_lines().into_iter().filter(|t| !t.contains(" 0.0s")).collect();
+    let t2: Vec<&str> = two.timed_lines().into_iter().filter(|t| !t.contains(" 0.0s")).collect();
+    let same = t2.iter().filter(|t| t1.contains(*t)).count();
+    if t2.len() >= 5 && same * 10 >= t2.len() * 8 {
+        let quotes = [one.quote(t2[0]), two.quote(t2[0])].into_iter().flatten().collect();
+        return Cross::Differs(
+            format!("{same} of build 2's {} timed lines are build 1's, to the hundredth of a second", t2.len()),
+            quotes,
+        );
+    }
+    Cross::Agrees(format!("its timings differ from build 1's ({same} of {} the same)", t2.len()), Vec::new())
+}
+
+/// A line a RUN step's command printed (`0.205 built for x86_64`): plain output's timestamp.
+fn is_run_output(line: &str) -> bool {
+    static OUT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d+\.\d{3} ").unwrap());
+    OUT.is_match(line)
+}
+
+fn deleted_is_cache(p: &Pieces, b: &LabBuilds) -> Cross {
+    let Some(del) = p.exchanges.iter().find(|e| e.method == Method::Delete && e.by_digest().is_some()) else {
+        return Cross::NotApplicable;
+    };
+    let d = del.by_digest().expect("found by digest");
+    // The cache deleted is the last build's: without build 2's export there is nothing to match.
+    if b.second.is_none_or(|two| two.cache_manifest().is_none()) {
+        return Cross::NotApplicable;
+    }
+    let written: Vec<_> = b.all.iter().filter_map(|x| x.cache_manifest()).collect();
+    if let Some((_, q)) = written.iter().find(|(w, _)| *w == d) {
+        return Cross::Agrees(
+            format!("{} is the cache manifest written at {}", d.short(), q.at),
+            vec![del.command.clone(), q.clone()],
+        );
+    }
+    let image =
+        b.all.iter().flat_map(|x| x.index_digests().into_iter().chain(x.manifest_digests())).find(|(i, _)| *i == d);
+    if let Some((_, q)) = image {
+        return Cross::Differs(
+            format!("the DELETE removes {}, a manifest of the image, not the cache", d.short()),
+            vec![del.command.clone(), q],
+        );
+    }
+    if written.is_empty() {
+        return Cross::NotApplicable;
+    }
+    let mut quotes = vec![del.command.clone()];
+    quotes.extend(written.last().map(|(_, q)| q.clone()));
+    Cross::Differs(format!("the DELETE removes {}, which no build wrote as its cache manifest", d.short()), quotes)
+}
+
+static CAVEAT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(multi|platform|wieloarch|index|manifest list|lista manifest|attestation|2\.8)").unwrap()
+});
+static REGISTRY3: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(registry:3|registry 3|distribution 3|distribution/v3|registry v3|3\.\d+\.\d+\s*\(registry|\bv3\.\d)",
+    )
+    .unwrap()
+});
+static BLOB_CACHE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(blobdescriptor|blob descriptor|deskryptor|cache.{0,40}(restart|zrestart|uruchom)|(restart|zrestart).{0,60}cache)").unwrap()
+});
+static GENERAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(/v2/<[^>]+>/manifests/<|any image|dowoln\w* obraz|every image|each image|inny obraz)").unwrap()
+});
+
+fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
+    const EXPECTED: &str = "deletion enabled; the cache manifest's digest read with the right Accept header; DELETE by that digest (202); garbage-collect; a restart (or the blob cache caveat); how any image is deleted";
+    let p = &h.pieces;
+    let text: String = h.lines.iter().map(|l| format!("{}\n", l.text)).collect();
+    let on_3 = REGISTRY3.is_match(&text);
+    let mut parts: Vec<(bool, String, Option<Quote>)> = Vec::new();
+
+    let delete = p.exchanges.iter().find(|e| e.method == Method::Delete);
+    let accepted = delete.and_then(|e| e.status.as_ref()).filter(|(s, _)| *s == 202);
+    let enabled = p.deletion_enabled.first().cloned().or_else(|| accepted.map(|(_, q)| q.clone()));
+    parts.push((
+        enabled.is_some(),
+        "deletion enabled (REGISTRY_STORAGE_DELETE_ENABLED=true, or a DELETE answered 202)".into(),
+        enabled,
+    ));
+
+    let by_digest = delete.filter(|e| e.by_digest().is_some());
+    let (ok, what, q) = match (delete, by_digest, p.tool_deletes.first()) {
+        (_, Some(e), _) => (
+            true,
+            format!(
+                "DELETE by digest{}",
+                e.status.as_ref().map(|(s, _)| format!(", answered {s}")).unwrap_or_default()
+            ),
+            Some(e.command.clone()),
+        ),
+        (Some(e), None, _) if on_3 => {
+            (true, "DELETE by tag, which registry 3.x accepts".into(), Some(e.command.clone()))
+        }
+        (Some(e), None, _) => (
+            false,
+            "DELETE by tag: registry 2.8 refuses it (DIGEST_INVALID); a manifest is deleted by its digest".into(),
+            Some(e.command.clone()),
+        ),
+        (None, None, Some(t)) => {
+            (true, "deleted with a tool that resolves the tag to its digest".into(), Some(t.clone()))
+        }
+        (None, None, None) => (false, "no DELETE of the cache manifest".into(), None),
+    };
+    parts.push((ok, what, q));
+
+    let digest_read = by_digest.and_then(|del| {
+        let d = del.by_digest()?;
+        let read = p.exchanges.iter().find(|e| {
+            e.method != Method::Delete
+                && e.repository == del.repository
+                && e.content_digest.as_ref().is_some_and(|(c, _)| *c == d)
+        });
+        let written = b.all.iter().filter_map(|x| x.cache_manifest()).any(|(w, _)| w == d);
+        match read {
+            Some(e) if e.accept.is_some() => {
+                Some((true, "the digest read with an Accept header".to_string(), e.command.clone()))
+            }
+            Some(e) if written => Some((
+                true,
+                "the digest read (it is the cache manifest the build wrote)".to_string(),
+                e.command.clone(),
+            )),
+            Some(e) => Some((
+                false,
+                "the digest read without an Accept header: registry 2.8 answers another digest for an OCI manifest"
+                    .to_string(),
+                e.command.clone(),
+            )),
+            None if written => {
+                Some((true, "the digest is the cache manifest the build wrote".to_string(), del.command.clone()))
+            }
+            None => None,
+        }
+    });
+    match digest_read {
+        Some((ok, what, q)) => parts.push((ok, what, Some(q))),
+        None => parts.push((false, "no step that reads the cache manifest's digest (HEAD with `Accept: application/vnd.oci.image.manifest.v1+json`)".into(), None)),
+    }
+
+    let gc = p.garbage_collects.first();
+    let untagged_unsafe =
+        gc.is_some_and(|g| g.delete_untagged) && !on_3 && !CAVEAT.is_match(&section_prose(h, gc.map(|g| g.command.at)));
+    parts.push(match gc {
+        None => (false, "no `registry garbage-collect`: DELETE alone frees no space".into(), None),
+        Some(g) if untagged_unsafe => (false, "`garbage-collect --delete-untagged` with no caveat: on registry 2.8 it deletes the platform manifests of multi-arch images such as lab:cachetest".into(), Some(g.command.clone())),
+        Some(g) => (true, "garbage-collect run".into(), Some(g.command.clone())),
+    });
+
+    let caveat = h
+        .lines
+        .iter()
+        .find(|l| BLOB_CACHE.is_match(&l.text))
+        .map(|l| Quote { at: l.at, text: l.text.trim().to_string() });
+    let restart = p.restarts.first().cloned().or(caveat);
+    parts.push((
+        restart.is_some(),
+        "a restart after garbage-collect (the registry caches blob descriptors)".into(),
+        restart,
+    ));
+
+    let general =
+        h.lines.iter().find(|l| GENERAL.is_match(&l.text)).map(|l| Quote { at: l.at, text: l.text.trim().to_string() });
+    parts.push((general.is_some(), "how any image is deleted, not only the cache".into(), general));
+
+    let got = parts.iter().filter(|(ok, _, _)| *ok).count();
+    let seen = parts
+        .iter()
+        .map(|(ok, what, _)| format!("{} {what}", if *ok { "✓" } else { "✗" }))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let quotes = parts.into_iter().filter_map(|(_, _, q)| q).collect();
+    Graded {
+        share: got as f64 / 6.0,
+        expected: EXPECTED,
+        seen,
+        quotes,
+        fix: Some("show each step: deletion enabled, HEAD the cache tag with the cache manifest's Accept header, DELETE /v2/cachedata1/manifests/<digest>, `registry garbage-collect`, restart registry7; then say how any image is deleted".into()),
+    }
+}
+
+/// The student's words in the section a line is in (pasted output left out).
+fn section_prose(h: &HandIn, at: Option<super::extract::Location>) -> String {
+    let Some(idx) = at.and_then(|a| h.lines.iter().position(|l| l.at == a)) else { return String::new() };
+    let (start, end) = h.pieces.section_of(idx, h.lines.len());
+    (start..end)
+        .filter(|i| !h.pieces.in_code.get(*i).copied().unwrap_or(false))
+        .map(|i| &h.lines[i].text)
+        .filter(|t| !super::pieces::is_output(t))
+        .map(|t| format!("{t}\n"))
+        .collect()
+}

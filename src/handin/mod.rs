@@ -1,0 +1,66 @@
+//! The student's hand-in (the lab report, "sprawozdanie"): its text, the pieces of evidence
+//! the lab asks it to show, and how they are graded and cross-checked.
+//!
+//! `extract` reads the file (Markdown, text, PDF, DOCX) into located lines; `pieces` finds
+//! what the real tools printed among them; `grade` grades each requirement of the report
+//! rubric (`rubric-report.toml`) and cross-checks the pieces against each other.
+
+pub mod extract;
+pub mod grade;
+pub mod pieces;
+
+use std::path::Path;
+
+use crate::checks::Rubric;
+use crate::diagnosis::Diagnosis;
+use crate::report::{BuildSummary, Report};
+use crate::Error;
+pub use extract::{HandInFormat, Line, Location};
+pub use pieces::{Pieces, Quote};
+
+/// A report as read: its lines and the pieces found in them.
+#[derive(Debug, Clone)]
+pub struct HandIn {
+    pub format: HandInFormat,
+    pub lines: Vec<Line>,
+    pub pieces: Pieces,
+}
+
+impl HandIn {
+    /// Reads a report file; an unreadable one is an input error (exit 2).
+    pub fn read(path: &Path) -> Result<HandIn, Error> {
+        let (format, lines) = extract::read(path)?;
+        Ok(HandIn::of_lines(format, lines))
+    }
+
+    pub fn of_lines(format: HandInFormat, mut lines: Vec<Line>) -> HandIn {
+        // Output pasted from a CI job keeps the runner's timestamps; what follows them is read.
+        for l in &mut lines {
+            let rest = crate::builds::log_text::without_timestamp(&l.text);
+            if rest.len() != l.text.len() {
+                l.text = rest.to_string();
+            }
+        }
+        let pieces = Pieces::find(&lines);
+        HandIn { format, lines, pieces }
+    }
+
+    /// The problems and expected messages diagnosed, their evidence lines renumbered to where
+    /// they are in the report.
+    pub fn diagnoses(&self) -> Vec<Diagnosis> {
+        self.pieces.diagnoses.iter().map(|(d, _)| d.clone()).collect()
+    }
+
+    /// The report's grade: each requirement with its quotes, the pasted builds summarised,
+    /// the problems diagnosed.
+    pub fn grade(&self, subject: &str, rubric: &Rubric) -> Report {
+        let builds = self
+            .pieces
+            .builds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| BuildSummary::of_log(u8::try_from(i + 1).unwrap_or(u8::MAX), &b.log, None, None))
+            .collect();
+        Report::new("grade-report", subject, grade::grade(self, rubric), builds, None).with_diagnoses(self.diagnoses())
+    }
+}

@@ -1,0 +1,219 @@
+//! `lab7 grade-report`: reports built from one real session (tests/fixtures/reports/), in
+//! every format students hand in, one per missing requirement and one altered per cross-check.
+//! No Docker: a report is text.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lab7::checks::{CheckId, CheckOutcome, Rubric, Status};
+use lab7::handin::HandIn;
+use lab7::report::{Report, Verdict};
+use rstest::rstest;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports").join(name)
+}
+
+fn graded(name: &str) -> Report {
+    let h = HandIn::read(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    h.grade(name, &Rubric::default_report_rubric())
+}
+
+fn check(r: &Report, id: CheckId) -> &CheckOutcome {
+    r.checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id} not graded"))
+}
+
+fn lab7(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lab7")).args(args).output().expect("lab7 runs")
+}
+
+#[rstest]
+#[case::markdown_english("complete-en.md")]
+#[case::markdown_polish("complete-pl.md")]
+#[case::text("complete-en.txt")]
+#[case::docx_by_pandoc("complete-pl.docx")]
+#[case::pdf_by_libreoffice("complete-pl.pdf")]
+#[case::manifest_inspect_json("manifest-inspect-pl.md")]
+fn a_complete_report_earns_every_point_in_every_format(#[case] name: &str) {
+    let r = graded(name);
+    for c in &r.checks {
+        assert_eq!(c.status, Status::Pass, "{name}: {} — {}", c.id, c.seen);
+        assert_eq!(c.points, c.max_points, "{name}: {}", c.id);
+        assert!(!c.quotes.is_empty(), "{name}: {} quotes nothing", c.id);
+    }
+    assert_eq!(r.verdict, Verdict::Pass);
+}
+
+#[test]
+fn each_verdict_quotes_its_lines_with_where_they_are() {
+    let r = graded("complete-pl.pdf");
+    let manifest = check(&r, CheckId::ReportManifest);
+    assert!(
+        manifest.quotes.iter().any(|q| q.at.starts_with("page ") && q.text.contains("linux/arm64")),
+        "{:?}",
+        manifest.quotes
+    );
+    let docx = graded("complete-pl.docx");
+    let builds = check(&docx, CheckId::ReportTwoBuilds);
+    assert!(builds.quotes.iter().all(|q| q.at.starts_with("paragraph ")), "{:?}", builds.quotes);
+    // A digest the word processor wrapped at the page's edge is read whole.
+    let cache = check(&r, CheckId::ReportCacheEvidence);
+    assert!(
+        cache.quotes.iter().any(|q| q.text.contains("writing cache image manifest sha256:") && q.text.len() > 90),
+        "{:?}",
+        cache.quotes
+    );
+}
+
+#[rstest]
+#[case::build2("missing-build2.md", CheckId::ReportTwoBuilds, "only one build's output found")]
+#[case::manifest("missing-manifest.md", CheckId::ReportManifest, "no manifest listing found")]
+#[case::manifest_docx("missing-manifest.docx", CheckId::ReportManifest, "no manifest listing found")]
+#[case::cache_lines("missing-cache-lines.md", CheckId::ReportCacheEvidence, "did not try to import")]
+#[case::unpruned(
+    "unpruned.md",
+    CheckId::ReportCacheEvidence,
+    "not proven: no `docker buildx prune -a -f` between the builds"
+)]
+#[case::problem_explanation("problem-unexplained.md", CheckId::ReportProblemsExplained, "docker-driver-multi-platform")]
+#[case::docs_link("problem-without-docs.md", CheckId::ReportProblemsExplained, "no link to the documentation")]
+#[case::bonus("missing-bonus.md", CheckId::ReportBonusDeletion, "no DELETE of the cache manifest")]
+fn a_missing_requirement_is_said_plainly(#[case] name: &str, #[case] id: CheckId, #[case] said: &str) {
+    let r = graded(name);
+    let c = check(&r, id);
+    assert_eq!(c.status, Status::Fail, "{name}: {}", c.seen);
+    assert!(c.points < c.max_points);
+    assert!(c.seen.contains(said), "{name}: {}", c.seen);
+    assert!(c.fix.is_some());
+    // Only that requirement: the others keep their points (missing build 2 also takes the
+    // cache evidence that needs it, and its cross-checks).
+    let others_failed: Vec<_> =
+        r.checks.iter().filter(|o| o.status == Status::Fail && o.id != id).map(|o| o.id).collect();
+    if name != "missing-build2.md" {
+        assert!(others_failed.is_empty(), "{name}: also failed {others_failed:?}");
+    }
+}
+
+#[test]
+fn a_problem_explained_without_a_reference_earns_half_with_the_reference_named() {
+    let c = check(&graded("problem-without-docs.md"), CheckId::ReportProblemsExplained).clone();
+    assert_eq!(c.points, c.max_points / 2.0, "{}", c.seen);
+    let unexplained = check(&graded("problem-unexplained.md"), CheckId::ReportProblemsExplained).clone();
+    assert_eq!(unexplained.points, 0.0, "{}", unexplained.seen);
+    assert!(unexplained.seen.contains("not explained"), "{}", unexplained.seen);
+}
+
+#[rstest]
+#[case::index_digest("altered-manifest-digest.md", "✗ index digest")]
+#[case::platforms("altered-platforms.md", "✗ platforms")]
+#[case::cache_ref(
+    "altered-import-ref.md",
+    "✗ cache ref: build 2 imports registry7:5000/cachedata2, build 1 exported registry7:5000/cachedata1"
+)]
+#[case::cached_lines_added("altered-build2-copied.md", "is CACHED and yet printed its command's output")]
+#[case::build1_pasted_twice("altered-build1-twice.md", "timed lines are build 1's")]
+#[case::deleted_image("altered-deleted-digest.md", "a manifest of the image, not the cache")]
+fn each_inconsistency_is_a_finding_with_both_quotes(#[case] name: &str, #[case] finding: &str) {
+    let r = graded(name);
+    let c = check(&r, CheckId::ReportConsistent);
+    assert_eq!(c.status, Status::Fail, "{name}: {}", c.seen);
+    assert!(c.seen.contains(finding), "{name}: {}", c.seen);
+    assert!(c.quotes.len() >= 2, "{name}: {:?}", c.quotes);
+    assert_eq!(graded("complete-en.md").verdict, Verdict::Pass);
+}
+
+#[test]
+fn the_bonus_is_judged_on_substance() {
+    let by_tag = graded("bonus-by-tag.md");
+    let c = check(&by_tag, CheckId::ReportBonusDeletion);
+    assert!(c.seen.contains("✗ DELETE by tag: registry 2.8 refuses it"), "{}", c.seen);
+    assert!(c.seen.contains("✗ `garbage-collect --delete-untagged` with no caveat"), "{}", c.seen);
+    assert!(c.points < c.max_points / 2.0, "{}", c.points);
+    let full = graded("complete-en.md");
+    let c = check(&full, CheckId::ReportBonusDeletion);
+    assert_eq!(c.points, c.max_points, "{}", c.seen);
+    assert!(c.seen.contains("✓ DELETE by digest, answered 202"), "{}", c.seen);
+}
+
+/// Real builds, pasted as captured in each form buildx prints: the "two real builds"
+/// cross-check never mistakes them for one build pasted twice.
+#[rstest]
+fn two_real_builds_are_never_taken_for_one_pasted_twice(
+    #[values("plain", "tty-80", "tty-200", "ci-timestamps", "two-cache-from", "crlf")] form: &str,
+) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(format!("buildx-0.29-{form}"));
+    let read = |n: u8| lab7::builds::log_text::decode(&std::fs::read(dir.join(format!("build{n}.log"))).unwrap());
+    let text = format!("# Report\n\n## Build 1\n\n```\n{}```\n\n## Build 2\n\n```\n{}```\n", read(1), read(2));
+    let h = HandIn::of_lines(lab7::handin::HandInFormat::Markdown, lab7::handin::extract::numbered(&text));
+    let r = h.grade(form, &Rubric::default_report_rubric());
+    let c = check(&r, CheckId::ReportConsistent);
+    assert!(c.seen.contains("✓ build 2"), "{form}: {}", c.seen);
+    assert_eq!(check(&r, CheckId::ReportTwoBuilds).status, Status::Pass, "{form}");
+}
+
+#[test]
+fn grade_report_exits_0_when_all_is_shown_1_when_not_2_when_unreadable() {
+    assert_eq!(lab7(&["grade-report", fixture("complete-pl.pdf").to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(lab7(&["grade-report", fixture("unpruned.md").to_str().unwrap()]).status.code(), Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("report.pdf");
+    std::fs::write(&broken, b"%PDF-1.7\nnot really a pdf").unwrap();
+    let o = lab7(&["grade-report", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("report.pdf") && err.contains("fix:"), "{err}");
+}
+
+#[test]
+fn grade_report_writes_every_format_and_honours_a_report_rubric() {
+    let file = fixture("missing-manifest.md");
+    for format in ["human", "md", "json", "junit", "gradescope", "prairielearn"] {
+        let o = lab7(&["grade-report", file.to_str().unwrap(), "--format", format]);
+        assert_eq!(o.status.code(), Some(1), "{format}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains("no manifest listing found"), "{format}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rubric = dir.path().join("rubric.toml");
+    let mine = lab7::checks::DEFAULT_REPORT_RUBRIC
+        .replace(
+            "points = 15\ndocs = \"https://docs.docker.com/reference",
+            "points = 5\ndocs = \"https://docs.docker.com/reference",
+        )
+        .replace("points = 25", "points = 35");
+    std::fs::write(&rubric, mine).unwrap();
+    let o = lab7(&["grade-report", file.to_str().unwrap(), "--rubric", rubric.to_str().unwrap(), "--format", "json"]);
+    let r: Report = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(check(&r, CheckId::ReportManifest).max_points, 5.0);
+    // The lab's rubric is not a report's.
+    let lab_rubric = dir.path().join("lab.toml");
+    std::fs::write(&lab_rubric, lab7::checks::DEFAULT_RUBRIC).unwrap();
+    let o = lab7(&["grade-report", file.to_str().unwrap(), "--rubric", lab_rubric.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not one of the report's requirements"));
+}
+
+#[test]
+fn batch_grades_a_class_of_reports_with_a_row_and_a_report_each() {
+    let class = tempfile::tempdir().unwrap();
+    for name in ["complete-pl.pdf", "complete-pl.docx", "missing-manifest.md", "altered-platforms.md"] {
+        std::fs::copy(fixture(name), class.path().join(name)).unwrap();
+    }
+    std::fs::write(class.path().join("broken.docx"), b"PK\x03\x04 not a docx").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("reports.csv");
+    let o = lab7(&["batch", "--reports", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap()]);
+    // One report cannot be read: that is the batch's exit 2, with every other row there.
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let row = |n: &str| {
+        table.lines().find(|l| l.starts_with(&format!("{n},"))).unwrap_or_else(|| panic!("{n}:\n{table}")).to_string()
+    };
+    assert!(row("complete-pl.pdf").starts_with("complete-pl.pdf,pass,100,100,50"), "{table}");
+    assert!(row("complete-pl.docx").starts_with("complete-pl.docx,pass,"), "{table}");
+    assert!(
+        row("missing-manifest.md").contains(",fail,") && row("missing-manifest.md").contains("report_manifest"),
+        "{table}"
+    );
+    assert!(row("broken.docx").contains("not a readable Docx file"), "{table}");
+    assert!(out.path().join("reports-reports/missing-manifest.md.md").exists());
+}
