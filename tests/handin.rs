@@ -217,3 +217,15 @@ fn batch_grades_a_class_of_reports_with_a_row_and_a_report_each() {
     assert!(row("broken.docx").contains("not a readable Docx file"), "{table}");
     assert!(out.path().join("reports-reports/missing-manifest.md.md").exists());
 }
+
+#[test]
+fn a_docx_heading_is_read_from_its_style_and_a_textless_pdf_is_refused() {
+    let h = HandIn::read(&fixture("complete-pl.docx")).unwrap();
+    let headings: Vec<&str> = h.lines.iter().filter(|l| l.heading).map(|l| l.text.as_str()).collect();
+    assert!(headings.contains(&"5. Napotkane problemy"), "{headings:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("scan.md");
+    std::fs::write(&empty, "\n\n   \n").unwrap();
+    let e = HandIn::read(&empty).unwrap_err().to_string();
+    assert!(e.contains("no text in it") && e.contains("fix:"), "{e}");
+}

@@ -55,6 +55,15 @@ impl fmt::Display for Location {
 pub struct Line {
     pub text: String,
     pub at: Location,
+    /// The document marks it a heading (a DOCX heading style); Markdown's `#` and numbered
+    /// headings are told by their text.
+    pub heading: bool,
+}
+
+impl Line {
+    pub fn new(text: impl Into<String>, at: Location) -> Line {
+        Line { text: text.into(), at, heading: false }
+    }
 }
 
 /// Reads a report; an unreadable one is an input error naming the file and what to hand in.
@@ -83,6 +92,12 @@ pub fn read(path: &Path) -> Result<(HandInFormat, Vec<Line>), Error> {
             numbered(&text)
         }
     };
+    if lines.iter().all(|l| l.text.trim().is_empty()) {
+        return Err(Error::input(
+            format!("{}: no text in it (a scan, or outputs pasted as screenshots?)", path.display()),
+            "hand in the outputs as text: paste them into the document, or export a PDF with its text",
+        ));
+    }
     Ok((format, lines))
 }
 
@@ -101,7 +116,7 @@ fn format_of(path: &Path, bytes: &[u8]) -> HandInFormat {
 
 /// Text lines numbered from 1.
 pub fn numbered(text: &str) -> Vec<Line> {
-    text.lines().enumerate().map(|(i, l)| Line { text: l.to_string(), at: Location::Line(i + 1) }).collect()
+    text.lines().enumerate().map(|(i, l)| Line::new(l, Location::Line(i + 1))).collect()
 }
 
 fn pdf_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
@@ -122,11 +137,11 @@ fn pdf_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
             let at = Location::Page { page: p + 1, line: n };
             if std::mem::take(&mut gap) {
                 let before = lines.last().map_or(at, |prev: &Line| prev.at);
-                lines.push(Line { text: String::new(), at: before });
+                lines.push(Line::new("", before));
             }
             match lines.last_mut() {
                 Some(prev) if wrapped(prev, l) => prev.text.push_str(l),
-                _ => lines.push(Line { text: l.to_string(), at }),
+                _ => lines.push(Line::new(l, at)),
             }
         }
     }
@@ -160,20 +175,30 @@ fn docx_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
     for child in &docx.document.children {
         let mut texts = Vec::new();
         match child {
-            DocumentChild::Paragraph(p) => texts.push(paragraph_text(&p.children)),
-            DocumentChild::Table(t) => texts.extend(table_texts(t)),
+            DocumentChild::Paragraph(p) => texts.push((paragraph_text(&p.children), is_heading(p))),
+            DocumentChild::Table(t) => texts.extend(table_texts(t).into_iter().map(|t| (t, false))),
             _ => continue,
         }
-        for text in texts {
+        for (text, heading) in texts {
             paragraph += 1;
             for (i, l) in text.split('\n').enumerate() {
-                lines.push(Line { text: l.to_string(), at: Location::Paragraph { paragraph, line: i + 1 } });
+                let mut line = Line::new(l, Location::Paragraph { paragraph, line: i + 1 });
+                line.heading = heading;
+                lines.push(line);
             }
             // Paragraphs are apart, as blank lines keep them in a text file.
-            lines.push(Line { text: String::new(), at: Location::Paragraph { paragraph, line: 1 } });
+            lines.push(Line::new("", Location::Paragraph { paragraph, line: 1 }));
         }
     }
     Ok(lines)
+}
+
+/// Word's and LibreOffice's heading styles (`Heading1`, Polish Word's `Nagwek1`), and the title.
+fn is_heading(p: &docx_rs::Paragraph) -> bool {
+    p.property.style.as_ref().is_some_and(|s| {
+        let v = s.val.to_lowercase();
+        ["heading", "nagwek", "nagłówek", "title", "tytu"].iter().any(|h| v.starts_with(h))
+    })
 }
 
 /// A paragraph's text: runs, links and tracked insertions; a line break is a newline.

@@ -198,7 +198,7 @@ impl Pieces {
         let mut p = Pieces { builds: find_builds(lines), listings: find_listings(lines), ..Pieces::default() };
         for (i, line) in lines.iter().enumerate() {
             let t = &line.text;
-            if HEADING.is_match(t) {
+            if line.heading || HEADING.is_match(t) {
                 p.headings.push(i);
             }
             if PRUNE.is_match(t) {
@@ -415,7 +415,8 @@ fn imagetools_listing(lines: &[Line], i: usize) -> Option<(ManifestListing, usiz
 /// `docker manifest inspect` (an index's JSON) at line `i`: the listing and the line after it.
 fn json_listing(lines: &[Line], i: usize) -> Option<(ManifestListing, usize)> {
     static JSON_START: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r#""mediaType":\s*"application/vnd\.(oci\.image\.index|docker\.distribution\.manifest\.list)"#).unwrap()
+        Regex::new(r#""mediaType":\s*"application/vnd\.(oci\.image\.index|docker\.distribution\.manifest\.list)"#)
+            .unwrap()
     });
     static FIELD: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#""(architecture|os|variant|digest)":\s*"([\w:.-]+)""#).unwrap());
