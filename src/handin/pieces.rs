@@ -159,7 +159,7 @@ static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#\d+ \S").unwr
 static TTY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(=> |\[\+\] Building )").unwrap());
 /// What BuildKit prints after a failed build, around and between its vertices.
 static AFTERWORD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(-{6,}|> |>>> |ERROR:|error:|Dockerfile:\d+|\d+ \| |WARNING:|View build details)").unwrap()
+    Regex::new(r"^\s*(-{6,}|> |>>> |ERROR:|error:|Dockerfile:\d+|\d+ \| |WARNING:|View build details|Switch to a different driver|Learn more at https?://)").unwrap()
 });
 static BUILD_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(#0 building with |#1 \[internal\] load build definition|\[\+\] Building )").unwrap()
@@ -176,12 +176,17 @@ static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{6
 static LINK: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"https?://[^\s)>\]"'`,]+"#).unwrap());
 static HEADING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(#{1,6} \S|\d{1,2}\.\s+\p{Lu})").unwrap());
 static CURL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\bcurl\b.*?/v2/(\S+?)/manifests/([^\s'\x22]+)").unwrap());
-static STATUS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*HTTP/[0-9.]+ (\d{3})").unwrap());
+/// The status line, as curl prints it (`-i`, `-I`; `-v` puts `< ` in front) or PowerShell's
+/// Invoke-WebRequest (`StatusCode : 202`).
+static STATUS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(?:<\s*)?(?:HTTP/[0-9.]+ (\d{3})|StatusCode\s*:\s*(\d{3}))").unwrap());
 static CONTENT_DIGEST: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^\s*docker-content-digest:\s*(sha256:[0-9a-f]{64})").unwrap());
+    LazyLock::new(|| Regex::new(r"(?i)^\s*(?:<\s*)?docker-content-digest\s*:\s*(sha256:[0-9a-f]{64})").unwrap());
 static ACCEPT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)accept:\s*([\w.+/-]+)").unwrap());
-static PRUNE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"docker\s+(buildx\s+)?(builder\s+)?prune\b|buildctl\s+prune\b").unwrap());
+/// The builder's cache emptied: pruned, or the builder removed (a new one starts empty).
+static PRUNE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"docker\s+(buildx\s+)?(builder\s+)?prune\b|buildctl\s+prune\b|docker\s+buildx\s+rm\b").unwrap()
+});
 static GC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"registry\s+garbage-collect\b").unwrap());
 static RESTART: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"docker\s+(container\s+)?restart\s+\S|docker\s+compose\s+restart|docker\s+start\s+\S").unwrap()
@@ -393,11 +398,12 @@ fn imagetools_listing(lines: &[Line], i: usize) -> Option<(ManifestListing, usiz
     let mut listing = listing_at(&lines[i]);
     let mut child: Option<Digest> = None;
     let mut j = i + 1;
-    // It ends at a blank line followed by something that is not more of it.
-    let ends = |j: usize| {
-        lines[j].text.trim().is_empty()
-            && lines.get(j + 1).is_some_and(|n| !n.text.starts_with(' ') && !n.text.starts_with("Manifests"))
-    };
+    // It goes on over blank lines (a word processor may hold each line as a paragraph) and its
+    // own keys; it ends at the first other line.
+    static PART: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(\s|Name:|MediaType:|Digest:|Manifests:|Platform:|Annotations:|Provenance:|SBOM:|vnd\.|$)").unwrap()
+    });
+    let ends = |j: usize| !PART.is_match(&lines[j].text);
     while j < lines.len() && !ends(j) {
         let l = &lines[j];
         if let Some(c) = TOP_DIGEST.captures(&l.text) {
@@ -470,7 +476,8 @@ fn exchange_at(lines: &[Line], i: usize) -> Option<Exchange> {
     };
     for l in lines[i + 1..].iter().take(15).take_while(|l| !l.text.contains("curl ") && !l.text.starts_with("$ ")) {
         if let Some(s) = STATUS.captures(&l.text) {
-            e.status.get_or_insert((s[1].parse().unwrap_or(0), Quote::of(l)));
+            let code = s.get(1).or(s.get(2)).map_or(0, |m| m.as_str().parse().unwrap_or(0));
+            e.status.get_or_insert((code, Quote::of(l)));
         }
         if let Some(d) = CONTENT_DIGEST.captures(&l.text) {
             e.content_digest = d[1].parse().ok().map(|d| (d, Quote::of(l)));
