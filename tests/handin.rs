@@ -76,7 +76,11 @@ fn each_verdict_quotes_its_lines_with_where_they_are() {
     "not proven: no `docker buildx prune -a -f` between the builds"
 )]
 #[case::problem_explanation("problem-unexplained.md", CheckId::ReportProblemsExplained, "docker-driver-multi-platform")]
-#[case::problem_in_word_paragraphs("problem-unexplained-paragraphs.docx", CheckId::ReportProblemsExplained, "not explained")]
+#[case::problem_in_word_paragraphs(
+    "problem-unexplained-paragraphs.docx",
+    CheckId::ReportProblemsExplained,
+    "not explained"
+)]
 #[case::docs_link("problem-without-docs.md", CheckId::ReportProblemsExplained, "no link to the documentation")]
 #[case::bonus("missing-bonus.md", CheckId::ReportBonusDeletion, "no DELETE of the cache manifest")]
 fn a_missing_requirement_is_said_plainly(#[case] name: &str, #[case] id: CheckId, #[case] said: &str) {

@@ -258,29 +258,14 @@ fn problems_explained(h: &HandIn) -> Graded {
     let mut missing = Vec::new();
     for (d, at) in &problems {
         let Some(idx) = at.first().and_then(|a| h.lines.iter().position(|l| l.at == *a)) else { continue };
-        quotes.push(Quote { at: h.lines[idx].at, text: h.lines[idx].text.trim().to_string() });
-        let prose = prose_around(h, idx);
-        let words: usize = prose.iter().map(|l| l.text.split_whitespace().count()).sum();
-        let link = prose.iter().flat_map(|l| super::pieces::links_in(&l.text)).find(|u| DOCS.is_match(u));
-        let fix = prose.iter().any(|l| FIX_WORDS.is_match(&l.text));
-        let (share, what) = match (words >= 20, link.is_some(), fix) {
-            (true, true, true) => (1.0, "explained, with a docs link and a fix".to_string()),
-            (true, false, true) => (0.5, "explained with a fix, but no link to the documentation".to_string()),
-            (true, true, false) => (0.5, "explained with a docs link, but no fix said".to_string()),
-            (true, false, false) => (0.5, "explained, but with no docs link and no fix".to_string()),
-            _ => (0.0, "not explained".to_string()),
-        };
-        if share < 1.0 {
+        let e = explanation_of(h, idx);
+        if e.share < 1.0 {
             missing.push(d.id.clone());
         }
-        if let Some(u) = link {
-            quotes.push(Quote {
-                at: prose.iter().find(|l| l.text.contains(&u)).map_or(h.lines[idx].at, |l| l.at),
-                text: u,
-            });
-        }
-        seen.push(format!("{} ({}): {what}", d.id, h.lines[idx].at));
-        shares.push(share);
+        seen.push(format!("{} ({}): {}", d.id, h.lines[idx].at, e.what));
+        shares.push(e.share);
+        quotes.push(Quote { at: h.lines[idx].at, text: h.lines[idx].text.trim().to_string() });
+        quotes.extend(e.link);
     }
     let share = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
     Graded {
@@ -293,6 +278,34 @@ fn problems_explained(h: &HandIn) -> Graded {
             missing.join(", ")
         )),
     }
+}
+
+/// How a student explained the problem at line `idx`: the share earned, what it lacks, and the
+/// documentation link it gives.
+struct Explanation {
+    share: f64,
+    what: &'static str,
+    link: Option<Quote>,
+}
+
+/// An explanation is 20 words or more of the student's own in the problem's section; a docs
+/// link and a fix each make up the rest (half without either).
+fn explanation_of(h: &HandIn, idx: usize) -> Explanation {
+    let prose = prose_around(h, idx);
+    let words: usize = prose.iter().map(|l| l.text.split_whitespace().count()).sum();
+    let link = prose
+        .iter()
+        .flat_map(|l| super::pieces::links_in(&l.text).into_iter().map(move |u| Quote { at: l.at, text: u }))
+        .find(|q| DOCS.is_match(&q.text));
+    let fix = prose.iter().any(|l| FIX_WORDS.is_match(&l.text));
+    let (share, what) = match (words >= 20, link.is_some(), fix) {
+        (true, true, true) => (1.0, "explained, with a docs link and a fix"),
+        (true, false, true) => (0.5, "explained with a fix, but no link to the documentation"),
+        (true, true, false) => (0.5, "explained with a docs link, but no fix said"),
+        (true, false, false) => (0.5, "explained, but with no docs link and no fix"),
+        (false, _, _) => (0.0, "not explained"),
+    };
+    Explanation { share, what, link }
 }
 
 /// The prose of the section a problem was pasted in: its lines that are not pasted output.
@@ -530,120 +543,132 @@ static GENERAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(/v2/<[^>]+>/manifests/<|any image|dowoln\w* obraz|every image|each image|inny obraz)").unwrap()
 });
 
+/// One element of the bonus answer: shown or not, what was seen, the line it rests on.
+struct Element {
+    ok: bool,
+    what: String,
+    quote: Option<Quote>,
+}
+
+fn element(ok: bool, what: impl Into<String>, quote: Option<Quote>) -> Element {
+    Element { ok, what: what.into(), quote }
+}
+
 fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
     const EXPECTED: &str = "deletion enabled; the cache manifest's digest read with the right Accept header; DELETE by that digest (202); garbage-collect; a restart (or the blob cache caveat); how any image is deleted";
-    let p = &h.pieces;
     let text: String = h.lines.iter().map(|l| format!("{}\n", l.text)).collect();
+    // What the student says they ran decides what registry 3.x allows.
     let on_3 = REGISTRY3.is_match(&text);
-    let mut parts: Vec<(bool, String, Option<Quote>)> = Vec::new();
-
-    let delete = p.exchanges.iter().find(|e| e.method == Method::Delete);
-    let accepted = delete.and_then(|e| e.status.as_ref()).filter(|(s, _)| *s == 202);
-    let enabled = p.deletion_enabled.first().cloned().or_else(|| accepted.map(|(_, q)| q.clone()));
-    parts.push((
-        enabled.is_some(),
-        "deletion enabled (REGISTRY_STORAGE_DELETE_ENABLED=true, or a DELETE answered 202)".into(),
-        enabled,
-    ));
-
-    let by_digest = delete.filter(|e| e.by_digest().is_some());
-    let (ok, what, q) = match (delete, by_digest, p.tool_deletes.first()) {
-        (_, Some(e), _) => (
-            true,
-            format!(
-                "DELETE by digest{}",
-                e.status.as_ref().map(|(s, _)| format!(", answered {s}")).unwrap_or_default()
-            ),
-            Some(e.command.clone()),
-        ),
-        (Some(e), None, _) if on_3 => {
-            (true, "DELETE by tag, which registry 3.x accepts".into(), Some(e.command.clone()))
-        }
-        (Some(e), None, _) => (
-            false,
-            "DELETE by tag: registry 2.8 refuses it (DIGEST_INVALID); a manifest is deleted by its digest".into(),
-            Some(e.command.clone()),
-        ),
-        (None, None, Some(t)) => {
-            (true, "deleted with a tool that resolves the tag to its digest".into(), Some(t.clone()))
-        }
-        (None, None, None) => (false, "no DELETE of the cache manifest".into(), None),
-    };
-    parts.push((ok, what, q));
-
-    let digest_read = by_digest.and_then(|del| {
-        let d = del.by_digest()?;
-        let read = p.exchanges.iter().find(|e| {
-            e.method != Method::Delete
-                && e.repository == del.repository
-                && e.content_digest.as_ref().is_some_and(|(c, _)| *c == d)
-        });
-        let written = b.all.iter().filter_map(|x| x.cache_manifest()).any(|(w, _)| w == d);
-        match read {
-            Some(e) if e.accept.is_some() => {
-                Some((true, "the digest read with an Accept header".to_string(), e.command.clone()))
-            }
-            Some(e) if written => Some((
-                true,
-                "the digest read (it is the cache manifest the build wrote)".to_string(),
-                e.command.clone(),
-            )),
-            Some(e) => Some((
-                false,
-                "the digest read without an Accept header: registry 2.8 answers another digest for an OCI manifest"
-                    .to_string(),
-                e.command.clone(),
-            )),
-            None if written => {
-                Some((true, "the digest is the cache manifest the build wrote".to_string(), del.command.clone()))
-            }
-            None => None,
-        }
-    });
-    match digest_read {
-        Some((ok, what, q)) => parts.push((ok, what, Some(q))),
-        None => parts.push((false, "no step that reads the cache manifest's digest (HEAD with `Accept: application/vnd.oci.image.manifest.v1+json`)".into(), None)),
-    }
-
-    let gc = p.garbage_collects.first();
-    let untagged_unsafe =
-        gc.is_some_and(|g| g.delete_untagged) && !on_3 && !CAVEAT.is_match(&section_prose(h, gc.map(|g| g.command.at)));
-    parts.push(match gc {
-        None => (false, "no `registry garbage-collect`: DELETE alone frees no space".into(), None),
-        Some(g) if untagged_unsafe => (false, "`garbage-collect --delete-untagged` with no caveat: on registry 2.8 it deletes the platform manifests of multi-arch images such as lab:cachetest".into(), Some(g.command.clone())),
-        Some(g) => (true, "garbage-collect run".into(), Some(g.command.clone())),
-    });
-
-    let caveat = h
-        .lines
-        .iter()
-        .find(|l| BLOB_CACHE.is_match(&l.text))
-        .map(|l| Quote { at: l.at, text: l.text.trim().to_string() });
-    let restart = p.restarts.first().cloned().or(caveat);
-    parts.push((
-        restart.is_some(),
-        "a restart after garbage-collect (the registry caches blob descriptors)".into(),
-        restart,
-    ));
-
-    let general =
-        h.lines.iter().find(|l| GENERAL.is_match(&l.text)).map(|l| Quote { at: l.at, text: l.text.trim().to_string() });
-    parts.push((general.is_some(), "how any image is deleted, not only the cache".into(), general));
-
-    let got = parts.iter().filter(|(ok, _, _)| *ok).count();
-    let seen = parts
-        .iter()
-        .map(|(ok, what, _)| format!("{} {what}", if *ok { "✓" } else { "✗" }))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let quotes = parts.into_iter().filter_map(|(_, _, q)| q).collect();
+    let parts = [
+        deletion_enabled(&h.pieces),
+        delete_by_digest(&h.pieces, on_3),
+        digest_read(&h.pieces, b),
+        garbage_collected(h, on_3),
+        restarted(h),
+        any_image(h),
+    ];
+    let got = parts.iter().filter(|e| e.ok).count();
+    let seen =
+        parts.iter().map(|e| format!("{} {}", if e.ok { "✓" } else { "✗" }, e.what)).collect::<Vec<_>>().join("; ");
     Graded {
-        share: got as f64 / 6.0,
+        share: got as f64 / parts.len() as f64,
         expected: EXPECTED,
         seen,
-        quotes,
+        quotes: parts.into_iter().filter_map(|e| e.quote).collect(),
         fix: Some("show each step: deletion enabled, HEAD the cache tag with the cache manifest's Accept header, DELETE /v2/cachedata1/manifests/<digest>, `registry garbage-collect`, restart registry7; then say how any image is deleted".into()),
     }
+}
+
+fn the_delete(p: &Pieces) -> Option<&super::pieces::Exchange> {
+    p.exchanges.iter().find(|e| e.method == Method::Delete)
+}
+
+/// Deletion switched on in the registry's settings, or shown by a DELETE it accepted.
+fn deletion_enabled(p: &Pieces) -> Element {
+    let accepted = the_delete(p).and_then(|e| e.status.as_ref()).filter(|(s, _)| *s == 202);
+    let q = p.deletion_enabled.first().cloned().or_else(|| accepted.map(|(_, q)| q.clone()));
+    element(q.is_some(), "deletion enabled (REGISTRY_STORAGE_DELETE_ENABLED=true, or a DELETE answered 202)", q)
+}
+
+/// The manifest deleted by its digest (registry 3.x also takes a tag; skopeo, crane and regctl
+/// resolve the tag themselves).
+fn delete_by_digest(p: &Pieces, on_3: bool) -> Element {
+    match (the_delete(p), p.tool_deletes.first()) {
+        (Some(e), _) if e.by_digest().is_some() => {
+            let answered = e.status.as_ref().map(|(s, _)| format!(", answered {s}")).unwrap_or_default();
+            element(true, format!("DELETE by digest{answered}"), Some(e.command.clone()))
+        }
+        (Some(e), _) if on_3 => element(true, "DELETE by tag, which registry 3.x accepts", Some(e.command.clone())),
+        (Some(e), _) => element(
+            false,
+            "DELETE by tag: registry 2.8 refuses it (DIGEST_INVALID); a manifest is deleted by its digest",
+            Some(e.command.clone()),
+        ),
+        (None, Some(t)) => element(true, "deleted with a tool that resolves the tag to its digest", Some(t.clone())),
+        (None, None) => element(false, "no DELETE of the cache manifest", None),
+    }
+}
+
+/// How the deleted digest was found: a HEAD/GET of the cache's tag that answered it, with the
+/// Accept header an OCI manifest needs (registry 2.8 answers another digest without it).
+fn digest_read(p: &Pieces, b: &LabBuilds) -> Element {
+    const NONE: &str = "no step that reads the cache manifest's digest (HEAD with `Accept: application/vnd.oci.image.manifest.v1+json`)";
+    let Some((del, d)) = the_delete(p).and_then(|e| Some((e, e.by_digest()?))) else {
+        return element(false, NONE, None);
+    };
+    let read = p.exchanges.iter().find(|e| {
+        e.method != Method::Delete
+            && e.repository == del.repository
+            && e.content_digest.as_ref().is_some_and(|(c, _)| *c == d)
+    });
+    let written = b.all.iter().filter_map(|x| x.cache_manifest()).any(|(w, _)| w == d);
+    match read {
+        Some(e) if e.accept.is_some() => {
+            element(true, "the digest read with an Accept header", Some(e.command.clone()))
+        }
+        Some(e) if written => {
+            element(true, "the digest read (it is the cache manifest the build wrote)", Some(e.command.clone()))
+        }
+        Some(e) => element(
+            false,
+            "the digest read without an Accept header: registry 2.8 answers another digest for an OCI manifest",
+            Some(e.command.clone()),
+        ),
+        None if written => element(true, "the digest is the cache manifest the build wrote", Some(del.command.clone())),
+        None => element(false, NONE, None),
+    }
+}
+
+/// `registry garbage-collect` run; `--delete-untagged` on 2.8 needs its caveat said.
+fn garbage_collected(h: &HandIn, on_3: bool) -> Element {
+    let Some(gc) = h.pieces.garbage_collects.first() else {
+        return element(false, "no `registry garbage-collect`: DELETE alone frees no space", None);
+    };
+    if gc.delete_untagged && !on_3 && !CAVEAT.is_match(&section_prose(h, Some(gc.command.at))) {
+        return element(
+            false,
+            "`garbage-collect --delete-untagged` with no caveat: on registry 2.8 it deletes the platform manifests of multi-arch images such as lab:cachetest",
+            Some(gc.command.clone()),
+        );
+    }
+    element(true, "garbage-collect run", Some(gc.command.clone()))
+}
+
+/// A restart after garbage-collect, or the blob descriptor cache explained.
+fn restarted(h: &HandIn) -> Element {
+    let caveat = quote_where(h, &BLOB_CACHE);
+    let q = h.pieces.restarts.first().cloned().or(caveat);
+    element(q.is_some(), "a restart after garbage-collect (the registry caches blob descriptors)", q)
+}
+
+fn any_image(h: &HandIn) -> Element {
+    let q = quote_where(h, &GENERAL);
+    element(q.is_some(), "how any image is deleted, not only the cache", q)
+}
+
+/// The first line matching `re`, quoted.
+fn quote_where(h: &HandIn, re: &Regex) -> Option<Quote> {
+    h.lines.iter().find(|l| re.is_match(&l.text)).map(|l| Quote { at: l.at, text: l.text.trim().to_string() })
 }
 
 /// The student's words in the section a line is in (pasted output left out).

@@ -401,7 +401,8 @@ fn imagetools_listing(lines: &[Line], i: usize) -> Option<(ManifestListing, usiz
     // It goes on over blank lines (a word processor may hold each line as a paragraph) and its
     // own keys; it ends at the first other line.
     static PART: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(\s|Name:|MediaType:|Digest:|Manifests:|Platform:|Annotations:|Provenance:|SBOM:|vnd\.|$)").unwrap()
+        Regex::new(r"^(\s|Name:|MediaType:|Digest:|Manifests:|Platform:|Annotations:|Provenance:|SBOM:|vnd\.|$)")
+            .unwrap()
     });
     let ends = |j: usize| !PART.is_match(&lines[j].text);
     while j < lines.len() && !ends(j) {
