@@ -134,6 +134,11 @@ fn the_bonus_is_judged_on_substance() {
     assert!(c.seen.contains("✗ DELETE by tag: registry 2.8 refuses it"), "{}", c.seen);
     assert!(c.seen.contains("✗ `garbage-collect --delete-untagged` with no caveat"), "{}", c.seen);
     assert!(c.points < c.max_points / 2.0, "{}", c.points);
+    // Where the student says they ran registry 3.x, DELETE by tag and --delete-untagged are right.
+    let on_3 = graded("bonus-by-tag-registry3.md");
+    let c = check(&on_3, CheckId::ReportBonusDeletion);
+    assert_eq!(c.points, c.max_points, "{}", c.seen);
+    assert!(c.seen.contains("✓ DELETE by tag, which registry 3.x accepts"), "{}", c.seen);
     let full = graded("complete-en.md");
     let c = check(&full, CheckId::ReportBonusDeletion);
     assert_eq!(c.points, c.max_points, "{}", c.seen);
@@ -144,7 +149,7 @@ fn the_bonus_is_judged_on_substance() {
 /// cross-check never mistakes them for one build pasted twice.
 #[rstest]
 fn two_real_builds_are_never_taken_for_one_pasted_twice(
-    #[values("plain", "tty-80", "tty-200", "ci-timestamps", "two-cache-from", "crlf")] form: &str,
+    #[values("plain", "tty-80", "tty-200", "ci-timestamps", "two-cache-from", "crlf", "utf16le", "rawjson")] form: &str,
 ) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(format!("buildx-0.29-{form}"));
     let read = |n: u8| lab7::builds::log_text::decode(&std::fs::read(dir.join(format!("build{n}.log"))).unwrap());
@@ -154,6 +159,9 @@ fn two_real_builds_are_never_taken_for_one_pasted_twice(
     let c = check(&r, CheckId::ReportConsistent);
     assert!(c.seen.contains("✓ build 2"), "{form}: {}", c.seen);
     assert_eq!(check(&r, CheckId::ReportTwoBuilds).status, Status::Pass, "{form}");
+    // Read as grade-logs reads them: build 2 imported the cache build 1 looked for.
+    let cache = check(&r, CheckId::ReportCacheEvidence);
+    assert!(cache.seen.contains("✓ build 1: not found (expected); build 2: imported from"), "{form}: {}", cache.seen);
 }
 
 #[test]

@@ -562,7 +562,7 @@ fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
     let parts = [
         deletion_enabled(&h.pieces),
         delete_by_digest(&h.pieces, on_3),
-        digest_read(&h.pieces, b),
+        digest_read(&h.pieces, b, on_3),
         garbage_collected(h, on_3),
         restarted(h),
         any_image(h),
@@ -611,8 +611,11 @@ fn delete_by_digest(p: &Pieces, on_3: bool) -> Element {
 
 /// How the deleted digest was found: a HEAD/GET of the cache's tag that answered it, with the
 /// Accept header an OCI manifest needs (registry 2.8 answers another digest without it).
-fn digest_read(p: &Pieces, b: &LabBuilds) -> Element {
+fn digest_read(p: &Pieces, b: &LabBuilds, on_3: bool) -> Element {
     const NONE: &str = "no step that reads the cache manifest's digest (HEAD with `Accept: application/vnd.oci.image.manifest.v1+json`)";
+    if let Some(e) = the_delete(p).filter(|e| on_3 && e.by_digest().is_none()) {
+        return element(true, "no digest needed: registry 3.x deletes by tag", Some(e.command.clone()));
+    }
     let Some((del, d)) = the_delete(p).and_then(|e| Some((e, e.by_digest()?))) else {
         return element(false, NONE, None);
     };

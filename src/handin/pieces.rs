@@ -157,6 +157,9 @@ pub struct Pieces {
 
 static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#\d+ \S").unwrap());
 static TTY: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(=> |\[\+\] Building )").unwrap());
+/// `--progress=rawjson`: one SolveStatus object a line.
+static RAWJSON: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"^\s*\{"(vertexes|statuses|logs|warnings)":"#).unwrap());
 /// What BuildKit prints after a failed build, around and between its vertices.
 static AFTERWORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*(-{6,}|> |>>> |ERROR:|error:|Dockerfile:\d+|\d+ \| |WARNING:|View build details|Switch to a different driver|Learn more at https?://)").unwrap()
@@ -287,7 +290,7 @@ fn digests_in(quotes: &[Quote]) -> Vec<(Digest, Quote)> {
 }
 
 fn is_build_line(t: &str) -> bool {
-    PLAIN.is_match(t) || TTY.is_match(t)
+    PLAIN.is_match(t) || TTY.is_match(t) || RAWJSON.is_match(t)
 }
 
 /// Runs of build output, split where a new build starts (`#0 building with …`, a tty
