@@ -39,6 +39,7 @@ fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy, jobs: usi
         build_timeout: Duration::from_secs(600),
         client: Default::default(),
         jobs,
+        nodes: Vec::new(),
         cancel: CancellationToken::new(),
     };
     let started = Instant::now();

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::builds::BuildSpec;
 use crate::checks::{self, CheckId, Evidence, Rubric, Status};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
@@ -37,6 +36,9 @@ pub struct BatchOptions {
     pub client: crate::builds::buildx::Client,
     /// Submissions graded at once, each in an environment of its own (`--jobs`).
     pub jobs: usize,
+    /// Remote BuildKit nodes (`--node`): one job each, so no two submissions share a node's
+    /// cache; empty for lab7's own nodes.
+    pub nodes: Vec<crate::environment::remote::RemoteNode>,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: the current submission stops, no new one starts.
     pub cancel: CancellationToken,
 }
@@ -83,12 +85,16 @@ pub async fn grade_all(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // `jobs` workers in this task, each with its own environment, take the next submission
     // in name order until none is left; results reach `done` as each submission ends.
-    let workers = futures_util::future::join_all((0..opts.jobs.max(1)).map(|_| {
+    let jobs = if opts.nodes.is_empty() { opts.jobs.max(1) } else { opts.nodes.len() };
+    let workers = futures_util::future::join_all((0..jobs).map(|slot| {
         let tx = tx.clone();
         let (subs, next, stop) = (&subs, &next, &stop);
+        // Each job builds on its own remote node, when there are some.
+        let mut opts = opts.clone();
+        opts.env.remote = opts.nodes.get(slot).cloned();
         async move {
             let mut shared: Option<LabEnvironment> = None;
-            let result = worker(subs, next, stop, &mut shared, opts, images, rubric, progress, &tx).await;
+            let result = worker(subs, next, stop, &mut shared, &opts, images, rubric, progress, &tx).await;
             let removed = match shared.take() {
                 Some(env) => env.shutdown().await,
                 None => Ok(()),
@@ -144,7 +150,7 @@ async fn worker(
         eprintln!("[lab7] submission {}/{}: {}", i + 1, subs.len(), sub.display());
         let mut lab_opts = LabOptions::new(sub);
         lab_opts.dockerfile = opts.file.clone();
-        lab_opts.env = opts.env;
+        lab_opts.env = opts.env.clone();
         lab_opts.build_timeout = opts.build_timeout;
         lab_opts.client = opts.client;
         lab_opts.cancel = opts.cancel.clone();
@@ -200,7 +206,7 @@ async fn in_shared(
     }
     let env = shared.as_mut().expect("started above");
     let context = env.node.upload(&opts.app_dir, slug, &opts.dockerfile, opts.env.max_context).await?;
-    let spec = BuildSpec::lab(&env.registry_host(), &opts.dockerfile, &context);
+    let spec = env.build_spec(&opts.dockerfile, &context).await?;
     let timing = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
     progress.stage_finished(Stage::Environment, timing.seconds);
     lab::run_in(env, opts, &dockerfile_summary, spec, timing, progress).await

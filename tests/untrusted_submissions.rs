@@ -126,7 +126,7 @@ async fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
     );
     let dir = submission(&probe);
     let context = env.node.upload(dir.path(), "probe", "Dockerfile_multi", 1 << 20).await.unwrap();
-    let spec = builds::BuildSpec::lab(&env.registry_host(), "Dockerfile_multi", &context);
+    let spec = env.build_spec("Dockerfile_multi", &context).await.unwrap();
     let b = builds::run(&env.node, &spec, Duration::from_secs(300), &CancellationToken::new(), |_| {}).await.unwrap();
     assert!(b.succeeded(), "{}", b.raw_log);
     for t in &targets {
@@ -197,7 +197,7 @@ async fn disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason() {
     ];
     for (dockerfile, reason) in cases {
         let dir = submission(dockerfile);
-        let run = lab_run(dir.path(), env).await;
+        let run = lab_run(dir.path(), env.clone()).await;
         assert!(!run.build1.succeeded(), "{dockerfile}\n{}", run.build1.raw_log);
         let problem = run.build1.problem().unwrap();
         assert!(problem.contains(reason), "{dockerfile}: {problem}");

@@ -34,6 +34,10 @@ pub struct BuildSpec {
     /// The lab's cache image, `cachedata1` (its tag `latest`), in registry7.
     pub cache: ImageRef,
     pub cache_mode: String,
+    /// registry7 is plain HTTP to a node lab7 did not configure (a remote node): the push and
+    /// the cache say so themselves (`registry.insecure=true`).
+    #[serde(default)]
+    pub insecure_registry: bool,
 }
 
 impl BuildSpec {
@@ -47,6 +51,16 @@ impl BuildSpec {
             image: "lab:cachetest".parse().expect("the lab's image reference"),
             cache: "cachedata1".parse().expect("the lab's cache reference"),
             cache_mode: "max".into(),
+            insecure_registry: false,
+        }
+    }
+
+    /// The registry options a remote node needs, `""` for lab7's own node.
+    fn registry_opts(&self) -> &'static str {
+        if self.insecure_registry {
+            ",registry.insecure=true"
+        } else {
+            ""
         }
     }
 
@@ -70,9 +84,18 @@ impl BuildSpec {
             &format!("--local=dockerfile={}", self.context),
             &format!("--opt=filename={}", self.dockerfile),
             &format!("--opt=platform={platforms}"),
-            &format!("--output=type=image,name={},push=true,oci-mediatypes=true", self.image_ref()),
-            &format!("--export-cache=type=registry,ref={},mode={}", self.cache_ref(), self.cache_mode),
-            &format!("--import-cache=type=registry,ref={}", self.cache_ref()),
+            &format!(
+                "--output=type=image,name={},push=true,oci-mediatypes=true{}",
+                self.image_ref(),
+                self.registry_opts()
+            ),
+            &format!(
+                "--export-cache=type=registry,ref={},mode={}{}",
+                self.cache_ref(),
+                self.cache_mode,
+                self.registry_opts()
+            ),
+            &format!("--import-cache=type=registry,ref={}{}", self.cache_ref(), self.registry_opts()),
             "--progress=plain",
         ]
         .iter()

@@ -16,6 +16,7 @@ use lab7::checks::{self, Evidence, Names, Rubric, RubricKind};
 use lab7::diagnosis;
 use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
+use lab7::environment::remote::{NodeTls, RemoteNode};
 use lab7::environment::EnvOptions;
 use lab7::environment::{self, Images, LabEnvironment};
 use lab7::handin::HandIn;
@@ -111,7 +112,7 @@ impl NodeArgs {
         };
         limits.validate().map_err(|e| Error::input(e, "see `lab7 check --help`"))?;
         let _ = DEFAULT_MAX_CONTEXT; // the flag's default, spelled for people
-        Ok(EnvOptions { limits, egress: self.egress, max_context: self.max_context })
+        Ok(EnvOptions { limits, egress: self.egress, max_context: self.max_context, remote: None })
     }
 }
 
@@ -235,6 +236,55 @@ struct BatchArgs {
     /// Submissions graded at once, each in its own environment (default: one per CPU).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: Option<u16>,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+/// Remote BuildKit nodes, with buildctl's TLS flags.
+#[derive(Debug, Args)]
+struct RemoteArgs {
+    /// A BuildKit daemon to build on instead of lab7's own node, tcp://HOST:PORT (repeat it:
+    /// one job per node). The node must reach --registry-address.
+    #[arg(long = "node", value_name = "tcp://HOST:PORT", conflicts_with = "jobs")]
+    nodes: Vec<String>,
+    /// An address of this machine the nodes reach registry7 at (registry7 is published there,
+    /// behind a password made for the run).
+    #[arg(long, value_name = "IP", requires = "nodes")]
+    registry_address: Option<std::net::IpAddr>,
+    /// The CA certificate of the nodes' TLS (buildctl --tlscacert).
+    #[arg(long, value_name = "FILE", requires = "nodes")]
+    node_tlscacert: Option<PathBuf>,
+    /// The client certificate (buildctl --tlscert).
+    #[arg(long, value_name = "FILE", requires = "node_tlscacert")]
+    node_tlscert: Option<PathBuf>,
+    /// The client key (buildctl --tlskey).
+    #[arg(long, value_name = "FILE", requires = "node_tlscacert")]
+    node_tlskey: Option<PathBuf>,
+    /// The server name in the nodes' certificates (buildctl --tlsservername).
+    #[arg(long, value_name = "NAME", requires = "node_tlscacert")]
+    node_tlsservername: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The nodes as typed values, each flag checked once (a missing file, a bad address).
+    fn nodes(&self) -> Result<Vec<RemoteNode>, Error> {
+        if self.nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let address = self.registry_address.ok_or_else(|| {
+            Error::input(
+                "--node needs --registry-address: the nodes must reach registry7",
+                "give an address of this machine the nodes can reach, e.g. --registry-address 192.0.2.10 (its LAN address)",
+            )
+        })?;
+        let tls = self.node_tlscacert.as_ref().map(|ca| NodeTls {
+            ca_cert: ca.clone(),
+            cert: self.node_tlscert.clone(),
+            key: self.node_tlskey.clone(),
+            server_name: self.node_tlsservername.clone(),
+        });
+        self.nodes.iter().map(|n| RemoteNode::parse(n, tls.clone(), address)).collect()
+    }
 }
 
 pub async fn run(cli: Cli) -> Result<Exit, Error> {
@@ -530,6 +580,12 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         return Ok(finish_batch(&results, &a.out, &sink));
     }
     let dir = a.dir.clone().expect("clap requires DIR without --reports");
+    if !a.remote.nodes.is_empty() && a.client == Client::Buildx {
+        return Err(Error::input(
+            "--client buildx builds through lab7's own node; remote nodes (--node) build with buildctl",
+            "leave out --client buildx (or --node)",
+        ));
+    }
     let opts = batch::BatchOptions {
         file: a.file,
         timeout: Duration::from_secs(a.timeout),
@@ -538,6 +594,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         build_timeout: Duration::from_secs(a.build_timeout),
         client: a.client,
         jobs: a.jobs.map_or_else(batch::default_jobs, usize::from),
+        nodes: a.remote.nodes()?,
         cancel: interrupt.token(),
     };
     // Every output is opened before the first submission, and Docker must answer: a batch

@@ -8,8 +8,10 @@ pub mod docker;
 pub mod isolation;
 pub mod lifecycle;
 pub mod pins;
+pub mod remote;
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ pub use docker::{engine, Engine};
 use isolation::{Egress, LimitHit, NodeLimits};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
+use remote::{RegistryLogin, RemoteNode};
 
 use crate::reference::{Digest, ImageRef};
 use crate::registry::deletion::RegistryHost;
@@ -105,13 +108,16 @@ fn generic(image: &str) -> Result<GenericImage, Error> {
     Ok(GenericImage::new(name, r.reference))
 }
 
-/// How the node is confined: its resource caps and what its `RUN` steps may reach.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// How the node is confined: its resource caps and what its `RUN` steps may reach; or the
+/// remote node that builds instead (its confinement is its owner's).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvOptions {
     pub limits: NodeLimits,
     pub egress: Egress,
     /// Cap on one build context, bytes.
     pub max_context: u64,
+    /// A BuildKit daemon elsewhere (`batch --node`), instead of lab7's own node.
+    pub remote: Option<RemoteNode>,
 }
 
 impl EnvOptions {
@@ -125,13 +131,36 @@ pub struct Registry7 {
     pub name: String,
     /// What `registry --version` says it is: the deletion's config path and advice follow it.
     pub version: RegistryVersion,
+    access: RegistryAccess,
     container: ContainerAsync<GenericImage>,
     docker: Docker,
 }
 
+/// Where registry7 is published and whether it asks for a login: on loopback and open for
+/// lab7's own node; on an address a remote node reaches, behind the run's password, for one.
+#[derive(Debug, Clone)]
+struct RegistryAccess {
+    host_ip: IpAddr,
+    login: Option<RegistryLogin>,
+}
+
+impl RegistryAccess {
+    fn for_node(remote: Option<&RemoteNode>) -> RegistryAccess {
+        match remote {
+            Some(r) => RegistryAccess { host_ip: r.registry_address, login: Some(RegistryLogin::new()) },
+            None => RegistryAccess { host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), login: None },
+        }
+    }
+}
+
 impl Registry7 {
-    async fn new(name: String, container: ContainerAsync<GenericImage>, docker: Docker) -> Registry7 {
-        let mut r = Registry7 { name, version: RegistryVersion::assumed(), container, docker };
+    async fn new(
+        name: String,
+        container: ContainerAsync<GenericImage>,
+        docker: Docker,
+        access: RegistryAccess,
+    ) -> Registry7 {
+        let mut r = Registry7 { name, version: RegistryVersion::assumed(), access, container, docker };
         if let Ok(out) = r.exec(&["registry", "--version"]).await {
             r.version = RegistryVersion::parse(&out.stdout).unwrap_or_else(RegistryVersion::assumed);
         }
@@ -142,14 +171,23 @@ impl Registry7 {
         ["registry", "garbage-collect", self.version.config_path()]
     }
 
-    /// A client on the registry's published port (it changes when the container restarts).
-    pub async fn client(&self) -> Result<RegistryClient, Error> {
+    /// Where it is published, `IP:PORT` (the port changes when the container restarts).
+    async fn published(&self) -> Result<String, Error> {
         let port = self
             .container
             .get_host_port_ipv4(REGISTRY_PORT.tcp())
             .await
             .map_err(|e| docker::error("registry7 port", e))?;
-        Ok(RegistryClient::new(&format!("127.0.0.1:{port}")))
+        Ok(format!("{}:{port}", self.access.host_ip))
+    }
+
+    /// A client on the registry's published port, with the run's login when it has one.
+    pub async fn client(&self) -> Result<RegistryClient, Error> {
+        let client = RegistryClient::new(&self.published().await?);
+        Ok(match &self.access.login {
+            Some(l) => client.with_login(&l.user, &l.password),
+            None => client,
+        })
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
@@ -213,6 +251,8 @@ impl RegistryHost for Registry7 {
 /// The BuildKit daemon, as buildx's docker-container driver runs it, confined (see [`isolation`]).
 pub struct Node {
     pub name: String,
+    /// The daemon elsewhere that builds, when `container` is only buildctl's client.
+    pub remote: Option<RemoteNode>,
     container: ContainerAsync<GenericImage>,
     docker: Docker,
 }
@@ -272,16 +312,46 @@ impl Node {
         cancel: &CancellationToken,
         on_line: impl FnMut(&str),
     ) -> Result<Exec, Error> {
-        exec(&self.docker, self.container.id(), &self.name, cmd, timeout, Some(cancel), on_line).await
+        let cmd = self.to_node(cmd);
+        let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        exec(&self.docker, self.container.id(), &self.name, &argv, timeout, Some(cancel), on_line).await
+    }
+
+    /// A buildctl command sent to the remote node when there is one (`--addr`, TLS).
+    fn to_node(&self, cmd: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        if let (Some(r), Some("buildctl")) = (&self.remote, cmd.first().copied()) {
+            out.splice(1..1, r.buildctl_flags());
+        }
+        out
     }
 
     pub async fn exec(&self, cmd: &[&str]) -> Result<ExecOutput, Error> {
-        exec_to_end(&self.docker, self.container.id(), &self.name, cmd, Duration::from_secs(120)).await
+        let cmd = self.to_node(cmd);
+        let argv: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        exec_to_end(&self.docker, self.container.id(), &self.name, &argv, Duration::from_secs(120)).await
     }
 
     /// `buildctl debug workers`: platforms and version, as text.
     pub async fn workers(&self) -> Result<String, Error> {
         Ok(self.exec(&["buildctl", "debug", "workers", "-v"]).await?.success("buildctl debug workers")?.stdout)
+    }
+
+    /// Writes buildctl's login for registry7 (at `registry_host`) into the client container.
+    async fn give_login(&self, registry_host: &str, login: &RegistryLogin) -> Result<(), Error> {
+        let config = login.docker_config(registry_host);
+        let script = "mkdir -p /root/.docker && printf '%s' \"$1\" > /root/.docker/config.json";
+        // The node's own exec (not `to_node`): this is a shell command in the client container.
+        exec_to_end(
+            &self.docker,
+            self.container.id(),
+            &self.name,
+            &["sh", "-c", script, "sh", &config],
+            Duration::from_secs(30),
+        )
+        .await?
+        .success("write buildctl's registry login")?;
+        Ok(())
     }
 
     /// Streams an app folder into the node at `/lab/<slug>`, links as links (see [`context`]).
@@ -309,6 +379,9 @@ impl Node {
 
     /// Limits the node's cgroup reports as hit (processes, memory), for a failed build's diagnosis.
     pub async fn limits_hit(&self) -> Vec<LimitHit> {
+        if self.remote.is_some() {
+            return Vec::new(); // a remote node's cgroups are its owner's to read
+        }
         // cgroup v2 files first, then v1's; the node has a cgroup namespace of its own.
         let script = "for f in /sys/fs/cgroup/pids.events /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do [ -r $f ] && sed \"s|^|$f |\" $f; done; true";
         // Right after a fork-heavy step its processes may still hold every PID: retry a moment.
@@ -457,8 +530,10 @@ impl LabEnvironment {
         create_network(&docker, &network, &run_id).await?;
         let registry_name = format!("lab7-registry7-{run_id}");
         let mirror_name = format!("lab7-mirror-{run_id}");
+        let remote = options.remote.as_ref();
+        let access = RegistryAccess::for_node(remote);
         let mirror = async {
-            match &images.mirror {
+            match images.mirror.as_ref().filter(|_| remote.is_none()) {
                 Some(image) => registry_container(image, &mirror_name, &network, &run_id)?
                     .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false))
                     .start()
@@ -474,25 +549,29 @@ impl LabEnvironment {
             images.mirror.as_ref().map(|_| format!("{mirror_name}:{REGISTRY_PORT}")).as_deref(),
         );
         let node_name = format!("lab7-node-{run_id}");
-        let (registry, mirror, node) = tokio::join!(
-            start_registry7(&images.registry, &registry_name, &network, &run_id),
-            mirror,
-            start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options)
-        );
+        let node = async {
+            match remote {
+                Some(r) => start_client(&images.buildkit, &node_name, &network, &run_id, r).await,
+                None => start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options).await,
+            }
+        };
+        let (registry, mirror, node) =
+            tokio::join!(start_registry7(&images.registry, &registry_name, &network, &run_id, &access), mirror, node);
         let (registry, mirror, node) = (registry?, mirror?, node?);
         let env = LabEnvironment {
             run_id,
             network,
             images: images.clone(),
-            options: *options,
-            registry: Registry7::new(registry_name, registry, docker.clone()).await,
-            node: Node { name: node_name, container: node, docker: docker.clone() },
+            options: options.clone(),
+            registry: Registry7::new(registry_name, registry, docker.clone(), access).await,
+            node: Node { name: node_name, remote: remote.cloned(), container: node, docker: docker.clone() },
             tainted: false,
             node_used: false,
             _mirror: mirror,
             lease: Some(lease),
             docker,
         };
+        env.give_node_login().await?;
         guard.disarm(); // the environment's own Drop takes over
         Ok(env)
     }
@@ -506,15 +585,36 @@ impl LabEnvironment {
             .remove_container(self.registry.container.id(), Some(options))
             .await
             .map_err(|e| docker::error(&format!("remove {}", self.registry.name), e))?;
-        let fresh = start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id).await?;
+        let access = RegistryAccess::for_node(self.node.remote.as_ref());
+        let fresh =
+            start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id, &access).await?;
         // The old handle's drop finds its container gone already; that is expected.
-        self.registry = Registry7::new(self.registry.name.clone(), fresh, self.docker.clone()).await;
-        Ok(())
+        self.registry = Registry7::new(self.registry.name.clone(), fresh, self.docker.clone(), access).await;
+        self.give_node_login().await
     }
 
-    /// How the node reaches registry7: `lab7-registry7-<run>:5000`.
-    pub fn registry_host(&self) -> String {
-        format!("{}:{REGISTRY_PORT}", self.registry.name)
+    /// How the node reaches registry7: `lab7-registry7-<run>:5000` on the run's network, or
+    /// the published `IP:PORT` for a remote node.
+    pub async fn registry_host(&self) -> Result<String, Error> {
+        match &self.node.remote {
+            Some(_) => self.registry.published().await,
+            None => Ok(format!("{}:{REGISTRY_PORT}", self.registry.name)),
+        }
+    }
+
+    /// The lab's build of the app uploaded to `context`, as this environment's node runs it.
+    pub async fn build_spec(&self, dockerfile: &str, context: &str) -> Result<crate::builds::BuildSpec, Error> {
+        let mut spec = crate::builds::BuildSpec::lab(&self.registry_host().await?, dockerfile, context);
+        spec.insecure_registry = self.node.remote.is_some();
+        Ok(spec)
+    }
+
+    /// A remote node pushes with the run's login: buildctl in the client container gets it.
+    async fn give_node_login(&self) -> Result<(), Error> {
+        match &self.registry.access.login {
+            Some(login) => self.node.give_login(&self.registry_host().await?, login).await,
+            None => Ok(()),
+        }
     }
 
     /// Removes the run's containers, their volumes and its network.
@@ -629,19 +729,63 @@ async fn start_node(
     Ok(node)
 }
 
+/// buildctl's client for a remote node: the BuildKit image (it holds buildctl), idle, on the
+/// run's network, with the node's TLS files; not privileged, as it runs no build itself.
+async fn start_client(
+    image: &str,
+    name: &str,
+    network: &str,
+    run_id: &str,
+    remote: &RemoteNode,
+) -> Result<ContainerAsync<GenericImage>, Error> {
+    let mut request = generic(image)?
+        .with_entrypoint("sh")
+        .with_wait_for(WaitFor::Nothing)
+        .with_cmd(["-c", "while :; do sleep 3600; done"])
+        // buildctl reads registry logins from here (the image may set no HOME).
+        .with_env_var("DOCKER_CONFIG", "/root/.docker")
+        .with_container_name(name)
+        .with_network(network)
+        .with_labels(labels(run_id));
+    for (path, bytes) in remote.tls_files()? {
+        request = request.with_copy_to(path, bytes);
+    }
+    request
+        .with_host_config_modifier(|hc| {
+            hc.publish_all_ports = Some(false);
+            hc.memory = Some(1 << 30);
+            hc.pids_limit = Some(256);
+        })
+        .start()
+        .await
+        .map_err(|e| docker::error(&format!("start buildctl's client for {} ({image})", remote.addr), e))
+}
+
 /// registry7 lets manifests be deleted: the lab's bonus needs it.
 async fn start_registry7(
     image: &str,
     name: &str,
     network: &str,
     run_id: &str,
+    access: &RegistryAccess,
 ) -> Result<ContainerAsync<GenericImage>, Error> {
-    registry_container(image, name, network, run_id)?
-        .with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true")
-        .with_host_config_modifier(|hc| {
-            // Published for lab7 on the host's loopback only: nothing else may reach it.
+    let mut request =
+        registry_container(image, name, network, run_id)?.with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true");
+    if let Some(login) = &access.login {
+        // Beyond loopback, every request needs the run's password (distribution's htpasswd auth).
+        request = request
+            .with_env_var("REGISTRY_AUTH", "htpasswd")
+            .with_env_var("REGISTRY_AUTH_HTPASSWD_REALM", "lab7")
+            .with_env_var("REGISTRY_AUTH_HTPASSWD_PATH", "/auth/htpasswd")
+            .with_copy_to("/auth/htpasswd", login.htpasswd().into_bytes());
+    }
+    let host_ip = access.host_ip.to_string();
+    request
+        .with_host_config_modifier(move |hc| {
+            // Published for lab7 on the host's loopback only (for a remote node, on the address
+            // it reaches, behind the login): nothing else may use it.
             hc.publish_all_ports = Some(false);
-            let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+            let binding = PortBinding { host_ip: Some(host_ip.clone()), host_port: Some(String::new()) };
             hc.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
             hc.memory = Some(1 << 30);
             hc.pids_limit = Some(512);

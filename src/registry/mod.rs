@@ -72,6 +72,8 @@ pub struct CacheEvidence {
 pub struct RegistryClient {
     base: String,
     http: reqwest::Client,
+    /// Basic auth, for a registry7 published beyond loopback (a remote node's run).
+    login: Option<(String, String)>,
 }
 
 /// Each blob or manifest checked and how the registry answered.
@@ -94,7 +96,13 @@ impl RegistryClient {
         // has dropped without a word hangs the next request until its timeout (seen under a
         // parallel batch); a fresh connection to a local registry costs well under a millisecond.
         let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("a TLS backend is compiled in");
-        RegistryClient { base, http }
+        RegistryClient { base, http, login: None }
+    }
+
+    /// The same client, sending `user:password` with every request.
+    pub fn with_login(mut self, user: &str, password: &str) -> RegistryClient {
+        self.login = Some((user.to_string(), password.to_string()));
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -113,6 +121,9 @@ impl RegistryClient {
         let mut attempt = 0;
         loop {
             let mut req = self.http.request(method.clone(), &url).timeout(deadline);
+            if let Some((user, password)) = &self.login {
+                req = req.basic_auth(user, Some(password));
+            }
             if let Some(a) = accept {
                 req = req.header(header::ACCEPT, a);
             }
