@@ -81,6 +81,11 @@ fn each_verdict_quotes_its_lines_with_where_they_are() {
     CheckId::ReportProblemsExplained,
     "not explained"
 )]
+#[case::failed_step_no_catalogue_entry(
+    "problem-failed-step-unexplained.md",
+    CheckId::ReportProblemsExplained,
+    "a failed build"
+)]
 #[case::docs_link("problem-without-docs.md", CheckId::ReportProblemsExplained, "no link to the documentation")]
 #[case::bonus("missing-bonus.md", CheckId::ReportBonusDeletion, "no DELETE of the cache manifest")]
 fn a_missing_requirement_is_said_plainly(#[case] name: &str, #[case] id: CheckId, #[case] said: &str) {
@@ -97,6 +102,15 @@ fn a_missing_requirement_is_said_plainly(#[case] name: &str, #[case] id: CheckId
     if name != "missing-build2.md" {
         assert!(others_failed.is_empty(), "{name}: also failed {others_failed:?}");
     }
+}
+
+#[test]
+fn a_failure_the_catalogue_does_not_know_is_a_problem_to_explain_too() {
+    let r = graded("problem-failed-step-explained.md");
+    let c = check(&r, CheckId::ReportProblemsExplained);
+    assert_eq!(c.points, c.max_points, "{}", c.seen);
+    assert!(c.seen.contains("a failed build"), "{}", c.seen);
+    assert!(c.quotes.iter().any(|q| q.text.contains("did not complete successfully")), "{:?}", c.quotes);
 }
 
 #[test]

@@ -136,7 +136,7 @@ fn two_builds(b: &LabBuilds) -> Graded {
             EXPECTED,
             "no build output found (no `#N …` or `=> …` lines of BuildKit)".into(),
             Vec::new(),
-            "paste each build's whole output, e.g. run it with `--progress=plain 2>&1 | tee build1.txt`",
+            "paste each build's whole output as text (a screenshot cannot be checked), e.g. from `--progress=plain 2>&1 | tee build1.txt`",
         ),
     }
 }
@@ -248,21 +248,20 @@ static DOCS: LazyLock<Regex> = LazyLock::new(|| {
 fn problems_explained(h: &HandIn) -> Graded {
     const EXPECTED: &str =
         "each problem in the pasted output explained, with a link to the Docker documentation and the fix";
-    let problems: Vec<_> = h.pieces.diagnoses.iter().filter(|(d, _)| !d.expected).collect();
+    let problems = problems_met(h);
     if problems.is_empty() {
-        return Graded::full(EXPECTED, "no known problem in the pasted output: nothing to explain".into(), Vec::new());
+        return Graded::full(EXPECTED, "no problem in the pasted output: nothing to explain".into(), Vec::new());
     }
     let mut shares = Vec::new();
     let mut seen = Vec::new();
     let mut quotes = Vec::new();
     let mut missing = Vec::new();
-    for (d, at) in &problems {
-        let Some(idx) = at.first().and_then(|a| h.lines.iter().position(|l| l.at == *a)) else { continue };
+    for (name, idx) in problems {
         let e = explanation_of(h, idx);
         if e.share < 1.0 {
-            missing.push(d.id.clone());
+            missing.push(name.clone());
         }
-        seen.push(format!("{} ({}): {}", d.id, h.lines[idx].at, e.what));
+        seen.push(format!("{name} ({}): {}", h.lines[idx].at, e.what));
         shares.push(e.share);
         quotes.push(Quote { at: h.lines[idx].at, text: h.lines[idx].text.trim().to_string() });
         quotes.extend(e.link);
@@ -279,6 +278,36 @@ fn problems_explained(h: &HandIn) -> Graded {
         )),
     }
 }
+
+/// The problems the report's output shows, each named and with the line it is at: what the
+/// catalogue knows, and any pasted build that failed where the catalogue knows nothing (a
+/// student's own `RUN` failing is a problem met too).
+fn problems_met(h: &HandIn) -> Vec<(String, usize)> {
+    let at = |loc: &super::extract::Location| h.lines.iter().position(|l| l.at == *loc);
+    let mut found: Vec<(String, usize)> = h
+        .pieces
+        .diagnoses
+        .iter()
+        .filter(|(d, _)| !d.expected)
+        .filter_map(|(d, locs)| Some((d.id.clone(), at(locs.first()?)?)))
+        .collect();
+    for b in h.pieces.builds.iter().filter(|b| b.log.first_failure().is_some()) {
+        if found.iter().any(|(_, i)| (b.span.0..=b.span.1).contains(i)) {
+            continue;
+        }
+        let failing = (b.span.0..=b.span.1).find(|i| FAILED_LINE.is_match(&h.lines[*i].text));
+        found.push(("a failed build".into(), failing.unwrap_or(b.span.0)));
+    }
+    found
+}
+
+/// The line a failed build says why on (the expected miss of build 1's cache import aside).
+static FAILED_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\s*(#\d+ ERROR: |ERROR: |error: )(?:(?:.*)did not complete successfully|failed to solve|failed to build)",
+    )
+    .unwrap()
+});
 
 /// How a student explained the problem at line `idx`: the share earned, what it lacks, and the
 /// documentation link it gives.
