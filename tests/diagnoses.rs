@@ -64,6 +64,15 @@ fn explain_exits_1_with_the_cause_evidence_fix_and_docs_of_a_problem() {
 }
 
 #[test]
+fn explain_calls_a_failed_build_a_problem_even_where_the_catalogue_knows_nothing() {
+    let o = lab7(&["explain", "logs/buildctl-v0.26-arm64-fails/build1.log"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("problem build-failed") && out.contains("did not complete successfully"), "{out}");
+    assert!(out.contains("fix: the step fails only on linux/arm64"), "{out}");
+}
+
+#[test]
 fn explain_exits_0_on_a_good_build_and_2_on_a_missing_file() {
     let good = lab7(&["explain", "logs/buildx-0.29-utf16le/build1.log", "logs/buildx-0.29-tty-raw/build2.log"]);
     assert_eq!(good.status.code(), Some(0), "{}", String::from_utf8_lossy(&good.stdout));

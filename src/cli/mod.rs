@@ -434,6 +434,7 @@ fn parse_log(path: &std::path::Path, text: &str) -> Result<BuildLog, Error> {
 /// cannot be read.
 fn explain(a: ExplainArgs) -> Result<Exit, Error> {
     let mut found = Vec::new();
+    let mut unknown: Vec<(String, (String, String))> = Vec::new();
     for path in &a.files {
         let raw = read_log_text(path)?;
         if log_text::looks_binary(&raw) {
@@ -443,27 +444,54 @@ fn explain(a: ExplainArgs) -> Result<Exit, Error> {
             ));
         }
         let text = BuildLog::readable(&raw);
-        for d in diagnosis::diagnose(&text) {
+        let diagnosed = diagnosis::diagnose(&text);
+        let known = diagnosed.iter().any(|d| !d.expected);
+        for d in diagnosed {
             found.push((path.display().to_string(), d));
         }
+        // A build that failed where the catalogue knows nothing is still a problem: its cause is
+        // read from the log as `check` reads it.
+        if !known {
+            if let Some(f) = failed_build(&text) {
+                unknown.push((path.display().to_string(), f));
+            }
+        }
     }
-    let problems = found.iter().filter(|(_, d)| !d.expected).count();
+    let problems = found.iter().filter(|(_, d)| !d.expected).count() + unknown.len();
     if a.json {
-        let list: Vec<serde_json::Value> =
+        let mut list: Vec<serde_json::Value> =
             found.iter().map(|(f, d)| serde_json::json!({ "file": f, "diagnosis": d })).collect();
+        list.extend(
+            unknown.iter().map(
+                |(f, (error, fix))| serde_json::json!({ "file": f, "build_failed": { "error": error, "fix": fix } }),
+            ),
+        );
         println!("{}", serde_json::to_string_pretty(&list).expect("json"));
     } else {
         for (file, d) in &found {
             let label = if d.expected { "expected" } else { "problem" };
             print!("{file}: {label} {}", d.text());
         }
-        match (found.len(), problems) {
+        for (file, (error, fix)) in &unknown {
+            println!("{file}: problem build-failed: the build failed, with no catalogue entry for why\n  error: {error}\n  fix: {fix}");
+        }
+        match (found.len() + unknown.len(), problems) {
             (0, _) => println!("no known failure found in {} file(s)", a.files.len()),
             (_, 0) => println!("nothing wrong: only expected messages"),
             (_, n) => println!("{n} problem(s) found"),
         }
     }
     Ok(if problems > 0 { Exit::Fail } else { Exit::Pass })
+}
+
+/// A failed build's first error and the advice for its cause, when `text` is a build's output.
+fn failed_build(text: &str) -> Option<(String, String)> {
+    let log = BuildLog::parse(text);
+    let error = log.first_failure()?;
+    let fix = log
+        .failure_cause()
+        .map_or_else(|| "read the first error and the step's output before it".to_string(), |c| c.advice());
+    Some((error, fix))
 }
 
 fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
