@@ -206,7 +206,7 @@ async fn in_shared(
     }
     let env = shared.as_mut().expect("started above");
     let context = env.node.upload(&opts.app_dir, slug, &opts.dockerfile, opts.env.max_context).await?;
-    let spec = env.build_spec(&opts.dockerfile, &context).await?;
+    let spec = crate::builds::BuildSpec::for_environment(env, &opts.dockerfile, &context).await?;
     let timing = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
     progress.stage_finished(Stage::Environment, timing.seconds);
     lab::run_in(env, opts, &dockerfile_summary, spec, timing, progress).await

@@ -210,7 +210,7 @@ pub async fn run(opts: &LabOptions, images: &Images, progress: &dyn Progress) ->
     };
     let graded = async {
         let context = env.node.upload(&opts.app_dir, "app", &opts.dockerfile, opts.env.max_context).await?;
-        let spec = env.build_spec(&opts.dockerfile, &context).await?;
+        let spec = BuildSpec::for_environment(&env, &opts.dockerfile, &context).await?;
         let started = Timing { stage: Stage::Environment, seconds: t.elapsed().as_secs_f64() };
         progress.stage_finished(Stage::Environment, started.seconds);
         run_in(&mut env, opts, &dockerfile_summary, spec, started, progress).await

@@ -126,7 +126,7 @@ async fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
     );
     let dir = submission(&probe);
     let context = env.node.upload(dir.path(), "probe", "Dockerfile_multi", 1 << 20).await.unwrap();
-    let spec = env.build_spec("Dockerfile_multi", &context).await.unwrap();
+    let spec = builds::BuildSpec::for_environment(&env, "Dockerfile_multi", &context).await.unwrap();
     let b = builds::run(&env.node, &spec, Duration::from_secs(300), &CancellationToken::new(), |_| {}).await.unwrap();
     assert!(b.succeeded(), "{}", b.raw_log);
     for t in &targets {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::environment::isolation::LimitHit;
-use crate::environment::{ExecEnd, Node};
+use crate::environment::{ExecEnd, LabEnvironment, Node};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 use crate::Error;
@@ -53,6 +53,14 @@ impl BuildSpec {
             cache_mode: "max".into(),
             insecure_registry: false,
         }
+    }
+
+    /// The lab's build of the app uploaded to `context` in `env`, as its node runs it: registry7
+    /// by the name the node reaches it at, plain HTTP said in the options for a remote node.
+    pub async fn for_environment(env: &LabEnvironment, dockerfile: &str, context: &str) -> Result<BuildSpec, Error> {
+        let mut spec = BuildSpec::lab(&env.registry_host().await?, dockerfile, context);
+        spec.insecure_registry = env.node.remote.is_some();
+        Ok(spec)
     }
 
     /// The registry options a remote node needs, `""` for lab7's own node.

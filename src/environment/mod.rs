@@ -602,13 +602,6 @@ impl LabEnvironment {
         }
     }
 
-    /// The lab's build of the app uploaded to `context`, as this environment's node runs it.
-    pub async fn build_spec(&self, dockerfile: &str, context: &str) -> Result<crate::builds::BuildSpec, Error> {
-        let mut spec = crate::builds::BuildSpec::lab(&self.registry_host().await?, dockerfile, context);
-        spec.insecure_registry = self.node.remote.is_some();
-        Ok(spec)
-    }
-
     /// A remote node pushes with the run's login: buildctl in the client container gets it.
     async fn give_node_login(&self) -> Result<(), Error> {
         match &self.registry.access.login {

@@ -34,7 +34,9 @@ pub async fn env_with_app_on(
     use lab7::environment::{EnvOptions, LabEnvironment};
     let env = LabEnvironment::start(images, &EnvOptions::new()).await.unwrap_or_else(|e| panic!("{e}"));
     let context = env.node.upload(app, "app", "Dockerfile_multi", 1 << 30).await.unwrap_or_else(|e| panic!("{e}"));
-    let spec = env.build_spec("Dockerfile_multi", &context).await.unwrap_or_else(|e| panic!("{e}"));
+    let spec = lab7::builds::BuildSpec::for_environment(&env, "Dockerfile_multi", &context)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     (env, spec)
 }
 
