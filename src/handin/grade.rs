@@ -263,7 +263,7 @@ fn problems_explained(h: &HandIn) -> Graded {
         }
         seen.push(format!("{name} ({}): {}", h.lines[idx].at, e.what));
         shares.push(e.share);
-        quotes.push(Quote { at: h.lines[idx].at, text: h.lines[idx].text.trim().to_string() });
+        quotes.push(Quote::of(&h.lines[idx]));
         quotes.extend(e.link);
     }
     let share = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
@@ -283,7 +283,7 @@ fn problems_explained(h: &HandIn) -> Graded {
 /// catalogue knows, and any pasted build that failed where the catalogue knows nothing (a
 /// student's own `RUN` failing is a problem met too).
 fn problems_met(h: &HandIn) -> Vec<(String, usize)> {
-    let at = |loc: &super::extract::Location| h.lines.iter().position(|l| l.at == *loc);
+    let at = |loc: &super::extract::Location| h.index_of(*loc);
     let mut found: Vec<(String, usize)> = h
         .pieces
         .diagnoses
@@ -341,10 +341,17 @@ fn explanation_of(h: &HandIn, idx: usize) -> Explanation {
 /// The lines right after the problem's own line are the tool's message (buildx adds its own
 /// hint and docs link), not the student's words: up to three of them, to a blank line.
 fn prose_around(h: &HandIn, idx: usize) -> Vec<&super::extract::Line> {
-    let (start, end) = h.pieces.section_of(idx, h.lines.len());
+    let (_, end) = h.pieces.section_of(idx, h.lines.len());
     let tail = h.lines[idx + 1..end].iter().take(3).take_while(|l| !l.text.trim().is_empty()).count();
+    prose_of_section(h, idx, |i| (idx..=idx + tail).contains(&i))
+}
+
+/// The student's own lines in the section line `idx` is in: not in a code block, not in a
+/// pasted build, not pasted output; `skip` leaves out more.
+fn prose_of_section(h: &HandIn, idx: usize, skip: impl Fn(usize) -> bool) -> Vec<&super::extract::Line> {
+    let (start, end) = h.pieces.section_of(idx, h.lines.len());
     (start..end)
-        .filter(|i| !(idx..=idx + tail).contains(i))
+        .filter(|i| !skip(*i))
         .filter(|i| !h.pieces.in_code.get(*i).copied().unwrap_or(false))
         .filter(|i| !h.pieces.builds.iter().any(|b| (b.span.0..=b.span.1).contains(i)))
         .map(|i| &h.lines[i])
@@ -494,7 +501,7 @@ fn build2_is_its_own(b: &LabBuilds) -> Cross {
             two.lines
                 .iter()
                 .find(|l| v.lines.iter().any(|o| is_run_output(o) && l.text.ends_with(o.as_str())))
-                .map(|l| Quote { at: l.at, text: l.text.trim().to_string() }),
+                .map(Quote::of),
         ]
         .into_iter()
         .flatten()
@@ -700,17 +707,11 @@ fn any_image(h: &HandIn) -> Element {
 
 /// The first line matching `re`, quoted.
 fn quote_where(h: &HandIn, re: &Regex) -> Option<Quote> {
-    h.lines.iter().find(|l| re.is_match(&l.text)).map(|l| Quote { at: l.at, text: l.text.trim().to_string() })
+    h.lines.iter().find(|l| re.is_match(&l.text)).map(Quote::of)
 }
 
-/// The student's words in the section a line is in (pasted output left out).
+/// The student's words in the section a line is in, as one text.
 fn section_prose(h: &HandIn, at: Option<super::extract::Location>) -> String {
-    let Some(idx) = at.and_then(|a| h.lines.iter().position(|l| l.at == a)) else { return String::new() };
-    let (start, end) = h.pieces.section_of(idx, h.lines.len());
-    (start..end)
-        .filter(|i| !h.pieces.in_code.get(*i).copied().unwrap_or(false))
-        .map(|i| &h.lines[i].text)
-        .filter(|t| !super::pieces::is_output(t))
-        .map(|t| format!("{t}\n"))
-        .collect()
+    let Some(idx) = at.and_then(|a| h.index_of(a)) else { return String::new() };
+    prose_of_section(h, idx, |_| false).iter().map(|l| format!("{}\n", l.text)).collect()
 }

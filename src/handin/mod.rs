@@ -45,8 +45,13 @@ impl HandIn {
         HandIn { format, lines, pieces }
     }
 
-    /// The problems and expected messages diagnosed, their evidence lines renumbered to where
-    /// they are in the report.
+    /// Where a located line is among the report's lines.
+    pub fn index_of(&self, at: Location) -> Option<usize> {
+        self.lines.iter().position(|l| l.at == at)
+    }
+
+    /// The problems and expected messages diagnosed; their evidence lines are numbered as the
+    /// report's lines were read (the order `--show-text` prints).
     pub fn diagnoses(&self) -> Vec<Diagnosis> {
         self.pieces.diagnoses.iter().map(|(d, _)| d.clone()).collect()
     }

@@ -1,7 +1,8 @@
 //! The pieces of evidence a report pastes, found by what the real tools print, wherever they
 //! are (a Markdown code block, a run of lines in a PDF, a DOCX paragraph): build outputs, the
 //! manifest listing, registry transcripts (curl, `garbage-collect`, restart), the builder
-//! prune, documentation links and problems the catalogue knows.
+//! prune and problems the catalogue knows (documentation links are read where they are
+//! needed, in a problem's prose: `links_in`).
 
 use std::sync::LazyLock;
 
@@ -22,7 +23,8 @@ pub struct Quote {
 }
 
 impl Quote {
-    fn of(line: &Line) -> Quote {
+    /// A line quoted as it reads, trimmed.
+    pub fn of(line: &Line) -> Quote {
         Quote { at: line.at, text: line.text.trim().to_string() }
     }
 }
@@ -146,7 +148,6 @@ pub struct Pieces {
     /// Tool commands that delete a manifest (skopeo, crane, regctl): they resolve a tag to its
     /// digest themselves.
     pub tool_deletes: Vec<Quote>,
-    pub links: Vec<Quote>,
     /// Problems and expected messages the catalogue knows, each with where it was seen.
     pub diagnoses: Vec<(Diagnosis, Vec<Location>)>,
     /// Headings (Markdown `#`, or a numbered line such as `5. Problems`), by line index.
@@ -226,9 +227,6 @@ impl Pieces {
             }
             if TOOL_DELETE.is_match(t) {
                 p.tool_deletes.push(Quote::of(line));
-            }
-            for link in links_in(t) {
-                p.links.push(Quote { at: line.at, text: link });
             }
             if let Some(e) = exchange_at(lines, i) {
                 p.exchanges.push(e);
@@ -462,9 +460,11 @@ fn json_listing(lines: &[Line], i: usize) -> Option<(ManifestListing, usize)> {
 fn exchange_at(lines: &[Line], i: usize) -> Option<Exchange> {
     let t = &lines[i].text;
     let c = CURL.captures(t)?;
-    let method = if Regex::new(r"(-X|--request)\s*'?\x22?DELETE").unwrap().is_match(t) {
+    static DELETE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(-X|--request)\s*'?\x22?DELETE").unwrap());
+    static HEAD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s(-\w*I\w*|--head)\b").unwrap());
+    let method = if DELETE.is_match(t) {
         Method::Delete
-    } else if Regex::new(r"\s(-\w*I\w*|--head)\b").unwrap().is_match(t) {
+    } else if HEAD.is_match(t) {
         Method::Head
     } else {
         Method::Get
