@@ -2,18 +2,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use lab7::report::Report;
 
-fn lab7(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lab7")).current_dir(dir).args(args).env("NO_COLOR", "1").output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{lab7, text};
 
 fn logs_dir() -> std::path::PathBuf {
     common::fixture("logs")

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use lab7::builds::log_text;
 use lab7::diagnosis::{catalogue, diagnose};
 
@@ -47,8 +45,9 @@ fn a_good_run_has_no_problem_only_the_expected_import_miss() {
     }
 }
 
+/// lab7 run among the fixtures, so that paths read as the catalogue names them.
 fn lab7(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lab7")).current_dir(common::fixture("")).args(args).output().unwrap()
+    common::lab7(&common::fixture(""), args)
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! every format students hand in, one per missing requirement and one altered per cross-check.
 //! No Docker: a report is text.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lab7::checks::{CheckId, CheckOutcome, Rubric, Status};
 use lab7::handin::HandIn;
@@ -24,7 +25,7 @@ fn check(r: &Report, id: CheckId) -> &CheckOutcome {
 }
 
 fn lab7(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_lab7")).args(args).output().expect("lab7 runs")
+    common::lab7(&common::root(), args)
 }
 
 #[rstest]

@@ -161,7 +161,8 @@ async fn batch_spreads_submissions_over_remote_nodes_with_the_verdicts_of_lab7s_
         args.extend(["--node".to_string(), a.clone()]);
     }
     args.extend(["--registry-address".to_string(), nodes.gateway.clone()]);
-    let o = Command::new(env!("CARGO_BIN_EXE_lab7")).args(&args).current_dir(common::root()).output().unwrap();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = common::lab7(&common::root(), &argv);
     let table = std::fs::read_to_string(&csv).unwrap_or_default();
     assert_eq!(o.status.code(), Some(1), "{table}\n{}", String::from_utf8_lossy(&o.stderr));
     let verdict = |name: &str| {
@@ -183,22 +184,17 @@ async fn batch_spreads_submissions_over_remote_nodes_with_the_verdicts_of_lab7s_
 
 #[test]
 fn a_node_that_is_not_tcp_or_lacks_the_registry_address_is_refused_before_any_work() {
-    let o = Command::new(env!("CARGO_BIN_EXE_lab7"))
-        .args(["batch", "lab_examples", "--node", "tcp://192.0.2.1:1234"])
-        .current_dir(common::root())
-        .output()
-        .unwrap();
+    let o = common::lab7(&common::root(), &["batch", "lab_examples", "--node", "tcp://192.0.2.1:1234"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--registry-address"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_lab7"))
-        .args(["batch", "lab_examples", "--node", "192.0.2.1:1234", "--registry-address", "192.0.2.10"])
-        .current_dir(common::root())
-        .output()
-        .unwrap();
+    let o = common::lab7(
+        &common::root(),
+        &["batch", "lab_examples", "--node", "192.0.2.1:1234", "--registry-address", "192.0.2.10"],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tcp://"), "{}", String::from_utf8_lossy(&o.stderr));
 }

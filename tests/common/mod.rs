@@ -48,6 +48,21 @@ pub fn report_of(run: &lab7::lab::LabRun) -> lab7::report::Report {
     Report::new("check", &run.app, checks, BuildSummary::of_run(run), Some(RunSummary::of(run)))
 }
 
+/// The `lab7` binary run in `dir`, without colour, to its end.
+pub fn lab7(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lab7"))
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("lab7 runs")
+}
+
+/// What a run printed, stdout then stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
