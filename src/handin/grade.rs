@@ -143,7 +143,7 @@ fn two_builds(b: &LabBuilds) -> Graded {
 
 fn manifest(p: &Pieces) -> Graded {
     const EXPECTED: &str = "`docker buildx imagetools inspect` (or `docker manifest inspect`) of lab:cachetest listing linux/amd64 and linux/arm64";
-    let Some(best) = p.listings.iter().max_by_key(|l| l.platforms.len()) else {
+    let Some(best) = p.listing() else {
         return Graded::part(
             0.0,
             EXPECTED,
@@ -413,7 +413,7 @@ fn consistent(p: &Pieces, b: &LabBuilds) -> Graded {
 }
 
 fn index_digest_pushed(p: &Pieces, b: &LabBuilds) -> Cross {
-    let Some(listing) = p.listings.iter().max_by_key(|l| l.platforms.len()) else { return Cross::NotApplicable };
+    let Some(listing) = p.listing() else { return Cross::NotApplicable };
     // The listing is of the last build's push: with build 2 missing there is nothing to match.
     if b.second.is_none() {
         return Cross::NotApplicable;
@@ -445,8 +445,7 @@ fn index_digest_pushed(p: &Pieces, b: &LabBuilds) -> Cross {
 }
 
 fn platforms_built(p: &Pieces, b: &LabBuilds) -> Cross {
-    let (Some(listing), Some(build)) = (p.listings.iter().max_by_key(|l| l.platforms.len()), b.second.or(b.first))
-    else {
+    let (Some(listing), Some(build)) = (p.listing(), b.second.or(b.first)) else {
         return Cross::NotApplicable;
     };
     let built: BTreeSet<String> = build.log.per_platform().into_keys().flatten().map(|p| p.to_string()).collect();

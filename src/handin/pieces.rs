@@ -237,6 +237,11 @@ impl Pieces {
         p
     }
 
+    /// The manifest listing graded: the one naming the most platforms, when several are pasted.
+    pub fn listing(&self) -> Option<&ManifestListing> {
+        self.listings.iter().max_by_key(|l| l.platforms.len())
+    }
+
     /// The section a line is in: from the heading before it to the next heading.
     pub fn section_of(&self, line: usize, total: usize) -> (usize, usize) {
         let start = self.headings.iter().rev().find(|h| **h <= line).copied().unwrap_or(0);
