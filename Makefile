@@ -1,25 +1,46 @@
-# lab7 — the two commands of the README, and the step both run first.
-.PHONY: demo test env unit bench
+# lab7 — the two commands of the README, and the steps they run first.
+.PHONY: demo test env env-lab release unit bench soak
 
 CARGO ?= cargo
+# Tests of one binary at once. The Docker tests (tests/lab) mostly wait on containers, and
+# on 2 cores 4 at a time keep both cores busy (README, Tests: the measured loop).
+TEST_THREADS ?= 4
+# Rounds of `make soak`.
+N ?= 10
 
-# Docker, arm64 emulation and the node images; idempotent, quick when all is there.
+# Docker, arm64 emulation and every node image; idempotent, quick when all is there.
 env:
 	bash scripts/lab-env.sh
 
+# Only what `lab7 check` runs on (the pinned registry and BuildKit): make demo's part.
+env-lab:
+	bash scripts/lab-env.sh --lab-only
+
+release:
+	$(CARGO) build --release --locked
+
 # The lab on the reference app: environment state, then the four facts with their evidence.
-demo: env
-	$(CARGO) build --release --quiet
+# The environment and the release build are made side by side (each waits on other things
+# part of the time: downloads, Go's and Rust's linkers).
+demo:
+	@$(MAKE) --no-print-directory --output-sync=line -j2 env-lab release
 	./target/release/lab7 doctor
 	./target/release/lab7 check lab_examples/reference
 
-# Every test: unit tests on fixtures, then the integration tests against real containers.
+# Every test: unit tests on fixtures, then the lab against real containers (tests/lab, one
+# binary whose tests run $(TEST_THREADS) at a time), then the SIGKILL leftovers test alone.
 test: env
-	$(CARGO) test --locked -- --test-threads=2 --show-output
+	$(CARGO) test --locked -- --test-threads=$(TEST_THREADS) --show-output
 
 # Only the tests that need no Docker: the Docker test targets are not built (docker-tests feature).
 unit:
 	$(CARGO) test --locked --no-default-features
 
+# The Docker tests $(N) times over, each failure printed with its cause.
+soak: env
+	bash scripts/soak.sh $(N)
+
+# Benchmarks (benches/), then the warm test loop: `make test`'s wall time beside its binaries'.
 bench: env
 	$(CARGO) bench --locked
+	bash benches/test-loop.sh

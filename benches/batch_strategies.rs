@@ -41,6 +41,7 @@ fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy, jobs: usi
         jobs,
         nodes: Vec::new(),
         cancel: CancellationToken::new(),
+        own_outputs: Vec::new(),
     };
     let started = Instant::now();
     let results = rt

@@ -9,7 +9,19 @@
 # Idempotent: a second run changes nothing and is quick. It never restarts or
 # reconfigures a Docker daemon it did not start. Its result is written to
 # target/lab7/env (KEY=VALUE), which lab7 and the tests read.
+#
+# --lab-only (make demo): only what `lab7 check` runs on — the pinned registry and BuildKit,
+# and offline the docker.io mirror. Today's stack (the compatibility matrix's) and buildx
+# (the tests' --client buildx) are recorded when present but neither built nor installed:
+# that halves a bare machine's first `make demo`. `make test` runs the whole script.
 set -euo pipefail
+
+LAB_ONLY=
+case "${1:-}" in
+  --lab-only) LAB_ONLY=1 ;;
+  "") ;;
+  *) printf 'usage: %s [--lab-only]\n' "$0" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE_DIR=${LAB7_STATE_DIR:-$ROOT/target/lab7}
@@ -358,6 +370,17 @@ choose_image() {  # var override official standin builder
   STANDINS=1
 }
 
+# --lab-only: the matrix's image when it is already here, else nothing (make test builds it).
+record_if_present() {  # var override official standin
+  local var=$1 override=$2 official=$3 standin=$4 found=
+  if [ -n "$override" ]; then found=$override
+  elif have_image "$official"; then found=$official
+  elif standin_ok "$standin"; then found=$standin
+  fi
+  printf -v "$var" %s "$found"
+  [ -n "$found" ] || say "skipping $official (only the compatibility matrix of make test runs it)"
+}
+
 ensure_images() {
   # Docker Hub reachable? Offline, the node also needs a docker.io mirror for FROM busybox.
   OFFLINE=${LAB7_OFFLINE:-}
@@ -369,9 +392,14 @@ ensure_images() {
   mkdir -p "$WORK"
   choose_image LAB7_REGISTRY_IMAGE "${LAB7_REGISTRY_IMAGE:-}" "$OFFICIAL_REGISTRY" "$STANDIN_REGISTRY" build_registry_standin
   choose_image LAB7_BUILDKIT_IMAGE "${LAB7_BUILDKIT_IMAGE:-}" "$OFFICIAL_BUILDKIT" "$STANDIN_BUILDKIT" build_buildkit_standin
-  # Today's stack, for the compatibility matrix (tests/compatibility.rs).
-  choose_image LAB7_REGISTRY3_IMAGE "${LAB7_REGISTRY3_IMAGE:-}" "$OFFICIAL_REGISTRY3" "$STANDIN_REGISTRY3" build_registry3_standin
-  choose_image LAB7_BUILDKIT_CURRENT_IMAGE "${LAB7_BUILDKIT_CURRENT_IMAGE:-}" "$OFFICIAL_BUILDKIT_CURRENT" "$STANDIN_BUILDKIT_CURRENT" build_buildkit_current_standin
+  # Today's stack, for the compatibility matrix (tests/lab/compatibility.rs).
+  if [ -n "$LAB_ONLY" ]; then
+    record_if_present LAB7_REGISTRY3_IMAGE "${LAB7_REGISTRY3_IMAGE:-}" "$OFFICIAL_REGISTRY3" "$STANDIN_REGISTRY3"
+    record_if_present LAB7_BUILDKIT_CURRENT_IMAGE "${LAB7_BUILDKIT_CURRENT_IMAGE:-}" "$OFFICIAL_BUILDKIT_CURRENT" "$STANDIN_BUILDKIT_CURRENT"
+  else
+    choose_image LAB7_REGISTRY3_IMAGE "${LAB7_REGISTRY3_IMAGE:-}" "$OFFICIAL_REGISTRY3" "$STANDIN_REGISTRY3" build_registry3_standin
+    choose_image LAB7_BUILDKIT_CURRENT_IMAGE "${LAB7_BUILDKIT_CURRENT_IMAGE:-}" "$OFFICIAL_BUILDKIT_CURRENT" "$STANDIN_BUILDKIT_CURRENT" build_buildkit_current_standin
+  fi
   LAB7_MIRROR_IMAGE=
   if [ -n "$OFFLINE" ]; then
     if standin_ok "$STANDIN_MIRROR"; then say "reusing stand-in $STANDIN_MIRROR"; else build_mirror_standin; fi
@@ -405,8 +433,15 @@ ensure_buildx() {
   apt_install docker-buildx/sid
 }
 
-ensure_docker
-ensure_buildx
-ensure_emulation
-ensure_images
+# Each step with its time, so that a slow first run shows where it went.
+step() {
+  local started=$SECONDS
+  "$@"
+  say "$1: $((SECONDS - started)) s"
+}
+
+step ensure_docker
+[ -n "$LAB_ONLY" ] || step ensure_buildx
+step ensure_emulation
+step ensure_images
 write_env

@@ -2,7 +2,7 @@
 //! time limit, each isolated — in a fresh environment, or in a shared one with
 //! repositories of its own and the node's cache wiped before each build.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -41,6 +41,9 @@ pub struct BatchOptions {
     pub nodes: Vec<crate::environment::remote::RemoteNode>,
     /// Cancelled on SIGINT/SIGTERM/SIGHUP: the current submission stops, no new one starts.
     pub cancel: CancellationToken,
+    /// The batch's own outputs (the CSV, its summary, the reports folder): where they lie in
+    /// the class folder (`--out DIR/results.csv`), they are skipped, never graded.
+    pub own_outputs: Vec<PathBuf>,
 }
 
 /// What the machine can take by default: one job per CPU (a build is mostly CPU, arm64 under
@@ -78,7 +81,7 @@ pub async fn grade_all(
     progress: &dyn Progress,
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
-    let subs = submissions(dir)?;
+    let subs = submissions(dir, &opts.own_outputs)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Set when the results can no longer be written: no worker starts another submission.
     let stop = opts.cancel.child_token();
@@ -131,7 +134,7 @@ type Graded = (SubmissionResult, Option<Report>);
 /// One job: grades submissions until none is left, sending each result as it ends.
 #[allow(clippy::too_many_arguments)] // the batch's inputs, passed down unchanged
 async fn worker(
-    subs: &[std::path::PathBuf],
+    subs: &[PathBuf],
     next: &std::sync::atomic::AtomicUsize,
     stop: &CancellationToken,
     shared: &mut Option<LabEnvironment>,
@@ -177,16 +180,31 @@ async fn worker(
     }
 }
 
-fn submissions(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+fn submissions(dir: &Path, own_outputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::input(format!("{}: {e}", dir.display()), "give a folder with one submission per subfolder")
     })?;
-    let mut subs: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut subs: Vec<_> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !skipped_as_own_output(p, own_outputs))
+        .collect();
     subs.sort();
     if subs.is_empty() {
         return Err(Error::input_only(format!("{}: no subfolders, so no submissions to grade", dir.display())));
     }
     Ok(subs)
+}
+
+/// Whether `path` is one of the batch's own outputs (said on stderr when it is): a second run
+/// with `--out` inside the class folder must not grade the first run's reports as a student.
+fn skipped_as_own_output(path: &Path, own_outputs: &[PathBuf]) -> bool {
+    let Ok(path) = path.canonicalize() else { return false };
+    let own = own_outputs.iter().filter_map(|o| o.canonicalize().ok()).any(|o| o == path);
+    if own {
+        eprintln!("[lab7] skipping {}: it is this batch's own output (--out), not a submission", path.display());
+    }
+    own
 }
 
 async fn in_shared(
@@ -339,7 +357,7 @@ pub fn markdown(results: &[SubmissionResult]) -> String {
 
 /// The reports in `dir` a class handed in: `.md`, `.markdown`, `.txt`, `.pdf` and `.docx`
 /// files, in name order (hidden files and anything else left out).
-pub fn report_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
+pub fn report_files(dir: &Path, own_outputs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::input(format!("{}: {e}", dir.display()), "give --reports a folder holding the students' reports")
     })?;
@@ -350,6 +368,7 @@ pub fn report_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
             let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
             matches!(ext.as_deref(), Some("md" | "markdown" | "txt" | "pdf" | "docx"))
         })
+        .filter(|p| !skipped_as_own_output(p, own_outputs))
         .collect();
     files.sort();
     if files.is_empty() {
@@ -363,9 +382,15 @@ pub fn report_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, Error> {
 
 /// Grades every report in `dir` (no Docker: reports are text), handing each result and report
 /// to `done` as it is graded; an unreadable report is that student's error row, not the end.
-pub fn grade_reports(dir: &Path, rubric: &Rubric, done: &mut OnGraded) -> Result<Vec<SubmissionResult>, Error> {
+/// `own_outputs` (the batch's CSV and summary) are skipped where they lie in `dir`.
+pub fn grade_reports(
+    dir: &Path,
+    rubric: &Rubric,
+    own_outputs: &[PathBuf],
+    done: &mut OnGraded,
+) -> Result<Vec<SubmissionResult>, Error> {
     let mut results = Vec::new();
-    let files = report_files(dir)?;
+    let files = report_files(dir, own_outputs)?;
     for (i, file) in files.iter().enumerate() {
         let started = Instant::now();
         let name = file.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
@@ -387,4 +412,23 @@ pub fn grade_reports(dir: &Path, rubric: &Rubric, done: &mut OnGraded) -> Result
         results.push(result);
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batchs_own_reports_folder_in_the_class_folder_is_no_submission() {
+        let class = tempfile::tempdir().unwrap();
+        for sub in ["ada", "bob", "results-reports"] {
+            std::fs::create_dir(class.path().join(sub)).unwrap();
+        }
+        let own = [class.path().join("results.csv"), class.path().join("results-reports")];
+        let subs = submissions(class.path(), &own).unwrap();
+        let names: Vec<_> = subs.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["ada", "bob"]);
+        // Named only by a path that does not resolve (not yet written): nothing is skipped.
+        assert_eq!(submissions(class.path(), &[class.path().join("elsewhere")]).unwrap().len(), 3);
+    }
 }

@@ -246,6 +246,26 @@ fn batch_grades_a_class_of_reports_with_a_row_and_a_report_each() {
     assert!(out.path().join("reports-reports/missing-manifest.md.md").exists());
 }
 
+/// `--out` inside the class folder: the batch's own summary (`results.md`) is a report by its
+/// name, and a second run finds the first one's there too. Neither is graded as a student's.
+#[test]
+fn batch_never_grades_its_own_outputs_in_the_class_folder() {
+    let class = tempfile::tempdir().unwrap();
+    for name in ["complete-pl.md", "missing-manifest.md"] {
+        std::fs::copy(fixture(name), class.path().join(name)).unwrap();
+    }
+    let csv = class.path().join("results.csv");
+    for run in 1..=2 {
+        let o = lab7(&["batch", "--reports", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "run {run}: {stderr}");
+        assert!(stderr.contains("results.md: it is this batch's own output (--out)"), "run {run}: {stderr}");
+        let table = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(table.lines().count(), 1 + 2, "run {run}: a header and the two students only:\n{table}");
+        assert!(!table.contains("results"), "run {run}: {table}");
+    }
+}
+
 #[test]
 fn a_docx_heading_is_read_from_its_style_and_a_textless_pdf_is_refused() {
     let h = HandIn::read(&fixture("complete-pl.docx")).unwrap();

@@ -604,7 +604,8 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     if let Some(dir) = &a.reports {
         let rubric = report_rubric(a.rubric.as_deref())?;
         let mut sink = outputs::BatchOutputs::create(&a.out)?;
-        let results = batch::grade_reports(dir, &rubric, &mut |r, report| sink.record(r, report))?;
+        let own = sink.paths();
+        let results = batch::grade_reports(dir, &rubric, &own, &mut |r, report| sink.record(r, report))?;
         return Ok(finish_batch(&results, &a.out, &sink));
     }
     let dir = a.dir.clone().expect("clap requires DIR without --reports");
@@ -624,10 +625,12 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         jobs: a.jobs.map_or_else(batch::default_jobs, usize::from),
         nodes: a.remote.nodes()?,
         cancel: interrupt.token(),
+        own_outputs: Vec::new(),
     };
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.
     let mut sink = outputs::BatchOutputs::create(&a.out)?;
+    let opts = batch::BatchOptions { own_outputs: sink.paths(), ..opts };
     environment::engine().await?;
     let rubric = Rubric::default_rubric();
     let results = batch::grade_all(&dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {

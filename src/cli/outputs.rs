@@ -44,6 +44,7 @@ pub fn write(path: &Path, text: &str, what: &str) -> Result<(), Error> {
 /// summary beside it (rewritten each time), and each submission's report in a folder.
 pub struct BatchOutputs {
     csv: File,
+    csv_path: PathBuf,
     pub summary: PathBuf,
     pub reports: PathBuf,
     done: Vec<SubmissionResult>,
@@ -58,7 +59,12 @@ impl BatchOutputs {
         let stem = csv_path.file_stem().map_or("results".into(), |s| s.to_string_lossy().into_owned());
         let reports = csv_path.with_file_name(format!("{stem}-reports"));
         check_dir(&reports)?;
-        Ok(BatchOutputs { csv, summary, reports, done: Vec::new() })
+        Ok(BatchOutputs { csv, csv_path: csv_path.to_path_buf(), summary, reports, done: Vec::new() })
+    }
+
+    /// Where this batch writes: the batch skips these when they lie in the class folder.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        vec![self.csv_path.clone(), self.summary.clone(), self.reports.clone()]
     }
 
     /// One finished submission: its row, the summary so far, its report (md and json).

@@ -1,6 +1,6 @@
 //! A hand-in's text, line by line, with where each line is: Markdown and text are decoded as
 //! build logs are (any encoding, CRLF); a PDF's text comes page by page from pdf-extract, a
-//! DOCX's paragraph by paragraph from docx-rs. No external program runs.
+//! DOCX's paragraph by paragraph (`docx`, within bounds). No external program runs.
 
 use std::fmt;
 use std::path::Path;
@@ -168,84 +168,16 @@ fn wrapped(prev: &Line, next: &str) -> bool {
 }
 
 fn docx_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
-    use docx_rs::DocumentChild;
-    let docx = docx_rs::read_docx(bytes).map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
-    let mut paragraph = 0;
-    for child in &docx.document.children {
-        let mut texts = Vec::new();
-        match child {
-            DocumentChild::Paragraph(p) => texts.push((paragraph_text(&p.children), is_heading(p))),
-            DocumentChild::Table(t) => texts.extend(table_texts(t).into_iter().map(|t| (t, false))),
-            _ => continue,
+    for (i, p) in super::docx::paragraphs(bytes, super::docx::Limits::default())?.into_iter().enumerate() {
+        let paragraph = i + 1;
+        for (n, l) in p.text.split('\n').enumerate() {
+            let mut line = Line::new(l, Location::Paragraph { paragraph, line: n + 1 });
+            line.heading = p.heading;
+            lines.push(line);
         }
-        for (text, heading) in texts {
-            paragraph += 1;
-            for (i, l) in text.split('\n').enumerate() {
-                let mut line = Line::new(l, Location::Paragraph { paragraph, line: i + 1 });
-                line.heading = heading;
-                lines.push(line);
-            }
-            // Paragraphs are apart, as blank lines keep them in a text file.
-            lines.push(Line::new("", Location::Paragraph { paragraph, line: 1 }));
-        }
+        // Paragraphs are apart, as blank lines keep them in a text file.
+        lines.push(Line::new("", Location::Paragraph { paragraph, line: 1 }));
     }
     Ok(lines)
-}
-
-/// Word's and LibreOffice's heading styles (`Heading1`, Polish Word's `Nagwek1`), and the title.
-fn is_heading(p: &docx_rs::Paragraph) -> bool {
-    p.property.style.as_ref().is_some_and(|s| {
-        let v = s.val.to_lowercase();
-        ["heading", "nagwek", "nagłówek", "title", "tytu"].iter().any(|h| v.starts_with(h))
-    })
-}
-
-/// A paragraph's text: runs, links and tracked insertions; a line break is a newline.
-fn paragraph_text(children: &[docx_rs::ParagraphChild]) -> String {
-    use docx_rs::{InsertChild, ParagraphChild, RunChild};
-    let mut out = String::new();
-    let run = |r: &docx_rs::Run, out: &mut String| {
-        for c in &r.children {
-            match c {
-                RunChild::Text(t) => out.push_str(&t.text),
-                RunChild::Tab(_) | RunChild::PTab(_) => out.push('\t'),
-                RunChild::Break(_) | RunChild::CarriageReturn(_) => out.push('\n'),
-                _ => {}
-            }
-        }
-    };
-    for c in children {
-        match c {
-            ParagraphChild::Run(r) => run(r, &mut out),
-            ParagraphChild::Hyperlink(h) => out.push_str(&paragraph_text(&h.children)),
-            ParagraphChild::Insert(i) => {
-                for ic in &i.children {
-                    if let InsertChild::Run(r) = ic {
-                        run(r, &mut out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// A table's cells, each a paragraph of its own (students paste outputs into one-cell tables).
-fn table_texts(t: &docx_rs::Table) -> Vec<String> {
-    use docx_rs::{TableCellContent, TableChild, TableRowChild};
-    let mut out = Vec::new();
-    for TableChild::TableRow(row) in &t.rows {
-        for TableRowChild::TableCell(cell) in &row.cells {
-            for content in &cell.children {
-                match content {
-                    TableCellContent::Paragraph(p) => out.push(paragraph_text(&p.children)),
-                    TableCellContent::Table(inner) => out.extend(table_texts(inner)),
-                    _ => {}
-                }
-            }
-        }
-    }
-    out
 }

@@ -5,6 +5,7 @@
 //! what the real tools printed among them; `grade` grades each requirement of the report
 //! rubric (`rubric-report.toml`) and cross-checks the pieces against each other.
 
+pub mod docx;
 pub mod extract;
 pub mod grade;
 pub mod pieces;

@@ -47,7 +47,7 @@ impl RegistryVersion {
     }
 
     /// `garbage-collect --delete-untagged` keeps multi-arch images whole on 3.x (distribution
-    /// PR #4285); on 2.8 it deletes their platform manifests (tests/cli_lab.rs shows both).
+    /// PR #4285); on 2.8 it deletes their platform manifests (tests/lab/cli_lab.rs shows both).
     pub fn delete_untagged_is_safe(&self) -> bool {
         self.line == RegistryLine::Distribution3
     }

@@ -20,6 +20,41 @@ pub fn require_docker(test: &str) {
     }
 }
 
+/// A lab run of `lab_examples/<example>` that several tests read: one run per test binary,
+/// made by whichever test asks first while the others wait for it. The same app, images and
+/// client give the same run, so `lab_end_to_end`, `broken_variants` and the compatibility
+/// matrix read one reference run on the pinned images instead of running one each.
+pub async fn shared_run(
+    example_name: &str,
+    images: &lab7::environment::Images,
+    client: lab7::builds::buildx::Client,
+) -> std::sync::Arc<lab7::lab::LabRun> {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    type Cell = Arc<tokio::sync::OnceCell<Arc<lab7::lab::LabRun>>>;
+    static RUNS: Mutex<BTreeMap<String, Cell>> = Mutex::new(BTreeMap::new());
+    let key = format!("{example_name} {} {} {:?} {client:?}", images.registry, images.buildkit, images.mirror);
+    let cell = RUNS.lock().unwrap().entry(key).or_default().clone();
+    let run = cell.get_or_init(|| async {
+        let mut opts = lab7::lab::LabOptions::new(example(example_name));
+        opts.client = client;
+        let run = lab7::lab::run(&opts, images, &lab7::lab::Silent).await.unwrap_or_else(|e| {
+            panic!("{example_name} on {} + {} ({client:?}): {e}", images.registry, images.buildkit)
+        });
+        Arc::new(run)
+    });
+    run.await.clone()
+}
+
+/// The same, for a plain `#[test]`: on a runtime of its own.
+pub fn shared_run_blocking(
+    example_name: &str,
+    images: &lab7::environment::Images,
+    client: lab7::builds::buildx::Client,
+) -> std::sync::Arc<lab7::lab::LabRun> {
+    tokio::runtime::Runtime::new().unwrap().block_on(shared_run(example_name, images, client))
+}
+
 /// An environment of this test's own, with `app` uploaded: the lab's build spec for it.
 pub async fn env_with_app(app: &std::path::Path) -> (lab7::environment::LabEnvironment, lab7::builds::BuildSpec) {
     env_with_app_on(app, &lab7::environment::Images::load()).await

@@ -2,7 +2,7 @@
 //! partial report; a build past its timeout is the student's failure with a report; an
 //! interrupted batch keeps every row it finished.
 
-mod common;
+use crate::common;
 
 use lab7::checks::{CheckId, Status};
 

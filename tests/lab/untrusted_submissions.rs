@@ -1,7 +1,7 @@
 //! A submission is untrusted code run as root: what its build context, its RUN steps and
 //! its resource use can and cannot reach. Each test builds a submission made for the attack.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -1,15 +1,19 @@
 //! lab7 must be able to fail: each broken example is reported with the right failure.
 
-mod common;
+use crate::common;
 
+use std::sync::Arc;
+
+use lab7::builds::buildx::Client;
 use lab7::checks::{CheckId, Status};
 use lab7::environment::Images;
-use lab7::lab::{self, LabOptions, LabRun, Silent};
+use lab7::lab::LabRun;
 use lab7::platform::Platform;
 
-async fn run_example(name: &str) -> LabRun {
+/// The example's run on the pinned images; single-stage's is the compatibility matrix's too.
+async fn run_example(name: &str) -> Arc<LabRun> {
     common::require_docker(name);
-    lab::run(&LabOptions::new(common::example(name)), &Images::load(), &Silent).await.unwrap_or_else(|e| panic!("{e}"))
+    common::shared_run(name, &Images::load(), Client::Buildctl).await
 }
 
 fn status(run: &LabRun, id: CheckId) -> (Status, String) {

@@ -1,6 +1,6 @@
 //! Issue "bare machine": registry7 and the BuildKit node come up on a private network.
 
-mod common;
+use crate::common;
 
 use lab7::environment::{EnvOptions, Images, LabEnvironment};
 use lab7::lab::node_info;

@@ -2,7 +2,7 @@
 //! test listening on TCP, on a network of their own, reached only through ports published on
 //! that network's gateway, as a machine elsewhere is reached through its address).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! The real `lab7` binary on the real environment: doctor, check, inspect, audit, batch.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

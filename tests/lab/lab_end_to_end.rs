@@ -1,22 +1,21 @@
 //! The lab on `lab_examples/reference`, run once against real containers; one test per requirement.
 
-mod common;
+use crate::common;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use lab7::builds::buildx::Client;
 use lab7::checks::{CheckId, Status};
 use lab7::environment::Images;
-use lab7::lab::{self, LabOptions, LabRun, Silent};
+use lab7::lab::LabRun;
 use lab7::platform::Platform;
 
-/// The run every test here reads.
+/// The run every test here reads (the compatibility matrix reads it too).
 fn reference_run() -> &'static LabRun {
-    static RUN: OnceLock<LabRun> = OnceLock::new();
+    static RUN: OnceLock<Arc<LabRun>> = OnceLock::new();
     RUN.get_or_init(|| {
         common::require_docker("lab_end_to_end");
-        let opts = LabOptions::new(common::example("reference"));
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(lab::run(&opts, &Images::load(), &Silent)).unwrap_or_else(|e| panic!("{e}"))
+        common::shared_run_blocking("reference", &Images::load(), Client::Buildctl)
     })
 }
 
