@@ -319,12 +319,15 @@ fn rubric(out: &Output) -> Result<Rubric, Error> {
 async fn doctor(a: DoctorArgs) -> Result<Exit, Error> {
     let engine = environment::engine().await?;
     if a.clean {
-        let removed = environment::lifecycle::sweep(&environment::docker::connect().await?).await?;
-        println!("removed the containers and networks of {} run(s) whose lab7 process is gone", removed.len());
-        for id in removed {
+        let swept = environment::lifecycle::sweep(&environment::docker::connect().await?).await?;
+        println!("removed the containers and networks of {} run(s) whose lab7 process is gone", swept.removed.len());
+        for id in &swept.removed {
             println!("  run {id}");
         }
-        return Ok(Exit::Pass);
+        for (id, e) in &swept.failed {
+            eprintln!("lab7: could not remove what run {id} left: {e}");
+        }
+        return Ok(if swept.failed.is_empty() { Exit::Pass } else { Exit::UsageOrEnvironment });
     }
     let images = Images::load();
     println!("Docker Engine {} (API {}, {}) at {}", engine.version, engine.api_version, engine.os, engine.host);

@@ -105,9 +105,22 @@ fn owner_gone(run_id: &str, owner: Option<&str>, any_running: bool) -> bool {
     }
 }
 
+/// What a sweep did: the runs it removed, and those it could not (with why): another lab7
+/// process may be removing the same dead run at that moment; the next sweep tries again.
+#[derive(Debug, Default)]
+pub struct Swept {
+    pub removed: Vec<String>,
+    pub failed: Vec<(String, Error)>,
+}
+
+/// One sweep at a time in a process: the jobs of a batch start their environments at once,
+/// and two sweeps removing one dead run collide ("active endpoints" on its network).
+static SWEEPING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Removes the containers (with their anonymous volumes) and networks of every run whose
-/// owner is gone; returns their run ids.
-pub async fn sweep(docker: &Docker) -> Result<Vec<String>, Error> {
+/// owner is gone. A dead run that cannot be removed now is not this run's failure.
+pub async fn sweep(docker: &Docker) -> Result<Swept, Error> {
+    let _one_at_a_time = SWEEPING.lock().await;
     let filter = HashMap::from([("label".to_string(), vec![RUN_LABEL.to_string()])]);
     let containers = docker
         .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filter).build()))
@@ -132,16 +145,20 @@ pub async fn sweep(docker: &Docker) -> Result<Vec<String>, Error> {
             runs.entry(id.clone()).or_insert((labels.get(OWNER_LABEL).cloned(), false));
         }
     }
-    let mut removed = Vec::new();
+    let mut swept = Swept::default();
     for (id, (owner, running)) in runs {
         if owner_gone(&id, owner.as_deref(), running) {
-            remove_run(docker, &id).await?;
-            // The dead owner's lock file, if it had one: nothing holds it any more.
-            let _ = std::fs::remove_file(lock_dir().join(format!("{id}.lock")));
-            removed.push(id);
+            match remove_run(docker, &id).await {
+                Ok(()) => {
+                    // The dead owner's lock file, if it had one: nothing holds it any more.
+                    let _ = std::fs::remove_file(lock_dir().join(format!("{id}.lock")));
+                    swept.removed.push(id);
+                }
+                Err(e) => swept.failed.push((id, e)),
+            }
         }
     }
-    Ok(removed)
+    Ok(swept)
 }
 
 /// Removes every container (force, with its anonymous volumes) and network of one run.

@@ -11,7 +11,9 @@ pub mod pins;
 pub mod remote;
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -126,13 +128,41 @@ impl EnvOptions {
     }
 }
 
+/// A container testcontainers started, which lab7 removes itself (by its run's label, in
+/// [`lifecycle::remove_run`]) and testcontainers' own drop never touches: that drop removes it
+/// with a `block_on` nested in the thread dropping it, and the nested call takes the wakeup
+/// meant for whatever else that thread's outer `block_on` waits on — a batch's other job, a
+/// test's other run — which then waits for good (found by the soak: builds whose output had
+/// ended, waited on until their timeout). Not dropping it leaks its handle (a few hundred
+/// bytes per container); the container itself is removed with the run.
+struct Started(ManuallyDrop<ContainerAsync<GenericImage>>);
+
+impl Started {
+    fn new(container: ContainerAsync<GenericImage>) -> Started {
+        Started(ManuallyDrop::new(container))
+    }
+}
+
+impl Deref for Started {
+    type Target = ContainerAsync<GenericImage>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Started {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
 /// The student's registry, `registry:2` with deletion enabled, published on loopback only.
 pub struct Registry7 {
     pub name: String,
     /// What `registry --version` says it is: the deletion's config path and advice follow it.
     pub version: RegistryVersion,
     access: RegistryAccess,
-    container: ContainerAsync<GenericImage>,
+    container: Started,
     docker: Docker,
 }
 
@@ -154,12 +184,7 @@ impl RegistryAccess {
 }
 
 impl Registry7 {
-    async fn new(
-        name: String,
-        container: ContainerAsync<GenericImage>,
-        docker: Docker,
-        access: RegistryAccess,
-    ) -> Registry7 {
+    async fn new(name: String, container: Started, docker: Docker, access: RegistryAccess) -> Registry7 {
         let mut r = Registry7 { name, version: RegistryVersion::assumed(), access, container, docker };
         if let Ok(out) = r.exec(&["registry", "--version"]).await {
             r.version = RegistryVersion::parse(&out.stdout).unwrap_or_else(RegistryVersion::assumed);
@@ -253,7 +278,7 @@ pub struct Node {
     pub name: String,
     /// The daemon elsewhere that builds, when `container` is only buildctl's client.
     pub remote: Option<RemoteNode>,
-    container: ContainerAsync<GenericImage>,
+    container: Started,
     docker: Docker,
 }
 
@@ -510,7 +535,7 @@ pub struct LabEnvironment {
     /// The node has built something since it started: its cache must be wiped before a build.
     pub node_used: bool,
     /// Held so it lives as long as the node that pulls through it.
-    _mirror: Option<ContainerAsync<GenericImage>>,
+    _mirror: Option<Started>,
     lease: Option<RunLease>,
     docker: Docker,
 }
@@ -538,7 +563,7 @@ impl LabEnvironment {
                     .with_host_config_modifier(|hc| hc.publish_all_ports = Some(false))
                     .start()
                     .await
-                    .map(Some)
+                    .map(|c| Some(Started::new(c)))
                     .map_err(|e| docker::error(&format!("start the docker.io mirror ({image})"), e)),
                 None => Ok(None),
             }
@@ -685,7 +710,7 @@ async fn start_node(
     run_id: &str,
     toml: String,
     options: &EnvOptions,
-) -> Result<ContainerAsync<GenericImage>, Error> {
+) -> Result<Started, Error> {
     let limits = options.limits;
     let node = generic(image)?
         .with_wait_for(WaitFor::message_on_stderr("running server on"))
@@ -711,6 +736,7 @@ async fn start_node(
         .with_startup_timeout(Duration::from_secs(60))
         .start()
         .await
+        .map(Started::new)
         .map_err(|e| docker::error(&format!("start the BuildKit node ({image})"), e))?;
     // Before any student code runs: RUN steps may not reach the host, registry7 or other runs.
     for (tool, rules) in [("iptables-restore", isolation::RULES_V4), ("ip6tables-restore", isolation::RULES_V6)] {
@@ -730,7 +756,7 @@ async fn start_client(
     network: &str,
     run_id: &str,
     remote: &RemoteNode,
-) -> Result<ContainerAsync<GenericImage>, Error> {
+) -> Result<Started, Error> {
     let mut request = generic(image)?
         .with_entrypoint("sh")
         .with_wait_for(WaitFor::Nothing)
@@ -751,6 +777,7 @@ async fn start_client(
         })
         .start()
         .await
+        .map(Started::new)
         .map_err(|e| docker::error(&format!("start buildctl's client for {} ({image})", remote.addr), e))
 }
 
@@ -761,7 +788,7 @@ async fn start_registry7(
     network: &str,
     run_id: &str,
     access: &RegistryAccess,
-) -> Result<ContainerAsync<GenericImage>, Error> {
+) -> Result<Started, Error> {
     let mut request =
         registry_container(image, name, network, run_id)?.with_env_var("REGISTRY_STORAGE_DELETE_ENABLED", "true");
     if let Some(login) = &access.login {
@@ -785,6 +812,7 @@ async fn start_registry7(
         })
         .start()
         .await
+        .map(Started::new)
         .map_err(|e| docker::error(&format!("start registry7 ({image})"), e))
 }
 

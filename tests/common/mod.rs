@@ -6,12 +6,30 @@ use std::path::PathBuf;
 use regex::Regex;
 use serde_json::Value;
 
+/// The one tokio runtime of a test binary: every Docker test runs its body on it
+/// (`block_on`), side by side with the others. One, because testcontainers keeps one Docker
+/// client for the whole process, whose pooled connections belong to the runtime that opened
+/// them: with a runtime per test (`#[tokio::test]`), a test reusing a connection of a test
+/// that had ended (its runtime gone) waited for an answer that never came.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime"))
+}
+
+/// Runs a test's body on the binary's runtime, from the test's own thread.
+pub fn block_on<F: std::future::Future>(body: F) -> F::Output {
+    runtime().block_on(body)
+}
+
 /// Tests that need Docker call this first: without Docker they fail and say how to fix it.
 /// They never skip; `make unit` leaves their test targets out (the `docker-tests` feature).
 pub fn require_docker(test: &str) {
-    // Its own thread and runtime, so async and plain tests can both call it.
-    let engine = std::thread::spawn(|| tokio::runtime::Runtime::new().unwrap().block_on(lab7::environment::engine()));
-    if let Err(e) = engine.join().unwrap() {
+    let engine = match tokio::runtime::Handle::try_current() {
+        // Already on the runtime (inside `block_on`): on a thread of its own, to wait for it.
+        Ok(_) => std::thread::spawn(|| block_on(lab7::environment::engine())).join().unwrap(),
+        Err(_) => block_on(lab7::environment::engine()),
+    };
+    if let Err(e) = engine {
         panic!(
             "{test} needs Docker: {e}\n\
              Run `make test` (it brings Docker, emulation and the images up first), \
@@ -38,7 +56,8 @@ pub async fn shared_run(
     let run = cell.get_or_init(|| async {
         let mut opts = lab7::lab::LabOptions::new(example(example_name));
         opts.client = client;
-        let run = lab7::lab::run(&opts, images, &lab7::lab::Silent).await.unwrap_or_else(|e| {
+        let trace = Trace(format!("{example_name} {} {} {client:?}", images.registry, images.buildkit));
+        let run = lab7::lab::run(&opts, images, &trace).await.unwrap_or_else(|e| {
             panic!("{example_name} on {} + {} ({client:?}): {e}", images.registry, images.buildkit)
         });
         Arc::new(run)
@@ -46,13 +65,40 @@ pub async fn shared_run(
     run.await.clone()
 }
 
-/// The same, for a plain `#[test]`: on a runtime of its own.
+/// A shared run's stages, each line with its time, appended to `target/lab7/trace.log`: a
+/// run that stalls shows where (the soak reads it when a round is over time).
+struct Trace(String);
+
+impl Trace {
+    fn write(&self, what: std::fmt::Arguments) {
+        use std::io::Write;
+        let path = root().join("target/lab7/trace.log");
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{:.3} [{}] {}", at.as_secs_f64(), self.0, what);
+        }
+    }
+}
+
+impl lab7::lab::Progress for Trace {
+    fn stage_started(&self, stage: lab7::lab::Stage) {
+        self.write(format_args!("{stage:?} started"));
+    }
+    fn stage_finished(&self, stage: lab7::lab::Stage, seconds: f64) {
+        self.write(format_args!("{stage:?} finished in {seconds:.1} s"));
+    }
+    fn build_line(&self, stage: lab7::lab::Stage, line: &str) {
+        self.write(format_args!("{stage:?} | {line}"));
+    }
+}
+
+/// The same, for a plain `#[test]`.
 pub fn shared_run_blocking(
     example_name: &str,
     images: &lab7::environment::Images,
     client: lab7::builds::buildx::Client,
 ) -> std::sync::Arc<lab7::lab::LabRun> {
-    tokio::runtime::Runtime::new().unwrap().block_on(shared_run(example_name, images, client))
+    block_on(shared_run(example_name, images, client))
 }
 
 /// An environment of this test's own, with `app` uploaded: the lab's build spec for it.

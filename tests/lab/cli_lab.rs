@@ -60,42 +60,44 @@ fn check_writes_a_markdown_report_a_student_can_hand_in() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("build 2"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn inspect_and_audit_read_a_live_registry_without_changing_it() {
-    common::require_docker("inspect and audit");
-    let (env, spec) = common::env_with_app(&common::example("reference")).await;
-    let never = tokio_util::sync::CancellationToken::new();
-    for _ in 0..2 {
-        let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
-        assert!(b.succeeded(), "{}", b.raw_log);
-    }
-    let client = env.registry.client().await.unwrap();
-    let host = client.base().trim_start_matches("http://").to_string();
+#[test]
+fn inspect_and_audit_read_a_live_registry_without_changing_it() {
+    common::block_on(async move {
+        common::require_docker("inspect and audit");
+        let (env, spec) = common::env_with_app(&common::example("reference")).await;
+        let never = tokio_util::sync::CancellationToken::new();
+        for _ in 0..2 {
+            let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
+            assert!(b.succeeded(), "{}", b.raw_log);
+        }
+        let client = env.registry.client().await.unwrap();
+        let host = client.base().trim_start_matches("http://").to_string();
 
-    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
-    let t = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{t}");
-    assert!(t.contains("MediaType: application/vnd.oci.image.index.v1+json"), "{t}");
-    assert!(t.contains("Platform:    linux/amd64") && t.contains("Platform:    linux/arm64"), "{t}");
-    assert!(t.contains("linux/arm64: config linux/arm64"), "{t}");
+        let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert!(t.contains("MediaType: application/vnd.oci.image.index.v1+json"), "{t}");
+        assert!(t.contains("Platform:    linux/amd64") && t.contains("Platform:    linux/arm64"), "{t}");
+        assert!(t.contains("linux/arm64: config linux/arm64"), "{t}");
 
-    let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:nope"]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let o = lab7(&common::root(), &["inspect", "--registry", &host, "lab:nope"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
 
-    let o = lab7(
-        &common::root(),
-        &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
-    let status = |id: CheckId| report.check(id).status;
-    use lab7::checks::Status;
-    assert_eq!(status(CheckId::ManifestListsBothArchitectures), Status::Pass);
-    assert_eq!(status(CheckId::CacheSeparateImageModeMax), Status::Pass);
-    assert_eq!(status(CheckId::CacheDeleted), Status::Skipped);
-    // Read-only: the cache is still there.
-    assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
-    audit_credits_the_cache_the_bonus_deleted(env, spec).await;
+        let o = lab7(
+            &common::root(),
+            &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "json"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+        let status = |id: CheckId| report.check(id).status;
+        use lab7::checks::Status;
+        assert_eq!(status(CheckId::ManifestListsBothArchitectures), Status::Pass);
+        assert_eq!(status(CheckId::CacheSeparateImageModeMax), Status::Pass);
+        assert_eq!(status(CheckId::CacheDeleted), Status::Skipped);
+        // Read-only: the cache is still there.
+        assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
+        audit_credits_the_cache_the_bonus_deleted(env, spec).await;
+    })
 }
 
 /// After the bonus deletion, audit recognises the deleted cache (its repository left with no
@@ -129,51 +131,57 @@ async fn audit_credits_the_cache_the_bonus_deleted(
 #[rstest::rstest]
 #[case::registry_2_8(false)]
 #[case::registry_3(true)]
-#[tokio::test(flavor = "multi_thread")]
-async fn delete_untagged_breaks_multi_arch_images_on_2_8_only(#[case] registry3: bool) {
-    use lab7::registry::deletion::RegistryHost;
-    common::require_docker("delete-untagged on registry 2.8 and 3.x");
-    let mut images = lab7::environment::Images::load();
-    if registry3 {
-        images.registry = lab7::environment::Images::current_stack().0.expect("LAB7_REGISTRY3_IMAGE: run `make env`");
-    }
-    let (mut env, spec) = common::env_with_app_on(&common::example("reference"), &images).await;
-    let never = tokio_util::sync::CancellationToken::new();
-    for _ in 0..2 {
-        let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
-        assert!(b.succeeded(), "{}", b.raw_log);
-    }
-    let version = env.registry.version().clone();
-    assert_eq!(version.delete_untagged_is_safe(), registry3, "{version:?}");
-    let config = version.config_path();
-    let gc = env.registry.exec(&["registry", "garbage-collect", "--delete-untagged", config]).await.unwrap();
-    assert_eq!(gc.exit_code, 0, "{}", gc.stderr);
-    env.registry.restart().await.unwrap(); // the blob descriptor cache would still answer 200
-    let client = env.registry.client().await.unwrap();
-    let host = client.base().trim_start_matches("http://").to_string();
+fn delete_untagged_breaks_multi_arch_images_on_2_8_only(#[case] registry3: bool) {
+    common::block_on(async move {
+        use lab7::registry::deletion::RegistryHost;
+        common::require_docker("delete-untagged on registry 2.8 and 3.x");
+        let mut images = lab7::environment::Images::load();
+        if registry3 {
+            images.registry =
+                lab7::environment::Images::current_stack().0.expect("LAB7_REGISTRY3_IMAGE: run `make env`");
+        }
+        let (mut env, spec) = common::env_with_app_on(&common::example("reference"), &images).await;
+        let never = tokio_util::sync::CancellationToken::new();
+        for _ in 0..2 {
+            let b = builds::run(&env.node, &spec, Duration::from_secs(600), &never, |_| {}).await.unwrap();
+            assert!(b.succeeded(), "{}", b.raw_log);
+        }
+        let version = env.registry.version().clone();
+        assert_eq!(version.delete_untagged_is_safe(), registry3, "{version:?}");
+        let config = version.config_path();
+        let gc = env.registry.exec(&["registry", "garbage-collect", "--delete-untagged", config]).await.unwrap();
+        assert_eq!(gc.exit_code, 0, "{}", gc.stderr);
+        env.registry.restart().await.unwrap(); // the blob descriptor cache would still answer 200
+        let client = env.registry.client().await.unwrap();
+        let host = client.base().trim_start_matches("http://").to_string();
 
-    let o = lab7(&common::root(), &["audit", "--registry", &host, "--format", "json"]);
-    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
-    let manifest = report.check(CheckId::ManifestListsBothArchitectures);
-    let inspect = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
-    if registry3 {
-        assert_eq!(manifest.status, lab7::checks::Status::Pass, "{}", manifest.seen);
-        assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
-        // The untagged cache manifest build 1 left is gone with it.
-        let revisions = env.registry.manifest_revisions(&spec.cache.repository).await.unwrap();
-        assert_eq!(revisions.len(), 1, "{revisions:?}");
-    } else {
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-        assert_eq!(manifest.status, lab7::checks::Status::Fail, "{}", manifest.seen);
-        assert!(
-            manifest.seen.contains("answers 404") && manifest.seen.contains("--delete-untagged"),
-            "{}",
-            manifest.seen
-        );
-        assert_eq!(inspect.status.code(), Some(1), "{}", text(&inspect));
-        assert!(text(&inspect).contains("MISSING") && text(&inspect).contains("is incomplete"), "{}", text(&inspect));
-    }
-    env.shutdown().await.unwrap();
+        let o = lab7(&common::root(), &["audit", "--registry", &host, "--format", "json"]);
+        let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+        let manifest = report.check(CheckId::ManifestListsBothArchitectures);
+        let inspect = lab7(&common::root(), &["inspect", "--registry", &host, "lab:cachetest"]);
+        if registry3 {
+            assert_eq!(manifest.status, lab7::checks::Status::Pass, "{}", manifest.seen);
+            assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+            // The untagged cache manifest build 1 left is gone with it.
+            let revisions = env.registry.manifest_revisions(&spec.cache.repository).await.unwrap();
+            assert_eq!(revisions.len(), 1, "{revisions:?}");
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+            assert_eq!(manifest.status, lab7::checks::Status::Fail, "{}", manifest.seen);
+            assert!(
+                manifest.seen.contains("answers 404") && manifest.seen.contains("--delete-untagged"),
+                "{}",
+                manifest.seen
+            );
+            assert_eq!(inspect.status.code(), Some(1), "{}", text(&inspect));
+            assert!(
+                text(&inspect).contains("MISSING") && text(&inspect).contains("is incomplete"),
+                "{}",
+                text(&inspect)
+            );
+        }
+        env.shutdown().await.unwrap();
+    })
 }
 
 #[test]

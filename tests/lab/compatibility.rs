@@ -72,15 +72,16 @@ async fn verdicts(images: &Images, client: Client) -> ((BTreeMap<CheckId, Status
 #[case::registry_2_8_buildkit_current(false, true)]
 #[case::registry_3_buildkit_pinned(true, false)]
 #[case::registry_3_buildkit_current(true, true)]
-#[tokio::test(flavor = "multi_thread")]
-async fn every_supported_combination_gives_the_right_verdicts(#[case] registry3: bool, #[case] current_buildkit: bool) {
-    common::require_docker("the compatibility matrix");
-    let images = images(registry3, current_buildkit);
-    let ((buildctl, buildctl_row), (buildx, buildx_row)) =
-        tokio::join!(verdicts(&images, Client::Buildctl), verdicts(&images, Client::Buildx));
-    // buildctl and buildx give the same verdict on every check of both submissions.
-    assert_eq!(buildctl, buildx, "{} + {}: the clients disagree", images.registry, images.buildkit);
-    if std::env::var_os("COMPAT_TABLE").is_some() {
-        println!("{buildctl_row}\n{buildx_row}");
-    }
+fn every_supported_combination_gives_the_right_verdicts(#[case] registry3: bool, #[case] current_buildkit: bool) {
+    common::block_on(async move {
+        common::require_docker("the compatibility matrix");
+        let images = images(registry3, current_buildkit);
+        let ((buildctl, buildctl_row), (buildx, buildx_row)) =
+            tokio::join!(verdicts(&images, Client::Buildctl), verdicts(&images, Client::Buildx));
+        // buildctl and buildx give the same verdict on every check of both submissions.
+        assert_eq!(buildctl, buildx, "{} + {}: the clients disagree", images.registry, images.buildkit);
+        if std::env::var_os("COMPAT_TABLE").is_some() {
+            println!("{buildctl_row}\n{buildx_row}");
+        }
+    })
 }

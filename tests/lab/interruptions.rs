@@ -67,27 +67,35 @@ fn signal(child: &Child, sig: i32) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
-    common::require_docker("each_stop_signal_cleans_up_and_writes_the_partial_report");
-    let app = sleeper();
-    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
-        let out = tempfile::tempdir().unwrap();
-        let report = out.path().join("report.json");
-        let mut child =
-            spawn_lab7(&["check", app.path().to_str().unwrap(), "--format", "json", "--out", report.to_str().unwrap()]);
-        wait_for_line(&mut child, "sleep 120");
-        let (containers, networks) = objects_owned_by(child.id()).await;
-        assert!(containers >= 2 && networks == 1, "the run is up: {containers} containers, {networks} networks");
-        signal(&child, sig);
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code), "signal {sig}");
-        assert_eq!(objects_owned_by(child.id()).await, (0, 0), "signal {sig} left containers or the network");
-        let r: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-        let stopped = r.run.as_ref().and_then(|run| run.stopped.clone()).unwrap_or_default();
-        assert!(stopped.contains("interrupted"), "signal {sig}: {stopped}");
-        assert_eq!(r.check(CheckId::BuildsSucceed).status, Status::Fail);
-    }
+#[test]
+fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
+    common::block_on(async move {
+        common::require_docker("each_stop_signal_cleans_up_and_writes_the_partial_report");
+        let app = sleeper();
+        for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+            let out = tempfile::tempdir().unwrap();
+            let report = out.path().join("report.json");
+            let mut child = spawn_lab7(&[
+                "check",
+                app.path().to_str().unwrap(),
+                "--format",
+                "json",
+                "--out",
+                report.to_str().unwrap(),
+            ]);
+            wait_for_line(&mut child, "sleep 120");
+            let (containers, networks) = objects_owned_by(child.id()).await;
+            assert!(containers >= 2 && networks == 1, "the run is up: {containers} containers, {networks} networks");
+            signal(&child, sig);
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(code), "signal {sig}");
+            assert_eq!(objects_owned_by(child.id()).await, (0, 0), "signal {sig} left containers or the network");
+            let r: Report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+            let stopped = r.run.as_ref().and_then(|run| run.stopped.clone()).unwrap_or_default();
+            assert!(stopped.contains("interrupted"), "signal {sig}: {stopped}");
+            assert_eq!(r.check(CheckId::BuildsSucceed).status, Status::Fail);
+        }
+    })
 }
 
 #[test]
@@ -109,29 +117,31 @@ fn a_build_past_its_timeout_fails_as_the_students_with_a_report() {
     assert!(builds.seen.contains("did not finish within 5 s"), "{}", builds.seen);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
-    common::require_docker("an_interrupted_batch_keeps_the_rows_and_reports_it_finished");
-    let class = tempfile::tempdir().unwrap();
-    copy_dir(&common::example("reference"), &class.path().join("a-reference"));
-    let slow = class.path().join("b-sleeper");
-    std::fs::create_dir_all(&slow).unwrap();
-    std::fs::copy(sleeper().path().join("Dockerfile_multi"), slow.join("Dockerfile_multi")).unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let csv = out.path().join("results.csv");
-    // One job: the reference is finished before the sleeper starts (with more jobs both run at once).
-    let mut child =
-        spawn_lab7(&["batch", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap(), "--jobs", "1"]);
-    wait_for_line(&mut child, "sleep 120");
-    signal(&child, libc::SIGINT);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(objects_owned_by(child.id()).await, (0, 0), "the batch left containers or networks");
-    let table = std::fs::read_to_string(&csv).unwrap();
-    assert!(table.lines().any(|l| l.starts_with("a-reference,pass,")), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("b-sleeper,interrupted,")), "{table}");
-    assert!(out.path().join("results-reports/a-reference.md").exists());
-    assert!(out.path().join("results.md").exists());
+#[test]
+fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
+    common::block_on(async move {
+        common::require_docker("an_interrupted_batch_keeps_the_rows_and_reports_it_finished");
+        let class = tempfile::tempdir().unwrap();
+        copy_dir(&common::example("reference"), &class.path().join("a-reference"));
+        let slow = class.path().join("b-sleeper");
+        std::fs::create_dir_all(&slow).unwrap();
+        std::fs::copy(sleeper().path().join("Dockerfile_multi"), slow.join("Dockerfile_multi")).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let csv = out.path().join("results.csv");
+        // One job: the reference is finished before the sleeper starts (with more jobs both run at once).
+        let mut child =
+            spawn_lab7(&["batch", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap(), "--jobs", "1"]);
+        wait_for_line(&mut child, "sleep 120");
+        signal(&child, libc::SIGINT);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130));
+        assert_eq!(objects_owned_by(child.id()).await, (0, 0), "the batch left containers or networks");
+        let table = std::fs::read_to_string(&csv).unwrap();
+        assert!(table.lines().any(|l| l.starts_with("a-reference,pass,")), "{table}");
+        assert!(table.lines().any(|l| l.starts_with("b-sleeper,interrupted,")), "{table}");
+        assert!(out.path().join("results-reports/a-reference.md").exists());
+        assert!(out.path().join("results.md").exists());
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) {

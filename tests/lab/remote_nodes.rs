@@ -119,67 +119,71 @@ impl Drop for Nodes {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn registry7_for_a_remote_node_is_published_behind_the_runs_password() {
-    common::require_docker("remote nodes");
-    let nodes = Nodes::start(1).await;
-    let remote = RemoteNode::parse(&nodes.addrs[0], None, nodes.gateway.parse().unwrap()).unwrap();
-    let env = LabEnvironment::start(&Images::load(), &EnvOptions { remote: Some(remote), ..EnvOptions::new() })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let host = env.registry_host().await.unwrap();
-    assert!(host.starts_with(&nodes.gateway), "{host}");
-    // Without the run's password nothing is read; lab7's own client has it.
-    let anonymous = RegistryClient::new(&host).catalog().await;
-    assert!(anonymous.unwrap_err().to_string().contains("401"), "an open registry7 on {host}");
-    assert!(env.registry.client().await.unwrap().catalog().await.is_ok());
-    // buildctl in the client reaches the node.
-    assert!(env.node.workers().await.unwrap().contains("linux/arm64"));
-    env.shutdown().await.unwrap();
-    nodes.stop().await;
+#[test]
+fn registry7_for_a_remote_node_is_published_behind_the_runs_password() {
+    common::block_on(async move {
+        common::require_docker("remote nodes");
+        let nodes = Nodes::start(1).await;
+        let remote = RemoteNode::parse(&nodes.addrs[0], None, nodes.gateway.parse().unwrap()).unwrap();
+        let env = LabEnvironment::start(&Images::load(), &EnvOptions { remote: Some(remote), ..EnvOptions::new() })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let host = env.registry_host().await.unwrap();
+        assert!(host.starts_with(&nodes.gateway), "{host}");
+        // Without the run's password nothing is read; lab7's own client has it.
+        let anonymous = RegistryClient::new(&host).catalog().await;
+        assert!(anonymous.unwrap_err().to_string().contains("401"), "an open registry7 on {host}");
+        assert!(env.registry.client().await.unwrap().catalog().await.is_ok());
+        // buildctl in the client reaches the node.
+        assert!(env.node.workers().await.unwrap().contains("linux/arm64"));
+        env.shutdown().await.unwrap();
+        nodes.stop().await;
+    })
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn batch_spreads_submissions_over_remote_nodes_with_the_verdicts_of_lab7s_own_node() {
-    common::require_docker("remote nodes");
-    let nodes = Nodes::start(2).await;
-    let class = tempfile::tempdir().unwrap();
-    for app in ["reference", "arm64-fails", "single-stage"] {
-        let out = Command::new("cp")
-            .arg("-r")
-            .arg(common::root().join("lab_examples").join(app))
-            .arg(class.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-    }
-    let out = tempfile::tempdir().unwrap();
-    let csv = out.path().join("results.csv");
-    let mut args =
-        vec!["batch".to_string(), class.path().display().to_string(), "--out".into(), csv.display().to_string()];
-    for a in &nodes.addrs {
-        args.extend(["--node".to_string(), a.clone()]);
-    }
-    args.extend(["--registry-address".to_string(), nodes.gateway.clone()]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = common::lab7(&common::root(), &argv);
-    let table = std::fs::read_to_string(&csv).unwrap_or_default();
-    assert_eq!(o.status.code(), Some(1), "{table}\n{}", String::from_utf8_lossy(&o.stderr));
-    let verdict = |name: &str| {
-        table
-            .lines()
-            .find(|l| l.starts_with(&format!("{name},")))
-            .unwrap_or_else(|| panic!("{name}:\n{table}"))
-            .to_string()
-    };
-    assert!(verdict("reference").starts_with("reference,pass,100,100,50"), "{table}");
-    assert!(verdict("arm64-fails").starts_with("arm64-fails,fail,"), "{table}");
-    assert!(verdict("single-stage").contains("cache_separate_image_mode_max"), "{table}");
-    // Both nodes built: one job each.
-    for i in 0..2 {
-        assert!(nodes.records(i).await > 0, "node {i} built nothing:\n{}", String::from_utf8_lossy(&o.stderr));
-    }
-    nodes.stop().await;
+#[test]
+fn batch_spreads_submissions_over_remote_nodes_with_the_verdicts_of_lab7s_own_node() {
+    common::block_on(async move {
+        common::require_docker("remote nodes");
+        let nodes = Nodes::start(2).await;
+        let class = tempfile::tempdir().unwrap();
+        for app in ["reference", "arm64-fails", "single-stage"] {
+            let out = Command::new("cp")
+                .arg("-r")
+                .arg(common::root().join("lab_examples").join(app))
+                .arg(class.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+        }
+        let out = tempfile::tempdir().unwrap();
+        let csv = out.path().join("results.csv");
+        let mut args =
+            vec!["batch".to_string(), class.path().display().to_string(), "--out".into(), csv.display().to_string()];
+        for a in &nodes.addrs {
+            args.extend(["--node".to_string(), a.clone()]);
+        }
+        args.extend(["--registry-address".to_string(), nodes.gateway.clone()]);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = common::lab7(&common::root(), &argv);
+        let table = std::fs::read_to_string(&csv).unwrap_or_default();
+        assert_eq!(o.status.code(), Some(1), "{table}\n{}", String::from_utf8_lossy(&o.stderr));
+        let verdict = |name: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("{name},")))
+                .unwrap_or_else(|| panic!("{name}:\n{table}"))
+                .to_string()
+        };
+        assert!(verdict("reference").starts_with("reference,pass,100,100,50"), "{table}");
+        assert!(verdict("arm64-fails").starts_with("arm64-fails,fail,"), "{table}");
+        assert!(verdict("single-stage").contains("cache_separate_image_mode_max"), "{table}");
+        // Both nodes built: one job each.
+        for i in 0..2 {
+            assert!(nodes.records(i).await > 0, "node {i} built nothing:\n{}", String::from_utf8_lossy(&o.stderr));
+        }
+        nodes.stop().await;
+    })
 }
 
 #[test]

@@ -39,167 +39,185 @@ async fn docker_inspect(name: &str) -> Value {
 /// A link to a host file, a dangling link and a loop: buildx sends each as a link, so the
 /// build never sees the host's file, `COPY .` builds, and `COPY` of the outward link is
 /// "not found" inside the context.
-#[tokio::test(flavor = "multi_thread")]
-async fn links_in_a_submission_stay_links_and_never_bring_a_host_file() {
-    common::require_docker("links_in_a_submission_stay_links");
-    let marker = format!("HOST-ONLY-{}", lab7::environment::lifecycle::new_run_id());
-    let host_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(host_file.path(), &marker).unwrap();
+#[test]
+fn links_in_a_submission_stay_links_and_never_bring_a_host_file() {
+    common::block_on(async move {
+        common::require_docker("links_in_a_submission_stay_links");
+        let marker = format!("HOST-ONLY-{}", lab7::environment::lifecycle::new_run_id());
+        let host_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(host_file.path(), &marker).unwrap();
 
-    let copy_all = submission(
+        let copy_all = submission(
         "FROM busybox:1.36\nCOPY . /ctx\nRUN ls -l /ctx && (cat /ctx/secret || echo \"secret: no such file in the image\")\n",
     );
-    std::os::unix::fs::symlink(host_file.path(), copy_all.path().join("secret")).unwrap();
-    std::os::unix::fs::symlink("missing", copy_all.path().join("dangling")).unwrap();
-    std::os::unix::fs::symlink(".", copy_all.path().join("current")).unwrap();
-    let run = lab_run(copy_all.path(), EnvOptions::new()).await;
-    assert!(run.build1.succeeded(), "a dangling link and a loop build fine under buildx:\n{}", run.build1.raw_log);
-    assert!(!run.build1.raw_log.contains(&marker), "the host file reached the build:\n{}", run.build1.raw_log);
-    assert!(run.build1.raw_log.contains("secret: no such file in the image"), "{}", run.build1.raw_log);
-    assert!(run.build1.raw_log.contains(&format!("secret -> {}", host_file.path().display())));
+        std::os::unix::fs::symlink(host_file.path(), copy_all.path().join("secret")).unwrap();
+        std::os::unix::fs::symlink("missing", copy_all.path().join("dangling")).unwrap();
+        std::os::unix::fs::symlink(".", copy_all.path().join("current")).unwrap();
+        let run = lab_run(copy_all.path(), EnvOptions::new()).await;
+        assert!(run.build1.succeeded(), "a dangling link and a loop build fine under buildx:\n{}", run.build1.raw_log);
+        assert!(!run.build1.raw_log.contains(&marker), "the host file reached the build:\n{}", run.build1.raw_log);
+        assert!(run.build1.raw_log.contains("secret: no such file in the image"), "{}", run.build1.raw_log);
+        assert!(run.build1.raw_log.contains(&format!("secret -> {}", host_file.path().display())));
 
-    let copy_link = submission("FROM busybox:1.36\nCOPY secret /secret\nRUN cat /secret\n");
-    std::os::unix::fs::symlink(host_file.path(), copy_link.path().join("secret")).unwrap();
-    let run = lab_run(copy_link.path(), EnvOptions::new()).await;
-    assert_eq!(run.build1.exit_code(), Some(1), "{}", run.build1.raw_log);
-    assert!(run.build1.raw_log.contains("not found"), "{}", run.build1.raw_log);
-    assert!(!run.build1.raw_log.contains(&marker), "the host file reached the build:\n{}", run.build1.raw_log);
+        let copy_link = submission("FROM busybox:1.36\nCOPY secret /secret\nRUN cat /secret\n");
+        std::os::unix::fs::symlink(host_file.path(), copy_link.path().join("secret")).unwrap();
+        let run = lab_run(copy_link.path(), EnvOptions::new()).await;
+        assert_eq!(run.build1.exit_code(), Some(1), "{}", run.build1.raw_log);
+        assert!(run.build1.raw_log.contains("not found"), "{}", run.build1.raw_log);
+        assert!(!run.build1.raw_log.contains(&marker), "the host file reached the build:\n{}", run.build1.raw_log);
+    })
 }
 
 /// `.dockerignore` is honoured as under buildx: what it names is not in the context.
-#[tokio::test(flavor = "multi_thread")]
-async fn dockerignore_keeps_files_out_of_the_build() {
-    common::require_docker("dockerignore_keeps_files_out_of_the_build");
-    let dir = submission("FROM busybox:1.36\nCOPY . /ctx\nRUN find /ctx | sort\n");
-    std::fs::create_dir_all(dir.path().join("node_modules/pkg")).unwrap();
-    std::fs::write(dir.path().join("node_modules/pkg/index.js"), "x").unwrap();
-    std::fs::write(dir.path().join("debug.log"), "x").unwrap();
-    std::fs::write(dir.path().join("app.js"), "x").unwrap();
-    std::fs::write(dir.path().join(".dockerignore"), "node_modules\n*.log\n").unwrap();
-    let run = lab_run(dir.path(), EnvOptions::new()).await;
-    let log = &run.build1.raw_log;
-    assert!(run.build1.succeeded(), "{log}");
-    assert!(log.contains("/ctx/app.js"), "{log}");
-    assert!(!log.contains("node_modules") && !log.contains("debug.log"), "ignored files reached the build:\n{log}");
+#[test]
+fn dockerignore_keeps_files_out_of_the_build() {
+    common::block_on(async move {
+        common::require_docker("dockerignore_keeps_files_out_of_the_build");
+        let dir = submission("FROM busybox:1.36\nCOPY . /ctx\nRUN find /ctx | sort\n");
+        std::fs::create_dir_all(dir.path().join("node_modules/pkg")).unwrap();
+        std::fs::write(dir.path().join("node_modules/pkg/index.js"), "x").unwrap();
+        std::fs::write(dir.path().join("debug.log"), "x").unwrap();
+        std::fs::write(dir.path().join("app.js"), "x").unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "node_modules\n*.log\n").unwrap();
+        let run = lab_run(dir.path(), EnvOptions::new()).await;
+        let log = &run.build1.raw_log;
+        assert!(run.build1.succeeded(), "{log}");
+        assert!(log.contains("/ctx/app.js"), "{log}");
+        assert!(!log.contains("node_modules") && !log.contains("debug.log"), "ignored files reached the build:\n{log}");
+    })
 }
 
 /// From a RUN: the grading host's services, this run's registry7 and another run's
 /// registry7 are all out of reach, while buildkitd itself still reaches registry7.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
-    common::require_docker("a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs");
-    // A service on the grading host, on every interface.
-    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    listener.set_nonblocking(true).unwrap();
-    let counter = accepted.clone();
-    std::thread::spawn(move || loop {
-        if let Ok((mut s, _)) = listener.accept() {
-            counter.fetch_add(1, Ordering::SeqCst);
-            let _ = s.read(&mut [0u8; 16]);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    });
+#[test]
+fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
+    common::block_on(async move {
+        common::require_docker("a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs");
+        // A service on the grading host, on every interface.
+        let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        listener.set_nonblocking(true).unwrap();
+        let counter = accepted.clone();
+        std::thread::spawn(move || loop {
+            if let Ok((mut s, _)) = listener.accept() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = s.read(&mut [0u8; 16]);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        });
 
-    let other = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
-    let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
-    let ip_on = |c: &Value, net: &str| c["NetworkSettings"]["Networks"][net]["IPAddress"].as_str().unwrap().to_string();
-    let registry_ip = ip_on(&docker_inspect(&env.registry.name).await, &env.network);
-    let other_registry_ip = ip_on(&docker_inspect(&other.registry.name).await, &other.network);
-    let docker = lab7::environment::docker::connect().await.unwrap();
-    let gateway = |n: testcontainers::bollard::models::NetworkInspect| {
-        n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.gateway)).unwrap()
-    };
-    let run_gateway = gateway(docker.inspect_network(&env.network, None).await.unwrap());
-    let default_gateway = gateway(docker.inspect_network("bridge", None).await.unwrap());
+        let other = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
+        let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
+        let ip_on =
+            |c: &Value, net: &str| c["NetworkSettings"]["Networks"][net]["IPAddress"].as_str().unwrap().to_string();
+        let registry_ip = ip_on(&docker_inspect(&env.registry.name).await, &env.network);
+        let other_registry_ip = ip_on(&docker_inspect(&other.registry.name).await, &other.network);
+        let docker = lab7::environment::docker::connect().await.unwrap();
+        let gateway = |n: testcontainers::bollard::models::NetworkInspect| {
+            n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.gateway)).unwrap()
+        };
+        let run_gateway = gateway(docker.inspect_network(&env.network, None).await.unwrap());
+        let default_gateway = gateway(docker.inspect_network("bridge", None).await.unwrap());
 
-    let targets = [
-        format!("{run_gateway}:{port}"),
-        format!("{default_gateway}:{port}"),
-        format!("{registry_ip}:5000"),
-        format!("{other_registry_ip}:5000"),
-    ];
-    let probe = format!(
+        let targets = [
+            format!("{run_gateway}:{port}"),
+            format!("{default_gateway}:{port}"),
+            format!("{registry_ip}:5000"),
+            format!("{other_registry_ip}:5000"),
+        ];
+        let probe = format!(
         "FROM busybox:1.36\nRUN for t in {}; do if nc -w 2 ${{t%:*}} ${{t#*:}} </dev/null; then echo \"REACHED $t\"; else echo \"BLOCKED $t\"; fi; done\n",
         targets.join(" ")
     );
-    let dir = submission(&probe);
-    let context = env.node.upload(dir.path(), "probe", "Dockerfile_multi", 1 << 20).await.unwrap();
-    let spec = builds::BuildSpec::for_environment(&env, "Dockerfile_multi", &context).await.unwrap();
-    let b = builds::run(&env.node, &spec, Duration::from_secs(300), &CancellationToken::new(), |_| {}).await.unwrap();
-    assert!(b.succeeded(), "{}", b.raw_log);
-    for t in &targets {
-        assert!(b.raw_log.contains(&format!("BLOCKED {t}")), "no verdict for {t}:\n{}", b.raw_log);
-    }
-    for t in &targets {
-        assert!(!b.raw_log.contains(&format!("REACHED {t}")), "a RUN step reached {t}:\n{}", b.raw_log);
-    }
-    assert_eq!(accepted.load(Ordering::SeqCst), 0, "the host's service accepted a connection from a RUN step");
+        let dir = submission(&probe);
+        let context = env.node.upload(dir.path(), "probe", "Dockerfile_multi", 1 << 20).await.unwrap();
+        let spec = builds::BuildSpec::for_environment(&env, "Dockerfile_multi", &context).await.unwrap();
+        let b =
+            builds::run(&env.node, &spec, Duration::from_secs(300), &CancellationToken::new(), |_| {}).await.unwrap();
+        assert!(b.succeeded(), "{}", b.raw_log);
+        for t in &targets {
+            assert!(b.raw_log.contains(&format!("BLOCKED {t}")), "no verdict for {t}:\n{}", b.raw_log);
+        }
+        for t in &targets {
+            assert!(!b.raw_log.contains(&format!("REACHED {t}")), "a RUN step reached {t}:\n{}", b.raw_log);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 0, "the host's service accepted a connection from a RUN step");
 
-    // The same probe from buildkitd's own namespace reaches registry7: the fence is per RUN.
-    let from_node = env.node.exec(&["nc", "-w", "2", &registry_ip, "5000"]).await.unwrap();
-    assert_eq!(from_node.exit_code, 0, "the node must reach registry7 to push: {}", from_node.stderr);
-    env.shutdown().await.unwrap();
-    other.shutdown().await.unwrap();
+        // The same probe from buildkitd's own namespace reaches registry7: the fence is per RUN.
+        let from_node = env.node.exec(&["nc", "-w", "2", &registry_ip, "5000"]).await.unwrap();
+        assert_eq!(from_node.exit_code, 0, "the node must reach registry7 to push: {}", from_node.stderr);
+        env.shutdown().await.unwrap();
+        other.shutdown().await.unwrap();
+    })
 }
 
 /// Egress off leaves RUN steps no network at all; on, only public addresses.
-#[tokio::test(flavor = "multi_thread")]
-async fn egress_none_drops_everything_a_run_step_sends() {
-    common::require_docker("egress_none_drops_everything_a_run_step_sends");
-    for (egress, expected) in
-        [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
-    {
-        let env = LabEnvironment::start(&Images::load(), &EnvOptions { egress, ..EnvOptions::new() }).await.unwrap();
-        let rules = env.node.exec(&["iptables", "-t", "raw", "-S"]).await.unwrap().stdout;
-        assert!(rules.contains("-A PREROUTING -i buildkit0 -j LAB7-RUN"), "{rules}");
-        assert!(rules.contains(expected), "{egress:?}: {rules}");
-        env.shutdown().await.unwrap();
-    }
+#[test]
+fn egress_none_drops_everything_a_run_step_sends() {
+    common::block_on(async move {
+        common::require_docker("egress_none_drops_everything_a_run_step_sends");
+        for (egress, expected) in
+            [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
+        {
+            let env =
+                LabEnvironment::start(&Images::load(), &EnvOptions { egress, ..EnvOptions::new() }).await.unwrap();
+            let rules = env.node.exec(&["iptables", "-t", "raw", "-S"]).await.unwrap().stdout;
+            assert!(rules.contains("-A PREROUTING -i buildkit0 -j LAB7-RUN"), "{rules}");
+            assert!(rules.contains(expected), "{egress:?}: {rules}");
+            env.shutdown().await.unwrap();
+        }
+    })
 }
 
 /// The node: limits on memory, processes, CPUs and build storage; no host mounts, no Docker
 /// socket, no insecure entitlements; registry7 published on loopback only.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_node_is_confined_and_holds_nothing_of_the_host() {
-    common::require_docker("the_node_is_confined_and_holds_nothing_of_the_host");
-    let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 300, cpus: 1.5 };
-    let env = LabEnvironment::start(&Images::load(), &EnvOptions { limits, ..EnvOptions::new() }).await.unwrap();
-    let node = docker_inspect(&env.node.name).await;
-    let hc = &node["HostConfig"];
-    assert_eq!(hc["Memory"], 1 << 30);
-    assert_eq!(hc["PidsLimit"], 300);
-    assert_eq!(hc["NanoCpus"], 1_500_000_000i64);
-    assert_eq!(hc["CgroupnsMode"], "private");
-    assert!(hc["Tmpfs"]["/var/lib/buildkit"].as_str().unwrap().contains("size=262144k"), "{}", hc["Tmpfs"]);
-    assert!(hc["Binds"].is_null() || hc["Binds"].as_array().unwrap().is_empty(), "{}", hc["Binds"]);
-    let mounts = node["Mounts"].as_array().cloned().unwrap_or_default();
-    assert!(mounts.iter().all(|m| m["Type"] != "bind"), "host mounts: {mounts:?}");
-    assert!(!node.to_string().contains("docker.sock"), "the Docker socket is in the node");
-    let args = format!("{} {}", node["Config"]["Entrypoint"], node["Config"]["Cmd"]);
-    assert!(!args.contains("allow-insecure-entitlement"), "{args}");
-    let ports = docker_inspect(&env.registry.name).await["HostConfig"]["PortBindings"]["5000/tcp"].clone();
-    assert_eq!(ports[0]["HostIp"], "127.0.0.1", "registry7 must be published on loopback only: {ports}");
-    env.shutdown().await.unwrap();
+#[test]
+fn the_node_is_confined_and_holds_nothing_of_the_host() {
+    common::block_on(async move {
+        common::require_docker("the_node_is_confined_and_holds_nothing_of_the_host");
+        let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 300, cpus: 1.5 };
+        let env = LabEnvironment::start(&Images::load(), &EnvOptions { limits, ..EnvOptions::new() }).await.unwrap();
+        let node = docker_inspect(&env.node.name).await;
+        let hc = &node["HostConfig"];
+        assert_eq!(hc["Memory"], 1 << 30);
+        assert_eq!(hc["PidsLimit"], 300);
+        assert_eq!(hc["NanoCpus"], 1_500_000_000i64);
+        assert_eq!(hc["CgroupnsMode"], "private");
+        assert!(hc["Tmpfs"]["/var/lib/buildkit"].as_str().unwrap().contains("size=262144k"), "{}", hc["Tmpfs"]);
+        assert!(hc["Binds"].is_null() || hc["Binds"].as_array().unwrap().is_empty(), "{}", hc["Binds"]);
+        let mounts = node["Mounts"].as_array().cloned().unwrap_or_default();
+        assert!(mounts.iter().all(|m| m["Type"] != "bind"), "host mounts: {mounts:?}");
+        assert!(!node.to_string().contains("docker.sock"), "the Docker socket is in the node");
+        let args = format!("{} {}", node["Config"]["Entrypoint"], node["Config"]["Cmd"]);
+        assert!(!args.contains("allow-insecure-entitlement"), "{args}");
+        let ports = docker_inspect(&env.registry.name).await["HostConfig"]["PortBindings"]["5000/tcp"].clone();
+        assert_eq!(ports[0]["HostIp"], "127.0.0.1", "registry7 must be published on loopback only: {ports}");
+        env.shutdown().await.unwrap();
+    })
 }
 
 /// What the limits do to a student's build: it fails, as the student's, and says why.
-#[tokio::test(flavor = "multi_thread")]
-async fn disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason() {
-    common::require_docker("disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason");
-    let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 200, cpus: 2.0 };
-    let env = EnvOptions { limits, ..EnvOptions::new() };
-    let cases = [
-        ("FROM busybox:1.36\nRUN dd if=/dev/zero of=/fill bs=1M count=400\n", "build storage limit"),
-        ("FROM busybox:1.36\nRUN i=0; while [ $i -lt 300 ]; do sleep 30 & i=$((i+1)); done; wait\n", "process limit"),
-        ("FROM busybox:1.36\nRUN --security=insecure echo hi\n", "security.insecure is not allowed"),
-    ];
-    for (dockerfile, reason) in cases {
-        let dir = submission(dockerfile);
-        let run = lab_run(dir.path(), env.clone()).await;
-        assert!(!run.build1.succeeded(), "{dockerfile}\n{}", run.build1.raw_log);
-        let problem = run.build1.problem().unwrap();
-        assert!(problem.contains(reason), "{dockerfile}: {problem}");
-    }
+#[test]
+fn disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason() {
+    common::block_on(async move {
+        common::require_docker("disk_filling_fork_heavy_and_insecure_builds_fail_with_the_reason");
+        let limits = NodeLimits { memory_bytes: 1 << 30, disk_bytes: 256 << 20, pids: 200, cpus: 2.0 };
+        let env = EnvOptions { limits, ..EnvOptions::new() };
+        let cases = [
+            ("FROM busybox:1.36\nRUN dd if=/dev/zero of=/fill bs=1M count=400\n", "build storage limit"),
+            (
+                "FROM busybox:1.36\nRUN i=0; while [ $i -lt 300 ]; do sleep 30 & i=$((i+1)); done; wait\n",
+                "process limit",
+            ),
+            ("FROM busybox:1.36\nRUN --security=insecure echo hi\n", "security.insecure is not allowed"),
+        ];
+        for (dockerfile, reason) in cases {
+            let dir = submission(dockerfile);
+            let run = lab_run(dir.path(), env.clone()).await;
+            assert!(!run.build1.succeeded(), "{dockerfile}\n{}", run.build1.raw_log);
+            let problem = run.build1.problem().unwrap();
+            assert!(problem.contains(reason), "{dockerfile}: {problem}");
+        }
+    })
 }
