@@ -33,7 +33,7 @@ mkdir -p "$STATE_DIR"
 # shellcheck source=scripts/pins.env
 . "$ROOT/scripts/pins.env"
 RECIPE=4                      # bump when a stand-in's layout changes
-BUILDKIT_RECIPE=5             # r5: CNI plugins, iptables and busybox, like the official image
+BUILDKIT_RECIPE=6             # r5: CNI plugins, iptables and busybox; r6: git and CA certificates, like the official image
 STANDIN_REGISTRY=lab7/registry:2.8-debian-r$RECIPE
 STANDIN_BUILDKIT=lab7/buildkit:$BUILDKIT_VERSION-standin-r$BUILDKIT_RECIPE
 STANDIN_MIRROR=lab7/hub-mirror:busybox-$BUSYBOX_TAG-r$RECIPE
@@ -276,6 +276,14 @@ build_buildkit_from() {  # module version tag
   for n in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do
     ln -sf xtables-nft-multi "$root/usr/sbin/$n"
   done
+  # git (and its HTTP helper) and CA certificates, as the official image has them: BuildKit
+  # registers its git source (ADD <git url>) only where git is on the PATH.
+  command -v git >/dev/null || apt_install git
+  [ -f /etc/ssl/certs/ca-certificates.crt ] || apt_install ca-certificates
+  copy_with_libs /usr/bin/git "$root" /usr/bin/git
+  copy_with_libs /usr/lib/git-core/git-remote-http "$root" /usr/lib/git-core/git-remote-http
+  ln -sf git-remote-http "$root/usr/lib/git-core/git-remote-https"
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   install -m 0755 "$(busybox_root amd64)/bin/busybox" "$root/bin/busybox"
   link_applets "$root"
   : > "$root/etc/buildkit/buildkitd.toml"

@@ -380,36 +380,53 @@ pub fn report_files(dir: &Path, own_outputs: &[PathBuf]) -> Result<Vec<PathBuf>,
     Ok(files)
 }
 
+/// How a batch reads its reports: the reader (each report bounded in a child process, from
+/// the CLI), the batch's own outputs to skip, and the interruption that stops it.
+pub struct ReportReading {
+    pub reader: crate::handin::isolated::Reader,
+    pub own_outputs: Vec<PathBuf>,
+    pub cancel: CancellationToken,
+}
+
 /// Grades every report in `dir` (no Docker: reports are text), handing each result and report
-/// to `done` as it is graded; an unreadable report is that student's error row, not the end.
-/// `own_outputs` (the batch's CSV and summary) are skipped where they lie in `dir`.
-pub fn grade_reports(
+/// to `done` as it is graded; an unreadable report (or one past a bound) is that student's
+/// error row, not the end. An interruption stops the batch with the rows graded so far.
+pub async fn grade_reports(
     dir: &Path,
     rubric: &Rubric,
-    own_outputs: &[PathBuf],
-    done: &mut OnGraded,
+    reading: &ReportReading,
+    done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
+    use crate::handin::isolated::ReadFailure;
     let mut results = Vec::new();
-    let files = report_files(dir, own_outputs)?;
+    let files = report_files(dir, &reading.own_outputs)?;
     for (i, file) in files.iter().enumerate() {
         let started = Instant::now();
         let name = file.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
         eprintln!("[lab7] report {}/{}: {name}", i + 1, files.len());
         let mut result = SubmissionResult::named(name);
-        let report = match crate::handin::HandIn::read(file) {
+        let report = match reading.reader.read(file, &reading.cancel).await {
             Ok(h) => {
                 let r = h.grade(&file.display().to_string(), rubric);
                 result.score_from(&r);
                 Some(r)
             }
-            Err(e) => {
+            Err(ReadFailure::Unreadable(e)) => {
                 result.error = Some(e.to_string());
+                None
+            }
+            Err(ReadFailure::Interrupted) => {
+                result.interrupted = true;
                 None
             }
         };
         result.seconds = started.elapsed().as_secs_f64();
         done(&result, report.as_ref())?;
+        let stop = result.interrupted;
         results.push(result);
+        if stop {
+            break;
+        }
     }
     Ok(results)
 }

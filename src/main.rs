@@ -13,8 +13,14 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let args = cli::Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(cli::run(args)) {
+    let ended = match cli::without_runtime(&args) {
+        Some(ended) => ended,
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+            runtime.block_on(cli::run(args))
+        }
+    };
+    match ended {
         Ok(exit) => exit.into(),
         Err(e) => {
             eprintln!("lab7: error: {e}");

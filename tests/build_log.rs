@@ -203,6 +203,50 @@ fn a_failed_build_gets_the_advice_for_its_cause(#[case] name: &str, #[case] advi
     assert!(!cause.advice().contains("QEMU"), "{}", cause.advice());
 }
 
+/// What buildkitd fetches itself, refused by lab7's node firewall (real captures: each
+/// fetch aimed at the grading host through docker0's gateway, or at a cloud's metadata
+/// address): the cause names what asked for it and where, and says why it is refused.
+#[rstest]
+#[case::add_url("add-url", "ADD http://172.17.0.1:38765/secret.txt /p/a.txt", "172.17.0.1:38765")]
+#[case::git_url("git-url", "ADD http://172.17.0.1:38765/repo.git#main /src", "172.17.0.1:38765")]
+#[case::from_host_registry("from-host-registry", "FROM 172.17.0.1:38765/lab/base:1", "172.17.0.1:38765")]
+#[case::syntax_host_registry(
+    "syntax-host-registry",
+    "# syntax=172.17.0.1:38765/docker/dockerfile:1",
+    "172.17.0.1:38765"
+)]
+#[case::metadata_service(
+    "metadata-service",
+    "ADD http://169.254.169.254/latest/meta-data/iam/ /p/creds",
+    "169.254.169.254:80"
+)]
+fn a_fetch_refused_by_the_firewall_is_named_with_the_reason(
+    #[case] name: &str,
+    #[case] instruction: &str,
+    #[case] address: &str,
+) {
+    use lab7::builds::failure::FailureCause;
+    let l = log(&format!("logs/buildctl-v0.26-fenced/{name}.log"));
+    let cause = l.failure_cause().expect("a known cause");
+    assert_eq!(
+        cause,
+        FailureCause::Unreachable { instruction: instruction.into(), address: address.into() },
+        "{}",
+        l.errors.join("\n")
+    );
+    assert!(cause.advice().contains("lab7 does not let a build reach the grading machine or private networks"));
+}
+
+/// A refused connection to a public address is not lab7's doing: it stays a failed step.
+#[test]
+fn a_refused_public_address_is_not_the_firewalls() {
+    let text = std::fs::read_to_string(common::fixture("logs/buildctl-v0.26-fenced/add-url.log"))
+        .unwrap()
+        .replace("172.17.0.1", "93.184.215.14");
+    let cause = lab7::builds::BuildLog::parse(&text).failure_cause().unwrap();
+    assert!(!matches!(cause, lab7::builds::failure::FailureCause::Unreachable { .. }), "{cause:?}");
+}
+
 #[test]
 fn a_step_failing_only_on_arm64_gets_the_emulation_advice() {
     let cause = log("logs/buildctl-v0.26-arm64-fails/build1.log").failure_cause().unwrap();

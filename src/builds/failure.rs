@@ -20,6 +20,10 @@ pub enum FailureCause {
     DockerfileSyntax { line: Option<u32>, message: String },
     /// A step asks for an entitlement the build did not grant (`security.insecure`).
     NotAllowed { entitlement: String },
+    /// buildkitd's own fetch (`ADD <url>`, `ADD <git url>`, a `FROM` or `# syntax=` image on
+    /// another registry) was refused by lab7's firewall: it aims at the grading machine or a
+    /// private network (`address`, `IP:PORT`). `instruction` is what asked for it.
+    Unreachable { instruction: String, address: String },
     /// A step failed; `platforms` lists where (all of them, or one under emulation).
     Step { name: String, platforms: Vec<Platform> },
 }
@@ -29,11 +33,48 @@ static RESOLVE: LazyLock<Regex> =
 static PARSE_ERROR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"dockerfile parse error on line (\d+): (.*)$|(Dockerfile parse error.*)$").unwrap());
 static ENTITLEMENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"([a-z]+\.[a-z]+) is not allowed").unwrap());
+/// A connection refused, as Go's net package (buildkitd) and curl (git's HTTP helper) say it.
+static REFUSED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"dial tcp \[?([0-9a-fA-F:.]+?)\]?:(\d+): connect: connection refused|Failed to connect to (\S+) port (\d+)",
+    )
+    .unwrap()
+});
 
 impl BuildLog {
     /// The cause of the build's failure, when the log names one lab7 knows.
     pub fn failure_cause(&self) -> Option<FailureCause> {
-        self.missing_image().or_else(|| self.closing_error_cause()).or_else(|| self.failed_step())
+        self.unreachable()
+            .or_else(|| self.missing_image())
+            .or_else(|| self.closing_error_cause())
+            .or_else(|| self.failed_step())
+    }
+
+    /// A fetch lab7's firewall refused: the first vertex whose error is a refused connection
+    /// to an address the firewall fences, named by the instruction it stands for.
+    fn unreachable(&self) -> Option<FailureCause> {
+        let refused = |message: &str| {
+            let c = REFUSED.captures(message)?;
+            let (ip, port) = match (c.get(1), c.get(2)) {
+                (Some(ip), Some(port)) => (ip.as_str(), port.as_str()),
+                _ => (c.get(3)?.as_str(), c.get(4)?.as_str()),
+            };
+            let addr: std::net::IpAddr = ip.parse().ok()?;
+            crate::environment::isolation::is_fenced(addr).then(|| match addr {
+                std::net::IpAddr::V6(_) => format!("[{addr}]:{port}"),
+                std::net::IpAddr::V4(_) => format!("{addr}:{port}"),
+            })
+        };
+        // git's own words come as the vertex's output (`#7 0.018 fatal: … Failed to connect`).
+        let from_vertex = self.vertices.iter().find_map(|v| {
+            let VertexState::Error(m) = &v.state else { return None };
+            let address = refused(m).or_else(|| v.lines.iter().find_map(|l| refused(l)))?;
+            Some(FailureCause::Unreachable { instruction: instruction_of(&v.name), address })
+        });
+        from_vertex.or_else(|| {
+            let address = self.errors.iter().find_map(|e| refused(e))?;
+            Some(FailureCause::Unreachable { instruction: "a fetch of the build".into(), address })
+        })
     }
 
     fn missing_image(&self) -> Option<FailureCause> {
@@ -82,6 +123,19 @@ impl BuildLog {
     }
 }
 
+/// What a vertex stands for in the Dockerfile: `ADD …` as written, `FROM <image>` for the
+/// metadata of a base image, `# syntax=<image>` for a frontend.
+fn instruction_of(vertex: &str) -> String {
+    let step = vertex.split_once("] ").map_or(vertex, |(_, rest)| rest);
+    if let Some(image) = step.strip_prefix("resolve image config for docker-image://") {
+        return format!("# syntax={image}");
+    }
+    match step.strip_prefix("load metadata for ") {
+        Some(image) => format!("FROM {image}"),
+        None => step.to_string(),
+    }
+}
+
 impl FailureCause {
     /// The advice for this cause, as the commands or edits a student would make.
     pub fn advice(&self) -> String {
@@ -98,6 +152,9 @@ impl FailureCause {
             FailureCause::DockerfileSyntax { line: None, message } => format!("fix the Dockerfile: {message}"),
             FailureCause::NotAllowed { entitlement } => format!(
                 "the step asks for {entitlement}, which the lab's command does not allow (it passes no --allow): remove the flag that needs it (e.g. RUN --security=insecure)"
+            ),
+            FailureCause::Unreachable { instruction, address } => format!(
+                "`{instruction}` reaches {address}: lab7 does not let a build reach the grading machine or private networks (only registry7 and public addresses) — take the file from the build context or a public URL, and base images from a public registry"
             ),
             FailureCause::Step { platforms, .. } if platforms.len() == 1 && platforms[0].architecture == "arm64" => {
                 "the step fails only on linux/arm64, which runs under QEMU emulation: avoid x86-64-only binaries and downloads (pick them by TARGETARCH), and try it with `docker run --platform linux/arm64 … sh`".into()

@@ -19,7 +19,7 @@ use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::remote::{NodeTls, RemoteNode};
 use lab7::environment::EnvOptions;
 use lab7::environment::{self, Images, LabEnvironment};
-use lab7::handin::HandIn;
+use lab7::handin::isolated::{Extracted, ReadFailure, Reader, ReportLimits};
 use lab7::lab::{self, node_info, LabOptions};
 use lab7::reference::ImageRef;
 use lab7::registry::RegistryClient;
@@ -58,6 +58,40 @@ enum Command {
     Audit(AuditArgs),
     /// Grade every submission (one per subfolder) in isolation; write a CSV and a Markdown summary.
     Batch(BatchArgs),
+    /// (lab7's own) Read one report's lines within bounds and print them as JSON: each
+    /// report is read by a child process of this kind, whose memory and CPU time are capped.
+    #[command(hide = true)]
+    ReadReport(ReadReportArgs),
+}
+
+/// How much reading one report may take (a PDF or DOCX is a student's file).
+#[derive(Debug, Args)]
+struct ReportLimitArgs {
+    /// What a DOCX part may inflate to; the reader's memory is 16 times that (at least 256m).
+    #[arg(long, value_name = "SIZE", default_value = "64m", value_parser = parse_bytes)]
+    report_limit: u64,
+    /// Longest reading one report may take, in seconds (wall-clock and CPU).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    report_timeout: u64,
+}
+
+impl ReportLimitArgs {
+    fn limits(&self) -> ReportLimits {
+        ReportLimits { max_part_bytes: self.report_limit, timeout: Duration::from_secs(self.report_timeout) }
+    }
+
+    /// Each report read by a bounded child process: lab7 itself.
+    fn reader(&self) -> Result<Reader, Error> {
+        let exe = std::env::current_exe().map_err(|e| Error::Lab(format!("where is lab7's own binary? {e}")))?;
+        Ok(Reader::Isolated { exe, limits: self.limits() })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReadReportArgs {
+    file: PathBuf,
+    #[arg(long, value_name = "BYTES")]
+    max_part: u64,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +207,8 @@ struct GradeReportArgs {
     /// what a PDF or DOCX gave when a piece is not found).
     #[arg(long)]
     show_text: bool,
+    #[command(flatten)]
+    limits: ReportLimitArgs,
     /// Output format, --out and a report rubric (default: the built-in rubric-report.toml).
     #[command(flatten)]
     output: Output,
@@ -213,6 +249,8 @@ struct BatchArgs {
     /// A report rubric for --reports (default: the built-in rubric-report.toml).
     #[arg(long, requires = "reports")]
     rubric: Option<PathBuf>,
+    #[command(flatten)]
+    report: ReportLimitArgs,
     /// The CSV to write; the Markdown summary goes beside it (.md).
     #[arg(long, default_value = "results.csv")]
     out: PathBuf,
@@ -287,17 +325,27 @@ impl RemoteArgs {
     }
 }
 
+/// What runs before (and without) a tokio runtime: the hidden report reader, a child of lab7
+/// that should be one thread doing one thing under its caps.
+pub fn without_runtime(cli: &Cli) -> Option<Result<Exit, Error>> {
+    match &cli.command {
+        Command::ReadReport(a) => Some(read_report(a)),
+        _ => None,
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<Exit, Error> {
     let interrupt = signals::Interrupt::watch()?;
     let code = match cli.command {
         Command::Doctor(a) => doctor(a).await,
         Command::Check(a) => check(a, &interrupt).await,
         Command::GradeLogs(a) => grade_logs(a),
-        Command::GradeReport(a) => grade_report(a),
+        Command::GradeReport(a) => grade_report(a, &interrupt).await,
         Command::Explain(a) => explain(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
         Command::Batch(a) => batch_cmd(a, &interrupt).await,
+        Command::ReadReport(a) => read_report(&a),
     }?;
     Ok(interrupt.exit().unwrap_or(code))
 }
@@ -522,13 +570,18 @@ fn grade_logs(a: GradeLogsArgs) -> Result<Exit, Error> {
 }
 
 /// `lab7 grade-report`: 0 when every compulsory requirement is shown, 1 when something is
-/// missing or inconsistent, 2 when the file cannot be read.
-fn grade_report(a: GradeReportArgs) -> Result<Exit, Error> {
+/// missing or inconsistent, 2 when the file cannot be read (or is past a bound).
+async fn grade_report(a: GradeReportArgs, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
     let rubric = report_rubric(a.output.rubric.as_deref())?;
     if let Some(out) = &a.output.out {
         outputs::check_file(out)?;
     }
-    let handin = HandIn::read(&a.file)?;
+    let handin = match a.limits.reader()?.read(&a.file, &interrupt.token()).await {
+        Ok(h) => h,
+        Err(ReadFailure::Unreadable(e)) => return Err(e),
+        // The signal's own exit code replaces this one (`run`).
+        Err(ReadFailure::Interrupted) => return Ok(Exit::UsageOrEnvironment),
+    };
     if a.show_text {
         for l in &handin.lines {
             println!("{:>24} | {}", l.at.to_string(), l.text);
@@ -536,6 +589,16 @@ fn grade_report(a: GradeReportArgs) -> Result<Exit, Error> {
         return Ok(Exit::Pass);
     }
     emit(&handin.grade(&a.file.display().to_string(), &rubric), &a.output)
+}
+
+/// The hidden `lab7 read-report`: one report's lines as JSON, or its error (exit 2). Run by
+/// lab7 itself as a child with capped memory and CPU time (`handin::isolated`).
+pub fn read_report(a: &ReadReportArgs) -> Result<Exit, Error> {
+    let limits = lab7::handin::docx::Limits { max_part_bytes: a.max_part, ..Default::default() };
+    let (format, lines) = lab7::handin::extract::read_within(&a.file, limits)?;
+    let json = serde_json::to_string(&Extracted { format, lines }).map_err(|e| Error::Lab(e.to_string()))?;
+    println!("{json}");
+    Ok(Exit::Pass)
 }
 
 fn report_rubric(path: Option<&std::path::Path>) -> Result<Rubric, Error> {
@@ -607,8 +670,9 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     if let Some(dir) = &a.reports {
         let rubric = report_rubric(a.rubric.as_deref())?;
         let mut sink = outputs::BatchOutputs::create(&a.out)?;
-        let own = sink.paths();
-        let results = batch::grade_reports(dir, &rubric, &own, &mut |r, report| sink.record(r, report))?;
+        let reading =
+            batch::ReportReading { reader: a.report.reader()?, own_outputs: sink.paths(), cancel: interrupt.token() };
+        let results = batch::grade_reports(dir, &rubric, &reading, &mut |r, report| sink.record(r, report)).await?;
         return Ok(finish_batch(&results, &a.out, &sink));
     }
     let dir = a.dir.clone().expect("clap requires DIR without --reports");

@@ -27,7 +27,7 @@ use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 use tokio_util::sync::CancellationToken;
 
 pub use docker::{engine, Engine};
-use isolation::{Egress, LimitHit, NodeLimits};
+use isolation::{Egress, LimitHit, NodeLimits, RunNetwork};
 use lifecycle::RunLease;
 pub use lifecycle::{OWNER_LABEL, RUN_LABEL};
 use remote::{RegistryLogin, RemoteNode};
@@ -552,7 +552,7 @@ impl LabEnvironment {
         // Removes what this start created if it fails or is abandoned half-way (Ctrl-C).
         let guard = RemoveOnDrop(Some(run_id.clone()));
         let network = format!("lab7-{run_id}");
-        create_network(&docker, &network, &run_id).await?;
+        let addresses = create_network(&docker, &network, &run_id).await?;
         let registry_name = format!("lab7-registry7-{run_id}");
         let mirror_name = format!("lab7-mirror-{run_id}");
         let remote = options.remote.as_ref();
@@ -577,7 +577,10 @@ impl LabEnvironment {
         let node = async {
             match remote {
                 Some(r) => start_client(&images.buildkit, &node_name, &network, &run_id, r).await,
-                None => start_node(&docker, &images.buildkit, &node_name, &network, &run_id, toml, options).await,
+                None => {
+                    let on = (network.as_str(), &addresses);
+                    start_node(&docker, &images.buildkit, &node_name, on, &run_id, toml, options).await
+                }
             }
         };
         let (registry, mirror, node) =
@@ -683,7 +686,8 @@ fn remove_run_blocking(run_id: &str) {
     let _ = done.join();
 }
 
-async fn create_network(docker: &Docker, name: &str, run_id: &str) -> Result<(), Error> {
+/// The run's network, and where Docker put it (its subnet, and its gateway: the host).
+async fn create_network(docker: &Docker, name: &str, run_id: &str) -> Result<RunNetwork, Error> {
     let request = NetworkCreateRequest {
         name: name.to_string(),
         driver: Some("bridge".into()),
@@ -691,7 +695,14 @@ async fn create_network(docker: &Docker, name: &str, run_id: &str) -> Result<(),
         ..Default::default()
     };
     docker.create_network(request).await.map_err(|e| docker::error(&format!("create network {name}"), e))?;
-    Ok(())
+    let info =
+        docker.inspect_network(name, None).await.map_err(|e| docker::error(&format!("inspect network {name}"), e))?;
+    let config = info.ipam.and_then(|i| i.config).unwrap_or_default();
+    config
+        .into_iter()
+        .find_map(|c| Some(RunNetwork { subnet: c.subnet?, gateway: c.gateway?.parse().ok()? }))
+        .filter(|n| n.gateway.is_ipv4())
+        .ok_or_else(|| Error::docker(format!("network {name} has no IPv4 subnet and gateway"), None))
 }
 
 fn labels(run_id: &str) -> HashMap<String, String> {
@@ -706,12 +717,13 @@ async fn start_node(
     docker: &Docker,
     image: &str,
     name: &str,
-    network: &str,
+    (network, addresses): (&str, &RunNetwork),
     run_id: &str,
     toml: String,
     options: &EnvOptions,
 ) -> Result<Started, Error> {
     let limits = options.limits;
+    let v4 = isolation::rules_v4(options.egress, &isolation::host_addresses(), addresses);
     let node = generic(image)?
         .with_wait_for(WaitFor::message_on_stderr("running server on"))
         .with_container_name(name)
@@ -720,11 +732,8 @@ async fn start_node(
         .with_privileged(true)
         .with_cgroupns_mode(CgroupnsMode::Private)
         .with_copy_to("/etc/buildkit/buildkitd.toml", toml.into_bytes())
-        .with_copy_to(
-            isolation::RULES_V4,
-            isolation::rules_v4(options.egress, &isolation::host_addresses()).into_bytes(),
-        )
-        .with_copy_to(isolation::RULES_V6, isolation::rules_v6().into_bytes())
+        .with_copy_to(isolation::RULES_V4, v4.into_bytes())
+        .with_copy_to(isolation::RULES_V6, isolation::rules_v6(options.egress).into_bytes())
         .with_host_config_modifier(move |hc| {
             hc.publish_all_ports = Some(false);
             hc.memory = Some(limits.memory_bytes as i64);
@@ -738,13 +747,16 @@ async fn start_node(
         .await
         .map(Started::new)
         .map_err(|e| docker::error(&format!("start the BuildKit node ({image})"), e))?;
-    // Before any student code runs: RUN steps may not reach the host, registry7 or other runs.
-    for (tool, rules) in [("iptables-restore", isolation::RULES_V4), ("ip6tables-restore", isolation::RULES_V6)] {
-        let cmd = [tool, "--noflush", rules];
-        exec_to_end(docker, node.id(), name, &cmd, Duration::from_secs(30))
-            .await?
-            .success(&format!("{tool} (the node's firewall for RUN steps)"))?;
-    }
+    // Before any student code runs, in one exec: RUN steps may not reach the host, registry7
+    // or other runs, and buildkitd's own fetches may not reach the host or private networks.
+    let script = format!(
+        "iptables-restore --noflush {} && ip6tables-restore --noflush {}",
+        isolation::RULES_V4,
+        isolation::RULES_V6
+    );
+    exec_to_end(docker, node.id(), name, &["sh", "-c", &script], Duration::from_secs(30))
+        .await?
+        .success("iptables-restore (the node's firewall)")?;
     Ok(node)
 }
 

@@ -20,11 +20,13 @@ pub struct Limits {
     pub max_part_bytes: u64,
     /// Elements open at once: Word nests a few dozen deep at most.
     pub max_depth: usize,
+    /// Paragraphs: a 300-page report has some ten thousand; empty ones cost memory too.
+    pub max_paragraphs: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_part_bytes: 64 << 20, max_depth: 512 }
+        Limits { max_part_bytes: 64 << 20, max_depth: 512, max_paragraphs: 200_000 }
     }
 }
 
@@ -81,6 +83,12 @@ pub fn paragraphs(bytes: &[u8], limits: Limits) -> Result<Vec<Paragraph>, String
             }
             Event::Eof => break,
             _ => {}
+        }
+        if walk.paragraphs.len() > limits.max_paragraphs {
+            return Err(format!(
+                "{DOCUMENT} holds over {} paragraphs (no report has that many)",
+                limits.max_paragraphs
+            ));
         }
         buf.clear();
     }

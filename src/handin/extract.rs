@@ -8,14 +8,14 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::builds::log_text;
 use crate::Error;
 
 /// The kinds of file a report comes as, told by its first bytes (a `.docx` is a ZIP, a PDF
 /// starts `%PDF-`), not by its name alone: students rename files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HandInFormat {
     Markdown,
@@ -25,7 +25,7 @@ pub enum HandInFormat {
 }
 
 /// Where a line of the hand-in is, as its reader would find it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Location {
     Line(usize),
@@ -51,7 +51,7 @@ impl fmt::Display for Location {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
     pub text: String,
     pub at: Location,
@@ -66,14 +66,38 @@ impl Line {
     }
 }
 
+/// A report larger than this is refused unread: a text with its screenshots is a few MB.
+pub const MAX_REPORT_FILE_BYTES: u64 = 256 << 20;
+
 /// Reads a report; an unreadable one is an input error naming the file and what to hand in.
 pub fn read(path: &Path) -> Result<(HandInFormat, Vec<Line>), Error> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    read_within(path, super::docx::Limits::default())
+}
+
+/// The same, with the cap on what a DOCX part may inflate to.
+pub fn read_within(path: &Path, docx_limits: super::docx::Limits) -> Result<(HandInFormat, Vec<Line>), Error> {
+    let not_read = |e: String| {
         Error::input(
             format!("{}: {e}", path.display()),
             "give the path of the student's report (.md, .txt, .pdf or .docx)",
         )
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(|e| not_read(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(not_read("not a regular file".into()));
+    }
+    if meta.len() > MAX_REPORT_FILE_BYTES {
+        return Err(Error::input(
+            format!(
+                "{}: {} MiB, over the {} MiB a report may have",
+                path.display(),
+                meta.len() >> 20,
+                MAX_REPORT_FILE_BYTES >> 20
+            ),
+            "hand in the report without pasted videos or disk images: text and a few screenshots",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| not_read(e.to_string()))?;
     let format = format_of(path, &bytes);
     let unreadable = |why: String| {
         Error::input(
@@ -83,7 +107,7 @@ pub fn read(path: &Path) -> Result<(HandInFormat, Vec<Line>), Error> {
     };
     let lines = match format {
         HandInFormat::Pdf => pdf_lines(&bytes).map_err(unreadable)?,
-        HandInFormat::Docx => docx_lines(&bytes).map_err(unreadable)?,
+        HandInFormat::Docx => docx_lines(&bytes, docx_limits).map_err(unreadable)?,
         HandInFormat::Markdown | HandInFormat::Text => {
             let text = log_text::decode(&bytes);
             if log_text::looks_binary(&text) {
@@ -167,9 +191,9 @@ fn wrapped(prev: &Line, next: &str) -> bool {
     prev.text.ends_with(' ') && !prev.text.trim().is_empty() && !RECORD.is_match(next)
 }
 
-fn docx_lines(bytes: &[u8]) -> Result<Vec<Line>, String> {
+fn docx_lines(bytes: &[u8], limits: super::docx::Limits) -> Result<Vec<Line>, String> {
     let mut lines = Vec::new();
-    for (i, p) in super::docx::paragraphs(bytes, super::docx::Limits::default())?.into_iter().enumerate() {
+    for (i, p) in super::docx::paragraphs(bytes, limits)?.into_iter().enumerate() {
         let paragraph = i + 1;
         for (n, l) in p.text.split('\n').enumerate() {
             let mut line = Line::new(l, Location::Paragraph { paragraph, line: n + 1 });

@@ -8,6 +8,7 @@
 pub mod docx;
 pub mod extract;
 pub mod grade;
+pub mod isolated;
 pub mod pieces;
 
 use std::path::Path;

@@ -87,38 +87,69 @@ fn dockerignore_keeps_files_out_of_the_build() {
     })
 }
 
+/// A service on the grading host, on every interface, counting the connections it accepts;
+/// it stops when dropped.
+struct HostListener {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostListener {
+    fn start() -> HostListener {
+        let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let (accepted, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let (counter, stopped) = (accepted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                if let Ok((mut s, _)) = listener.accept() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = s.read(&mut [0u8; 16]);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        HostListener { port, accepted, stop }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The gateway of a Docker network: the grading host, as that network sees it.
+async fn gateway_of(network: &str) -> String {
+    let docker = lab7::environment::docker::connect().await.unwrap();
+    let n = docker.inspect_network(network, None).await.unwrap();
+    n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.gateway)).unwrap()
+}
+
+fn ip_on(container: &Value, network: &str) -> String {
+    container["NetworkSettings"]["Networks"][network]["IPAddress"].as_str().unwrap().to_string()
+}
+
 /// From a RUN: the grading host's services, this run's registry7 and another run's
 /// registry7 are all out of reach, while buildkitd itself still reaches registry7.
 #[test]
 fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
     common::block_on(async move {
         common::require_docker("a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs");
-        // A service on the grading host, on every interface.
-        let listener = TcpListener::bind("0.0.0.0:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        listener.set_nonblocking(true).unwrap();
-        let counter = accepted.clone();
-        std::thread::spawn(move || loop {
-            if let Ok((mut s, _)) = listener.accept() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                let _ = s.read(&mut [0u8; 16]);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        });
-
+        let host = HostListener::start();
+        let port = host.port;
         let other = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
         let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
-        let ip_on =
-            |c: &Value, net: &str| c["NetworkSettings"]["Networks"][net]["IPAddress"].as_str().unwrap().to_string();
         let registry_ip = ip_on(&docker_inspect(&env.registry.name).await, &env.network);
         let other_registry_ip = ip_on(&docker_inspect(&other.registry.name).await, &other.network);
-        let docker = lab7::environment::docker::connect().await.unwrap();
-        let gateway = |n: testcontainers::bollard::models::NetworkInspect| {
-            n.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().find_map(|c| c.gateway)).unwrap()
-        };
-        let run_gateway = gateway(docker.inspect_network(&env.network, None).await.unwrap());
-        let default_gateway = gateway(docker.inspect_network("bridge", None).await.unwrap());
+        let run_gateway = gateway_of(&env.network).await;
+        let default_gateway = gateway_of("bridge").await;
 
         let targets = [
             format!("{run_gateway}:{port}"),
@@ -142,7 +173,7 @@ fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
         for t in &targets {
             assert!(!b.raw_log.contains(&format!("REACHED {t}")), "a RUN step reached {t}:\n{}", b.raw_log);
         }
-        assert_eq!(accepted.load(Ordering::SeqCst), 0, "the host's service accepted a connection from a RUN step");
+        assert_eq!(host.accepted(), 0, "the host's service accepted a connection from a RUN step");
 
         // The same probe from buildkitd's own namespace reaches registry7: the fence is per RUN.
         let from_node = env.node.exec(&["nc", "-w", "2", &registry_ip, "5000"]).await.unwrap();
@@ -152,19 +183,117 @@ fn a_run_step_reaches_neither_the_host_nor_registry7_nor_other_runs() {
     })
 }
 
-/// Egress off leaves RUN steps no network at all; on, only public addresses.
+/// A fetch buildkitd makes itself for the Dockerfile, aimed at `target` (`IP:PORT`).
+fn fetching(kind: &str, target: &str) -> String {
+    let base = "FROM busybox:1.36 AS build1";
+    let tail = "FROM busybox:1.36\nCOPY --from=build1 /etc/hostname /x\n";
+    match kind {
+        "add-url" => format!("{base}\nADD http://{target}/secret.txt /p/a.txt\nRUN cat /p/a.txt\n{tail}"),
+        "git-url" => format!("{base}\nADD http://{target}/repo.git#main /src\nRUN ls /src\n{tail}"),
+        "from" => format!("FROM {target}/lab/base:1 AS build1\nRUN echo hi\n{tail}"),
+        "syntax" => format!("# syntax={target}/docker/dockerfile:1\n{base}\nRUN echo hi\n{tail}"),
+        _ => unreachable!("{kind}"),
+    }
+}
+
+/// What buildkitd fetches itself — `ADD <url>`, `ADD <git url>`, a `FROM` image and a
+/// `# syntax=` frontend on a registry the student names — reaches neither the grading host
+/// (this run's gateway, docker0's, its own address), nor the cloud's metadata address, nor
+/// another run's registry7. Each fails at once as the student's build, with the reason; the
+/// host's service is never reached. buildx's client goes through the same node.
+#[test]
+fn buildkitd_fetches_reach_neither_the_host_nor_private_networks() {
+    common::block_on(async move {
+        use lab7::builds::failure::FailureCause;
+        common::require_docker("buildkitd_fetches_reach_neither_the_host_nor_private_networks");
+        let host = HostListener::start();
+        let other = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
+        let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
+        let run_gateway = format!("{}:{}", gateway_of(&env.network).await, host.port);
+        let docker0 = format!("{}:{}", gateway_of("bridge").await, host.port);
+        let own = lab7::environment::isolation::host_addresses()
+            .into_iter()
+            .find(|a| a.is_ipv4() && !a.is_loopback() && !a.to_string().starts_with("172."))
+            .map(|a| format!("{a}:{}", host.port));
+        let other_registry = format!("{}:5000", ip_on(&docker_inspect(&other.registry.name).await, &other.network));
+        let mut cases: Vec<(&str, String)> =
+            ["add-url", "git-url", "from", "syntax"].iter().map(|k| (*k, run_gateway.clone())).collect();
+        cases.extend([
+            ("add-url", docker0.clone()),
+            ("add-url", other_registry),
+            ("add-url", "169.254.169.254:80".into()),
+        ]);
+        cases.extend(own.map(|own| ("add-url", own)));
+        let builds = cases.iter().enumerate().map(|(i, (kind, target))| {
+            let env = &env;
+            async move {
+                let dir = submission(&fetching(kind, target));
+                let context =
+                    env.node.upload(dir.path(), &format!("fetch{i}"), "Dockerfile_multi", 1 << 20).await.unwrap();
+                let spec = builds::BuildSpec::for_environment(env, "Dockerfile_multi", &context).await.unwrap();
+                let never = CancellationToken::new();
+                let b = builds::run(&env.node, &spec, Duration::from_secs(120), &never, |_| {}).await.unwrap();
+                (kind, target, b)
+            }
+        });
+        for (kind, target, b) in futures_util::future::join_all(builds).await {
+            assert!(!b.succeeded(), "{kind} {target} built:\n{}", b.raw_log);
+            match b.log.failure_cause() {
+                Some(FailureCause::Unreachable { address, instruction }) => {
+                    assert_eq!(&address, target, "{kind}: {instruction}");
+                    let advice = b.log.failure_cause().unwrap().advice();
+                    assert!(
+                        advice.contains("does not let a build reach the grading machine or private networks"),
+                        "{advice}"
+                    );
+                }
+                other => panic!("{kind} {target}: {other:?}\n{}", b.raw_log),
+            }
+        }
+        assert_eq!(host.accepted(), 0, "the host's service accepted a connection from buildkitd");
+
+        // The student's own buildx, through the same node: the same refusal, the report says why.
+        let dir = submission(&fetching("add-url", &docker0));
+        let mut opts = LabOptions::new(dir.path());
+        opts.client = lab7::builds::buildx::Client::Buildx;
+        let run = lab::run(&opts, &Images::load(), &Silent).await.unwrap_or_else(|e| panic!("{e}"));
+        let report = common::report_of(&run);
+        let builds_check = report.check(lab7::checks::CheckId::BuildsSucceed);
+        assert_eq!(builds_check.status, lab7::checks::Status::Fail);
+        let fix = builds_check.fix.clone().unwrap_or_default();
+        assert!(fix.contains(&format!("reaches {docker0}")) && fix.contains("grading machine"), "{fix}");
+        assert_eq!(host.accepted(), 0, "the host's service accepted a connection from buildx's build");
+        env.shutdown().await.unwrap();
+        other.shutdown().await.unwrap();
+    })
+}
+
+/// Egress off leaves RUN steps no network at all, and buildkitd only registry7 and the
+/// mirror: a build still pulls its base image and pushes (both builds of the lab); on, RUN
+/// steps and buildkitd reach public addresses only.
 #[test]
 fn egress_none_drops_everything_a_run_step_sends() {
     common::block_on(async move {
         common::require_docker("egress_none_drops_everything_a_run_step_sends");
-        for (egress, expected) in
-            [(Egress::None, "-A LAB7-RUN -j DROP"), (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP")]
-        {
+        for (egress, run_rule, node_rule) in [
+            (Egress::None, "-A LAB7-RUN -j DROP", "-A LAB7-NODE -j REJECT"),
+            (Egress::Public, "-A LAB7-RUN -d 10.0.0.0/8 -j DROP", "-A LAB7-NODE -d 10.0.0.0/8 -j REJECT"),
+        ] {
             let env =
                 LabEnvironment::start(&Images::load(), &EnvOptions { egress, ..EnvOptions::new() }).await.unwrap();
             let rules = env.node.exec(&["iptables", "-t", "raw", "-S"]).await.unwrap().stdout;
             assert!(rules.contains("-A PREROUTING -i buildkit0 -j LAB7-RUN"), "{rules}");
-            assert!(rules.contains(expected), "{egress:?}: {rules}");
+            assert!(rules.contains(run_rule), "{egress:?}: {rules}");
+            let node = env.node.exec(&["iptables", "-S", "LAB7-NODE"]).await.unwrap().stdout;
+            assert!(node.lines().any(|l| l.starts_with(node_rule)), "{egress:?}: {node}");
+            if egress == Egress::None {
+                let app = common::example("reference");
+                let context = env.node.upload(&app, "app", "Dockerfile_multi", 1 << 30).await.unwrap();
+                let spec = builds::BuildSpec::for_environment(&env, "Dockerfile_multi", &context).await.unwrap();
+                let never = CancellationToken::new();
+                let b = builds::run(&env.node, &spec, Duration::from_secs(300), &never, |_| {}).await.unwrap();
+                assert!(b.succeeded(), "the base image and registry7 stay reachable:\n{}", b.raw_log);
+            }
             env.shutdown().await.unwrap();
         }
     })
