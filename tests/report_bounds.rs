@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::text;
@@ -17,16 +16,6 @@ const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2
 
 fn lab7(args: &[&str]) -> std::process::Output {
     common::lab7(&common::root(), args)
-}
-
-fn spawn_lab7(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lab7"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 /// `head`, then `unit` over and over to about `n` bytes, then `tail`, as one deflate stream
@@ -171,18 +160,6 @@ fn a_pdf_stream_that_inflates_without_end_is_refused_in_bounded_memory() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
-/// Reads the child's stderr until a line holds `needle`; the rest is drained in the background.
-fn wait_for_line(child: &mut Child, needle: &str) {
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains(needle) {
-            std::thread::spawn(move || lines.for_each(drop));
-            return;
-        }
-    }
-    panic!("lab7 ended before printing {needle:?}");
-}
-
 /// The report reader a signal must stop: no lab7 process reading `file` is left.
 fn readers_of(file: &Path) -> usize {
     let mut n = 0;
@@ -216,15 +193,16 @@ fn a_signal_stops_report_reading_within_a_second() {
     // Memory enough (--report-limit 8g) that only the signal ends the reading of 6 GiB.
     let slow = pdf(dir.path(), "b-slow.pdf", 6 << 30, false);
     let args = ["grade-report", slow.to_str().unwrap(), "--report-limit", "8g"];
-    stops_within_a_second(spawn_lab7(&args), libc::SIGINT, 130, &slow);
+    stops_within_a_second(common::spawn_lab7(&args), libc::SIGINT, 130, &slow);
 
     std::fs::copy(common::root().join("tests/fixtures/reports/complete-en.md"), dir.path().join("a-complete.md"))
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let csv = out.path().join("reports.csv");
     let class = dir.path().to_str().unwrap();
-    let mut batch = spawn_lab7(&["batch", "--reports", class, "--out", csv.to_str().unwrap(), "--report-limit", "8g"]);
-    wait_for_line(&mut batch, "report 2/2: b-slow.pdf");
+    let mut batch =
+        common::spawn_lab7(&["batch", "--reports", class, "--out", csv.to_str().unwrap(), "--report-limit", "8g"]);
+    common::wait_for_line(&mut batch, "report 2/2: b-slow.pdf");
     stops_within_a_second(batch, libc::SIGTERM, 143, &slow);
     let table = std::fs::read_to_string(&csv).unwrap();
     assert!(table.lines().any(|l| l.starts_with("a-complete.md,pass,")), "{table}");

@@ -304,10 +304,7 @@ mod tests {
                 && node.contains(&"-A LAB7-NODE -d 203.0.113.7/32 -j REJECT")
         );
         let none = rules_v4(Egress::None, &[host], &net);
-        assert!(
-            none.lines().rfind(|l| l.starts_with("-A LAB7-NODE")) == Some("-A LAB7-NODE -j REJECT"),
-            "{none}"
-        );
+        assert!(none.lines().rfind(|l| l.starts_with("-A LAB7-NODE")) == Some("-A LAB7-NODE -j REJECT"), "{none}");
         assert!(rules_v6(Egress::Public).contains("-A LAB7-NODE -d 2000::/3 -j RETURN\n-A LAB7-NODE -j REJECT"));
         assert!(!rules_v6(Egress::None).contains("2000::/3"));
     }

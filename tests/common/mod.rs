@@ -139,6 +139,37 @@ pub fn lab7(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("lab7 runs")
 }
 
+/// The `lab7` binary started in the repository's root, without colour, its stderr piped (to
+/// wait for a line of it) and its stdout discarded: for tests that signal it while it runs.
+pub fn spawn_lab7(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lab7"))
+        .current_dir(root())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("lab7 starts")
+}
+
+/// Reads the child's stderr until a line contains `needle` (returning what it read); the rest
+/// is drained in the background.
+pub fn wait_for_line(child: &mut std::process::Child, needle: &str) -> String {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen += &line;
+        seen.push('\n');
+        if line.contains(needle) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return seen;
+        }
+    }
+    panic!("lab7 ended before printing {needle:?}:\n{seen}");
+}
+
 /// What a run printed, stdout then stderr.
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))

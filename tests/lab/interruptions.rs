@@ -7,9 +7,8 @@ use crate::common;
 use lab7::checks::{CheckId, Status};
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use lab7::report::Report;
 use testcontainers::bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
@@ -18,33 +17,6 @@ fn sleeper() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("Dockerfile_multi"), "FROM busybox:1.36\nRUN sleep 120\n").unwrap();
     dir
-}
-
-fn spawn_lab7(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lab7"))
-        .current_dir(common::root())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Reads the child's stderr until a line contains `needle`; the rest is drained in the background.
-fn wait_for_line(child: &mut Child, needle: &str) -> String {
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen += &line;
-        seen.push('\n');
-        if line.contains(needle) {
-            std::thread::spawn(move || lines.for_each(drop));
-            return seen;
-        }
-    }
-    panic!("lab7 ended before printing {needle:?}:\n{seen}");
 }
 
 /// Containers and networks whose owner label names this process id on this host.
@@ -75,7 +47,7 @@ fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
         for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
             let out = tempfile::tempdir().unwrap();
             let report = out.path().join("report.json");
-            let mut child = spawn_lab7(&[
+            let mut child = common::spawn_lab7(&[
                 "check",
                 app.path().to_str().unwrap(),
                 "--format",
@@ -83,7 +55,7 @@ fn each_stop_signal_cleans_up_and_writes_the_partial_report() {
                 "--out",
                 report.to_str().unwrap(),
             ]);
-            wait_for_line(&mut child, "sleep 120");
+            common::wait_for_line(&mut child, "sleep 120");
             let (containers, networks) = objects_owned_by(child.id()).await;
             assert!(containers >= 2 && networks == 1, "the run is up: {containers} containers, {networks} networks");
             signal(&child, sig);
@@ -129,9 +101,15 @@ fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
         let out = tempfile::tempdir().unwrap();
         let csv = out.path().join("results.csv");
         // One job: the reference is finished before the sleeper starts (with more jobs both run at once).
-        let mut child =
-            spawn_lab7(&["batch", class.path().to_str().unwrap(), "--out", csv.to_str().unwrap(), "--jobs", "1"]);
-        wait_for_line(&mut child, "sleep 120");
+        let mut child = common::spawn_lab7(&[
+            "batch",
+            class.path().to_str().unwrap(),
+            "--out",
+            csv.to_str().unwrap(),
+            "--jobs",
+            "1",
+        ]);
+        common::wait_for_line(&mut child, "sleep 120");
         signal(&child, libc::SIGINT);
         let status = child.wait().unwrap();
         assert_eq!(status.code(), Some(130));
