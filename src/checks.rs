@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::builds::vertex::LogForm;
 use crate::builds::{BuildLog, BuildOutcome, CacheImport, VertexState};
 use crate::lab::LabRun;
 use crate::platform::Platform;
@@ -97,6 +98,12 @@ pub struct RubricEntry {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rubric {
+    /// The image and the cache repository the lab asks for (LAB.md: `lab:cachetest`,
+    /// `cachedata1`); a rubric may name others. Graded logs and reports are held to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
     #[serde(rename = "check")]
     pub checks: Vec<RubricEntry>,
 }
@@ -147,7 +154,25 @@ impl Rubric {
     pub fn parse(text: &str, origin: &str) -> Result<Rubric, Error> {
         let rubric: Rubric = toml::from_str(text).map_err(|e| Error::input_only(format!("{origin}: {e}")))?;
         rubric.validate_points().map_err(|(what, fix)| Error::input(format!("{origin}: {what}"), fix))?;
+        for (key, name) in [("image", &rubric.image), ("cache", &rubric.cache)] {
+            if let Some(Err(e)) = name.as_deref().map(str::parse::<ImageRef>) {
+                return Err(Error::input(
+                    format!("{origin}: {key} = {e}"),
+                    format!(
+                        "give {key} as REPO[:TAG], e.g. {key} = \"{}\"",
+                        if key == "image" { "lab:cachetest" } else { "cachedata1" }
+                    ),
+                ));
+            }
+        }
         Ok(rubric)
+    }
+
+    /// The names graded: the rubric's, else the lab's.
+    pub fn names(&self) -> Names {
+        let lab = Names::default();
+        let named = |n: &Option<String>| n.as_deref().and_then(|n| n.parse().ok());
+        Names { image: named(&self.image).unwrap_or(lab.image), cache: named(&self.cache).unwrap_or(lab.cache) }
     }
 
     /// Points are finite and not negative; the compulsory ones sum to 100 (the lab's 100 %).
@@ -461,16 +486,13 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
     };
     let Some((b1, _)) = ev.build1 else { return (texts, None) };
     let Some((b2, _)) = ev.build2 else { return (texts, not_reached("there is no build 2")) };
-    // The image itself named as the cache: its layers are there, but it is no separate cache image.
-    let image = b2.pushed_image().or_else(|| b1.pushed_image());
-    for (n, log) in [(1, b1), (2, b2)] {
-        if let Some(image) = &image {
-            if let Some(from) = log.import_refs().into_iter().find(|from| same_repository(from, image)) {
-                let what = format!("build {n} imports {from}, which is the image itself, not a separate cache image");
-                return (texts, seen(false, what));
-            }
-        }
+    if let Some(one) = one_build(b1, b2) {
+        return (texts, one);
     }
+    if let Some(why) = not_the_labs_cache(ev, b1, b2) {
+        return (texts, seen(false, why));
+    }
+    let place = CachePlace::of(ev, b2, b1);
     let first = match b1.cache_import() {
         CacheImport::NotAttempted => return (texts, seen(false, "build 1 did not try to import a cache".into())),
         CacheImport::NotFound { .. } => "build 1: not found (expected)".to_string(),
@@ -481,11 +503,8 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
         }
     };
     let finding = match b2.cache_import() {
-        CacheImport::Imported { from, .. } if b2.pushed_image().is_some_and(|image| same_repository(&from, &image)) => {
-            seen(
-                false,
-                format!("{first}; build 2 imported {from}, which is the image itself, not a separate cache image"),
-            )
+        CacheImport::Imported { from, .. } if !place.is_labs_cache(&from) => {
+            seen(false, format!("{first}; build 2 imported {from}, {}", place.why_not(&from)))
         }
         CacheImport::Imported { from, .. } if !b1.import_refs().contains(&from) => seen(
             false,
@@ -513,15 +532,88 @@ fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Finding>) {
 }
 
 /// `registry7:5000/lab` and `registry7:5000/lab:cachetest` name one repository.
-fn same_repository(a: &str, b: &str) -> bool {
-    let repo = |r: &str| {
-        let slash = r.rfind('/').map_or(0, |i| i + 1);
-        match r[slash..].rfind(':') {
-            Some(i) => r[..slash + i].to_string(),
-            None => r.to_string(),
+/// Where the lab's cache belongs: the rubric's repository (`cachedata1`), in registry7 — the
+/// registry the image went to — and not in the image's own repository.
+struct CachePlace<'a> {
+    cache: &'a ImageRef,
+    /// The image the build pushed, as its log names it, registry included.
+    image: Option<ImageRef>,
+    /// The tty form cuts long names at the terminal's width.
+    names_cut: bool,
+}
+
+impl<'a> CachePlace<'a> {
+    /// For one build's imports: the image it pushed (else the other build's).
+    fn of(ev: &'a Evidence, build: &BuildLog, other: &BuildLog) -> CachePlace<'a> {
+        let image = build.pushed_image().or_else(|| other.pushed_image()).and_then(|i| i.parse().ok());
+        let names_cut = build.form == LogForm::Tty;
+        CachePlace { cache: &ev.names.cache, image, names_cut }
+    }
+
+    fn is_labs_cache(&self, from: &str) -> bool {
+        self.why_not(from).is_empty()
+    }
+
+    /// Why `from` is not the lab's cache, in words that name both; empty when it is.
+    fn why_not(&self, from: &str) -> String {
+        let Ok(r) = from.parse::<ImageRef>() else { return "which is not an image reference".into() };
+        if let Some(image) = self.image.as_ref().filter(|i| i.registry == r.registry && i.repository == r.repository) {
+            return match image.reference == r.reference {
+                true => "which is the image itself, not a separate cache image".into(),
+                false => format!(
+                    "another tag of the image's own repository {} (beside {}), not a separate image: the lab's cache is {}",
+                    r.repository, image.reference, self.cache.repository
+                ),
+            };
         }
-    };
-    repo(a) == repo(b)
+        let wanted = &self.cache.repository;
+        let cut = self.names_cut && r.repository.len() >= 4 && wanted.starts_with(&r.repository);
+        // registry7 is where the image went; a ref naming another registry is elsewhere.
+        let registry7 = self.image.as_ref().and_then(|i| i.registry.as_deref());
+        let other = registry7.filter(|r7| r.registry.as_deref() != Some(*r7));
+        let place = r.registry.as_deref().unwrap_or("Docker Hub");
+        match (r.repository != *wanted && !cut, other) {
+            (true, None) => format!("but the lab's cache is {wanted}, an image of its own (not {})", r.repository),
+            (true, Some(r7)) => format!(
+                "but the lab's cache is {wanted}, an image of its own in registry7 ({r7}, where the image went), not {} in {place}",
+                r.repository
+            ),
+            (false, Some(r7)) => format!("which is in {place}, not in registry7 ({r7}, where the image went)"),
+            (false, None) => String::new(),
+        }
+    }
+}
+
+/// A build that imports only from places that are not the lab's cache, or imports the image
+/// itself (its layers are there, but it is no separate cache image), says which and why.
+fn not_the_labs_cache(ev: &Evidence, b1: &BuildLog, b2: &BuildLog) -> Option<String> {
+    for (n, log, other) in [(1, b1, b2), (2, b2, b1)] {
+        let place = CachePlace::of(ev, log, other);
+        let refs = log.import_refs();
+        if let Some(itself) = refs.iter().find(|r| place.why_not(r).contains("the image itself")) {
+            return Some(format!("build {n} imports {itself}, {}", place.why_not(itself)));
+        }
+        if let Some(first) = refs.first().filter(|_| !refs.iter().any(|r| place.is_labs_cache(r))) {
+            let refs1 = b1.import_refs();
+            let other = match n == 2 && !refs1.is_empty() && !refs1.contains(first) {
+                true => format!(" (build 1 used {}: both builds must name the same cache ref)", refs1.join(", ")),
+                false => String::new(),
+            };
+            return Some(format!("build {n} imports {first}, {}{other}", place.why_not(first)));
+        }
+    }
+    None
+}
+
+/// Build 1 and build 2 are one build's output given twice: nothing compares two builds, so
+/// the checks that compare them fail, saying so with the lines that show it.
+fn one_build(b1: &BuildLog, b2: &BuildLog) -> Option<Option<Finding>> {
+    let shown = b1.same_build_as(b2)?;
+    Some(failed_because(
+        format!("build 1 and build 2 are one build's output, given twice: {}", shown.join("; ")),
+        "run the lab's build twice, with `docker buildx prune -a -f` in between, and save each build's own output"
+            .into(),
+    ))
 }
 
 fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {
@@ -531,6 +623,9 @@ fn cached_steps_both_platforms(ev: &Evidence) -> (Texts, Option<Finding>) {
     };
     let Some((b1, _)) = ev.build1 else { return (texts, None) };
     let Some((b2, _)) = ev.build2 else { return (texts, not_reached("there is no build 2")) };
+    if let Some(one) = one_build(b1, b2) {
+        return (texts, one);
+    }
     if let Some(why) = builder_not_shown_pruned(b1, b2) {
         return (texts, seen(false, format!("not proven: {why}")));
     }

@@ -37,6 +37,8 @@ fn grade_logs_passes_the_buildctl_plain_logs() {
 #[case::tty_at_80_columns("buildx-0.29-tty-80")]
 #[case::tty_at_200_columns("buildx-0.29-tty-200")]
 #[case::raw_terminal_capture_with_every_redraw("buildx-0.29-tty-raw")]
+#[case::tty_frame_stream_at_80_columns("buildx-0.29-tty-frames-80")]
+#[case::tty_frame_stream_at_120_columns("buildx-0.29-tty-frames-120")]
 #[case::rawjson("buildx-0.29-rawjson")]
 #[case::crlf("buildx-0.29-crlf")]
 #[case::utf16le_with_bom("buildx-0.29-utf16le")]
@@ -68,11 +70,24 @@ fn grade_logs_fails_when_build_2_used_no_cache() {
     assert!(t.contains("(ran again)"), "{t}");
 }
 
-#[test]
-fn grade_logs_refuses_the_same_output_given_twice() {
-    let log = logs_dir().join(PLAIN[1]);
-    let log = log.to_str().unwrap();
-    refused(&["grade-logs", log, log], &["hold the same output", "fix:", "two builds"]);
+/// One build's output given as both builds (build 2 pasted twice, or build 1): the student's
+/// failure, graded — a FAIL report (exit 1) saying the two are one build, with what shows it.
+#[rstest::rstest]
+#[case::build_1_twice(PLAIN[0], PLAIN[0])]
+#[case::build_2_twice(PLAIN[1], PLAIN[1])]
+#[case::build_2_twice_once_saved_with_crlf("buildx-0.29-plain/build2.log", "buildx-0.29-crlf/build2.log")]
+fn grade_logs_fails_one_build_given_twice(#[case] first: &str, #[case] second: &str) {
+    let o = lab7(&logs_dir(), &["grade-logs", first, second, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).expect("a JSON report");
+    let said: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.seen.contains("build 1 and build 2 are one build's output, given twice"))
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(said, ["cache_imported_from_registry", "cached_steps_both_platforms"], "{}", text(&o));
+    assert!(report.checks.iter().any(|c| c.seen.contains("the same") && c.seen.contains("Dockerfile steps")));
 }
 
 /// Steps named for BuildKit's shapes: `[linux/amd64->arm64 build 2/4]` (cross-compiling),
@@ -105,6 +120,51 @@ fn grade_logs_refuses_the_image_itself_as_the_cache() {
     let o = grade_fixture_builds("buildctl-v0.26-image-as-cache");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("which is the image itself, not a separate cache image"), "{}", text(&o));
+}
+
+/// The lab's cache is `cachedata1` in registry7, an image of its own (the rubric's `cache`): a
+/// cache kept in another registry, or in another tag of the image's own repository, fails the
+/// import check with both names (real buildx 0.29 builds, the same ref in both).
+#[rstest::rstest]
+#[case::another_registrys_repository(
+    "buildx-0.29-cache-other-registry",
+    &["otherreg:5000/buildcache", "the lab's cache is cachedata1", "not buildcache in otherreg:5000"]
+)]
+#[case::another_tag_of_the_images_repository(
+    "buildx-0.29-cache-image-repository-tag",
+    &["registry7:5000/lab:buildcache", "another tag of the image's own repository lab", "not a separate image"]
+)]
+fn grade_logs_fails_a_cache_that_is_not_the_labs(#[case] dir: &str, #[case] said: &[&str]) {
+    let o = grade_fixture_builds(dir);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    let import =
+        t.lines().skip_while(|l| !l.contains("Build 2 imports the cache")).take(2).collect::<Vec<_>>().join("\n");
+    assert!(import.contains("FAIL"), "{t}");
+    for s in said {
+        assert!(import.contains(s), "{s} not in {import}");
+    }
+}
+
+/// A rubric naming another cache repository holds the builds to it: `buildcache` is then the
+/// right name, and what is still wrong is the registry it is in.
+#[test]
+fn the_rubric_names_the_cache_repository_graded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rubric = dir.path().join("rubric.toml");
+    let edited = std::fs::read_to_string(common::root().join("rubric.toml")).unwrap().replacen(
+        "cache = \"cachedata1\"",
+        "cache = \"buildcache\"",
+        1,
+    );
+    std::fs::write(&rubric, edited).unwrap();
+    let d = "buildx-0.29-cache-other-registry";
+    let (b1, b2) = (format!("{d}/build1.log"), format!("{d}/build2.log"));
+    let o = lab7(&logs_dir(), &["grade-logs", "--rubric", rubric.to_str().unwrap(), &b1, &b2]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("which is in otherreg:5000, not in registry7 (registry7:5000, where the image went)"), "{t}");
+    assert!(!t.contains("the lab's cache is"), "{t}");
 }
 
 /// Build 2 importing another ref than build 1 used: the lab's story is broken, and lab7 names both.

@@ -131,7 +131,7 @@ fn a_problem_explained_without_a_reference_earns_half_with_the_reference_named()
     "✗ cache ref: build 2 imports registry7:5000/cachedata2, build 1 exported registry7:5000/cachedata1"
 )]
 #[case::cached_lines_added("altered-build2-copied.md", "is CACHED and yet printed its command's output")]
-#[case::build1_pasted_twice("altered-build1-twice.md", "timed lines are build 1's")]
+#[case::build1_pasted_twice("altered-build1-twice.md", "build 2 is build 1's output again: the same 23 vertices")]
 #[case::deleted_image("altered-deleted-digest.md", "a manifest of the image, not the cache")]
 fn each_inconsistency_is_a_finding_with_both_quotes(#[case] name: &str, #[case] finding: &str) {
     let r = graded(name);
@@ -164,7 +164,19 @@ fn the_bonus_is_judged_on_substance() {
 /// cross-check never mistakes them for one build pasted twice.
 #[rstest]
 fn two_real_builds_are_never_taken_for_one_pasted_twice(
-    #[values("plain", "tty-80", "tty-200", "ci-timestamps", "two-cache-from", "crlf", "utf16le", "rawjson")] form: &str,
+    #[values(
+        "plain",
+        "tty-80",
+        "tty-200",
+        "tty-frames-80",
+        "tty-frames-120",
+        "ci-timestamps",
+        "two-cache-from",
+        "crlf",
+        "utf16le",
+        "rawjson"
+    )]
+    form: &str,
 ) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(format!("buildx-0.29-{form}"));
     let read = |n: u8| lab7::builds::log_text::decode(&std::fs::read(dir.join(format!("build{n}.log"))).unwrap());

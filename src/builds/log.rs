@@ -2,7 +2,7 @@
 //!
 //! Three forms are read: buildctl/buildx `--progress=plain` (`#12 [linux/arm64 build1 2/5] RUN …`,
 //! `#12 CACHED`), the buildx tty form students paste (`=> CACHED [linux/arm64 build1 2/5] RUN …`,
-//! cut at the terminal's width), and `--progress=rawjson` (BuildKit's SolveStatus objects). How
+//! cut at the terminal's width, one frame or a recorder's stream of them: `tty`), and `--progress=rawjson` (BuildKit's SolveStatus objects). How
 //! the text was saved (encoding, CRLF, CI timestamps, raw terminal captures) is undone first
 //! (`log_text`).
 
@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Serialize;
 
 pub use super::vertex::{LogForm, Step, Vertex, VertexState};
-use super::{log_text, rawjson};
+use super::{log_text, rawjson, tty};
 use crate::platform::Platform;
 use crate::reference::Digest;
 
@@ -83,8 +83,6 @@ pub struct BuildLog {
 }
 
 static PLAIN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^#(\d+) (.*)$").unwrap());
-static TTY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*=> (=> )?(CACHED |ERROR )?(.*?)(\s+\d+\.\d+s)?(\s+done)?$").unwrap());
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{64}").unwrap());
 /// A digest as the tty form may print it: cut at the terminal's width.
 static DIGEST_PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"sha256:[0-9a-f]{6,64}").unwrap());
@@ -144,34 +142,7 @@ impl BuildLog {
     }
 
     fn parse_tty(text: &str) -> BuildLog {
-        let mut vertices: Vec<Vertex> = Vec::new();
-        let mut errors = Vec::new();
-        for line in text.lines() {
-            let Some(c) = TTY.captures(line) else {
-                if is_error_line(line) {
-                    errors.push(line.trim().to_string());
-                }
-                continue;
-            };
-            let body = c[3].trim().to_string();
-            if c.get(1).is_some() {
-                // `=> => sub-line` belongs to the vertex above it.
-                if let Some(v) = vertices.last_mut() {
-                    if let Some(msg) = body.strip_prefix("ERROR: ") {
-                        v.state = VertexState::Error(msg.to_string());
-                    }
-                    v.lines.push(body);
-                }
-                continue;
-            }
-            let mut v = Vertex::named(&body);
-            v.state = match c.get(2).map(|m| m.as_str().trim()) {
-                Some("CACHED") => VertexState::Cached,
-                Some(_) => VertexState::Error(String::new()),
-                None => VertexState::Done,
-            };
-            vertices.push(v);
-        }
+        let (vertices, errors) = tty::parse(text, is_error_line);
         BuildLog { form: LogForm::Tty, vertices, errors }
     }
 
@@ -351,6 +322,32 @@ impl BuildLog {
             return Self::parse(text).to_plain();
         }
         log_text::normalise(text)
+    }
+
+    /// This output and `other` are one build's (the same output pasted twice, whatever its
+    /// wrapping): the same vertices with the same lines and the same ends. Two real builds always
+    /// differ somewhere — a step CACHED in one and run in the other, a duration, a digest written.
+    /// The lines that show it: what both say they wrote, which two builds never share.
+    pub fn same_build_as(&self, other: &BuildLog) -> Option<Vec<String>> {
+        if self.vertices.is_empty() || self.vertices != other.vertices {
+            return None;
+        }
+        let written: Vec<String> = self
+            .vertices
+            .iter()
+            .filter(|v| v.name.starts_with("exporting") || v.name.starts_with("pushing"))
+            .flat_map(|v| &v.lines)
+            .filter(|l| DIGEST_PREFIX.is_match(l))
+            .take(2)
+            .cloned()
+            .collect();
+        let steps = self.steps().count();
+        let mut shown = vec![format!(
+            "the same {} vertices ({steps} Dockerfile steps), each with the same lines and end",
+            self.vertices.len()
+        )];
+        shown.extend(written.into_iter().map(|l| format!("both: {l}")));
+        Some(shown)
     }
 
     /// The CACHED step lines in the form students quote in reports.

@@ -6,6 +6,7 @@ pub mod failure;
 pub mod log;
 pub mod log_text;
 mod rawjson;
+mod tty;
 pub mod vertex;
 
 use std::time::{Duration, Instant};

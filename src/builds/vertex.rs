@@ -63,7 +63,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vertex {
     pub name: String,
     pub step: Option<Step>,

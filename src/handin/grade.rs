@@ -8,8 +8,9 @@ use regex::Regex;
 
 use super::pieces::{Method, PastedBuild, Pieces, Quote};
 use super::HandIn;
+use crate::builds::vertex::LogForm;
 use crate::builds::VertexState;
-use crate::checks::{self, CheckId, CheckOutcome, Evidence, QuotedLine, Rubric, RubricEntry, Status};
+use crate::checks::{self, CheckId, CheckOutcome, Evidence, Names, QuotedLine, Rubric, RubricEntry, Status};
 use crate::platform::Platform;
 
 /// What one requirement found: the share of its points earned, what was seen (the missing
@@ -42,7 +43,7 @@ pub fn grade(h: &HandIn, rubric: &Rubric) -> Vec<CheckOutcome> {
             let g = match entry.id {
                 CheckId::ReportTwoBuilds => two_builds(&builds),
                 CheckId::ReportManifest => manifest(&h.pieces),
-                CheckId::ReportCacheEvidence => cache_evidence(&h.pieces, &builds),
+                CheckId::ReportCacheEvidence => cache_evidence(&h.pieces, &builds, rubric.names()),
                 CheckId::ReportProblemsExplained => problems_explained(h),
                 CheckId::ReportConsistent => consistent(&h.pieces, &builds),
                 CheckId::ReportBonusDeletion => bonus(h, &builds),
@@ -181,7 +182,7 @@ fn prune_between<'a>(p: &'a Pieces, b: &LabBuilds) -> Option<&'a Quote> {
     p.prunes.iter().find(|(i, _)| *i > one.span.1 && *i < two.span.0).map(|(_, q)| q)
 }
 
-fn cache_evidence(p: &Pieces, b: &LabBuilds) -> Graded {
+fn cache_evidence(p: &Pieces, b: &LabBuilds, names: Names) -> Graded {
     const EXPECTED: &str = "build 1 tries to import the cache; build 2 imports it from registry7 and shows CACHED on both platforms after the builder was pruned; both export it";
     let (Some(one), Some(two)) = (b.first, b.second) else {
         return Graded::part(
@@ -194,7 +195,7 @@ fn cache_evidence(p: &Pieces, b: &LabBuilds) -> Graded {
     };
     // The lab's own checks, read from the two pasted logs as `grade-logs` reads them.
     let rubric = Rubric::default_rubric();
-    let ev = Evidence { build1: Some((&one.log, None)), build2: Some((&two.log, None)), ..Evidence::default() };
+    let ev = Evidence { build1: Some((&one.log, None)), build2: Some((&two.log, None)), names, ..Evidence::default() };
     let parts = [CheckId::CacheImportedFromRegistry, CheckId::CachedStepsBothPlatforms, CheckId::CacheExported];
     let outcomes: Vec<CheckOutcome> =
         checks::evaluate(&rubric, &ev).into_iter().filter(|o| parts.contains(&o.id)).collect();
@@ -509,6 +510,15 @@ fn build2_is_its_own(b: &LabBuilds) -> Cross {
             format!("build 2's step `{}` is CACHED and yet printed its command's output", v.name),
             quotes,
         );
+    }
+    if let Some(shown) = two.log.same_build_as(&one.log) {
+        let quotes = [one.quote(&two.first.text), two.quote(&two.first.text)].into_iter().flatten().collect();
+        return Cross::Differs(format!("build 2 is build 1's output again: {}", shown.join("; ")), quotes);
+    }
+    // The tty display rounds durations to a tenth of a second and repeats them in every frame:
+    // two real builds share many. Only the other forms' timings fingerprint a run.
+    if two.log.form == LogForm::Tty {
+        return Cross::Agrees("its steps and their ends differ from build 1's".into(), Vec::new());
     }
     // Timings differ between two real runs; the same ones throughout mean one run, pasted twice.
     let t1: BTreeSet<&str> = one.timed_lines().into_iter().filter(|t| !t.contains(" 0.0s")).collect();

@@ -340,9 +340,17 @@ fn find_builds(lines: &[Line]) -> Vec<PastedBuild> {
 }
 
 /// Whether `t` begins a new build after `run`: BuildKit's first lines again, once the run
-/// has steps (`#0 building with …` is followed by `#1 [internal] load build definition`).
+/// has steps (`#0 building with …` is followed by `#1 [internal] load build definition`). A
+/// tty header after one that is not `FINISHED` is the same display redrawn (a recorder kept
+/// every frame), not another build.
 fn starts_another_build(run: &[Line], t: &str) -> bool {
     static ZERO: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*#0 ").unwrap());
+    static TTY_HEADER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*\[\+\] Building ").unwrap());
+    if TTY_HEADER.is_match(t) {
+        if let Some(header) = run.iter().rev().find(|l| TTY_HEADER.is_match(&l.text)) {
+            return header.text.contains("FINISHED");
+        }
+    }
     BUILD_START.is_match(t) && run.iter().any(|l| is_build_line(&l.text) && !ZERO.is_match(&l.text))
 }
 
