@@ -137,3 +137,56 @@ fn explain_reads_a_rawjson_capture() {
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("no-emulator-for-platform") && t.contains("exec /bin/sh: exec format error"), "{t}");
 }
+
+/// The registry transcripts of a deletion gone wrong, captured on registry 2.8 and 3.1
+/// (`capture-transcripts.sh`): each gets the diagnoses that hold on its registry, and only those.
+#[rstest::rstest]
+#[case::accept_without_oci_on_an_index("manifest-accept-docker-only", &["accept-header-without-oci"], &[])]
+#[case::accept_without_oci_verbose("manifest-accept-docker-only-verbose", &["accept-header-without-oci"], &[])]
+#[case::accept_without_oci_on_a_manifest(
+    "platform-manifest-accept-docker-only",
+    &["accept-header-without-oci"],
+    &["accept-header-without-oci"]
+)]
+#[case::gc_kept_by_build_1s_revision(
+    "gc-another-revision-keeps-cache",
+    &["gc-kept-by-another-revision"],
+    &["gc-kept-by-another-revision"]
+)]
+#[case::gc_of_every_revision("gc-after-every-revision", &[], &[])]
+#[case::collected_blob_get_breaks_off("blob-get-after-gc", &["collected-blob-still-served"], &["collected-blob-still-served"])]
+#[case::collected_blob_head_200(
+    "gc-then-blob-head",
+    &["gc-kept-by-another-revision", "collected-blob-still-answers-200"],
+    &["gc-kept-by-another-revision", "collected-blob-still-answers-200"]
+)]
+#[case::a_blob_head_alone_is_no_problem("blob-head-after-gc", &[], &[])]
+#[case::delete_untagged_collects_the_image("gc-delete-untagged-image", &["delete-untagged-gc"], &[])]
+#[case::imagetools_after_delete_untagged("imagetools-after-delete-untagged", &["platform-manifest-gone"], &[])]
+#[case::imagetools_of_a_platform_after_delete_untagged(
+    "imagetools-platform-after-delete-untagged",
+    &["platform-manifest-gone"],
+    &[]
+)]
+fn registry_transcripts_get_the_diagnoses_of_their_registry(
+    #[case] file: &str,
+    #[case] on_2_8: &[&str],
+    #[case] on_3: &[&str],
+) {
+    for (dir, want) in [("diagnoses", on_2_8), ("diagnoses/registry-3", on_3)] {
+        let found: Vec<String> =
+            diagnose(&fixture_text(&format!("{dir}/{file}.txt"))).into_iter().map(|d| d.id).collect();
+        assert_eq!(found, want, "{dir}/{file}.txt");
+    }
+}
+
+/// registry7's container name used from the host, where only localhost:5000 reaches it.
+#[test]
+fn registry7_by_name_from_the_host_is_explained() {
+    for file in ["registry7-name-from-host", "registry7-name-from-host-curl"] {
+        let o = lab7(&["explain", &format!("diagnoses/{file}.txt")]);
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains("registry7-name-on-the-host") && t.contains("localhost:5000"), "{t}");
+    }
+}

@@ -289,3 +289,16 @@ fn a_docx_heading_is_read_from_its_style_and_a_textless_pdf_is_refused() {
     let e = HandIn::read(&empty).unwrap_err().to_string();
     assert!(e.contains("no text in it") && e.contains("fix:"), "{e}");
 }
+
+/// A GC that kept the cache (build 1's revision still marks its layers) is diagnosed in the
+/// report, but no tool printed it as an error: the report is not asked to explain it as a
+/// problem met.
+#[test]
+fn a_silent_outcome_is_diagnosed_but_not_a_problem_to_explain() {
+    let found = HandIn::read(&fixture("complete-en.md")).unwrap().diagnoses();
+    assert!(found.iter().any(|d| d.id == "gc-kept-by-another-revision" && d.silent), "{found:?}");
+    let r = graded("complete-en.md");
+    let c = check(&r, CheckId::ReportProblemsExplained);
+    assert!(!c.seen.contains("gc-kept-by-another-revision"), "{}", c.seen);
+    assert_eq!(c.points, c.max_points, "{}", c.seen);
+}

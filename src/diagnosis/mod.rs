@@ -23,10 +23,18 @@ pub struct Entry {
     /// transcript (`$ …`): a command is diagnosed by what it answered.
     #[serde(default)]
     followed_by: Option<String>,
+    /// A regex an earlier line must match, where `{digest}` stands for the digest the pattern
+    /// captured (`(?P<digest>sha256:…)`): a blob asked for after garbage-collect deleted it.
+    #[serde(default)]
+    preceded_by: Option<String>,
     /// What the student sees when only this would match: a lower-priority reading of the
     /// same line (build 1's expected import miss) is not a problem.
     #[serde(default)]
     pub expected: bool,
+    /// Nothing the tools call an error: an outcome the student may not have noticed (GC keeping
+    /// the cache). `explain` shows it; a report is not asked to explain it as a problem met.
+    #[serde(default)]
+    pub silent: bool,
     /// The requirement it bears on.
     pub check: CheckId,
     pub cause: String,
@@ -53,8 +61,20 @@ impl Compiled {
         if !self.regex.is_match(lines[i]) {
             return false;
         }
-        let Some(then) = &self.followed_by else { return true };
-        lines[i + 1..].iter().take_while(|l| !l.starts_with("$ ")).any(|l| then.is_match(l))
+        let answered = match &self.followed_by {
+            Some(then) => lines[i + 1..].iter().take_while(|l| !l.starts_with("$ ")).any(|l| then.is_match(l)),
+            None => true,
+        };
+        answered && self.preceded(lines, i)
+    }
+
+    /// The earlier line the entry asks for, about the digest this line names.
+    fn preceded(&self, lines: &[&str], i: usize) -> bool {
+        let Some(template) = &self.entry.preceded_by else { return true };
+        let Some(digest) = self.regex.captures(lines[i]).and_then(|c| c.name("digest")) else { return false };
+        let before = template.replace("{digest}", &regex::escape(digest.as_str()));
+        // Compiled per match: the template is checked when the catalogue loads, and a match is rare.
+        Regex::new(&before).is_ok_and(|re| lines[..i].iter().any(|l| re.is_match(l)))
     }
 }
 
@@ -66,6 +86,9 @@ static CATALOGUE: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
             let compile = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("{}: {e}", entry.id));
             let regex = compile(&entry.pattern);
             let followed_by = entry.followed_by.as_deref().map(compile);
+            if let Some(t) = &entry.preceded_by {
+                compile(&t.replace("{digest}", "sha256:0"));
+            }
             Compiled { entry, regex, followed_by }
         })
         .collect()
@@ -83,6 +106,9 @@ pub struct Diagnosis {
     pub check: CheckId,
     /// An expected message (build 1 finding no cache yet), not a problem.
     pub expected: bool,
+    /// An outcome nothing reported as an error (see `Entry::silent`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
     pub cause: String,
     pub fix: Vec<String>,
     pub docs: String,
@@ -112,6 +138,7 @@ pub fn diagnose(text: &str) -> Vec<Diagnosis> {
             id: e.id.clone(),
             check: e.check,
             expected: e.expected,
+            silent: e.silent,
             cause: e.cause.clone(),
             fix: e.fix.clone(),
             docs: e.docs.clone(),
