@@ -35,6 +35,8 @@ fn lab7(args: &[&str]) -> std::process::Output {
 #[case::docx_by_pandoc("complete-pl.docx")]
 #[case::pdf_by_libreoffice("complete-pl.pdf")]
 #[case::manifest_inspect_json("manifest-inspect-pl.md")]
+#[case::build_2_in_pieces_with_words_between("pieces-en.md")]
+#[case::build_2_in_pieces_docx_by_pandoc("pieces-pl.docx")]
 fn a_complete_report_earns_every_point_in_every_format(#[case] name: &str) {
     let r = graded(name);
     for c in &r.checks {
@@ -301,4 +303,17 @@ fn a_silent_outcome_is_diagnosed_but_not_a_problem_to_explain() {
     let c = check(&r, CheckId::ReportProblemsExplained);
     assert!(!c.seen.contains("gc-kept-by-another-revision"), "{}", c.seen);
     assert_eq!(c.points, c.max_points, "{}", c.seen);
+}
+
+/// Build 2 quoted in pieces (its start, the import, the CACHED steps, the export) with the
+/// student's words between them is one build: the import and the steps are found in it.
+#[rstest]
+#[case::markdown("pieces-en.md")]
+#[case::docx_by_pandoc("pieces-pl.docx")]
+fn a_build_pasted_in_pieces_is_one_build(#[case] name: &str) {
+    let h = HandIn::read(&fixture(name)).unwrap();
+    assert_eq!(h.pieces.builds.len(), 2, "{name}: {} builds", h.pieces.builds.len());
+    let cache = check(&graded(name), CheckId::ReportCacheEvidence).clone();
+    assert!(cache.seen.contains("build 2: imported from registry7:5000/cachedata1"), "{name}: {}", cache.seen);
+    assert_eq!(cache.points, cache.max_points, "{name}: {}", cache.seen);
 }

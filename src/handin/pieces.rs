@@ -322,21 +322,48 @@ fn find_builds(lines: &[Line]) -> Vec<PastedBuild> {
             j += 1;
         }
         let run = &lines[start..=end];
-        let text: String = run.iter().map(|l| format!("{}\n", l.text)).collect();
-        let log = BuildLog::parse(&text);
+        let log = BuildLog::parse(&text_of(run));
         if !log.vertices.is_empty() {
-            out.push(PastedBuild {
-                first: Quote::of(&run[0]),
-                last: Quote::of(&run[run.len() - 1]),
-                command: command_above(lines, start),
-                span: (start, end),
-                lines: run.to_vec(),
-                log,
-            });
+            match out.last_mut().filter(|before: &&mut PastedBuild| continues(before, run, &log)) {
+                Some(before) => before.extend(run, end),
+                None => out.push(PastedBuild {
+                    first: Quote::of(&run[0]),
+                    last: Quote::of(&run[run.len() - 1]),
+                    command: command_above(lines, start),
+                    span: (start, end),
+                    lines: run.to_vec(),
+                    log,
+                }),
+            }
         }
         i = end + 1;
     }
     out
+}
+
+fn text_of(run: &[Line]) -> String {
+    run.iter().map(|l| format!("{}\n", l.text)).collect()
+}
+
+/// A run of output is the rest of the build before it, cut into pieces with the student's
+/// words between them (a report quoting the import, then the CACHED steps, then the export):
+/// it does not start a build of its own and shows none of the earlier piece's steps again
+/// (a second build repeats them). Only the build that ends the output so far may continue.
+fn continues(before: &PastedBuild, run: &[Line], log: &BuildLog) -> bool {
+    let starts = run.iter().any(|l| BUILD_START.is_match(&l.text));
+    let steps_before: Vec<&str> = before.log.steps().map(|(v, _)| v.name.as_str()).collect();
+    let repeats = log.steps().any(|(v, _)| steps_before.contains(&v.name.as_str()));
+    !starts && !repeats && before.log.form == log.form
+}
+
+impl PastedBuild {
+    /// Appends the next piece of the same build, read again as one output.
+    fn extend(&mut self, run: &[Line], end: usize) {
+        self.lines.extend_from_slice(run);
+        self.last = Quote::of(&run[run.len() - 1]);
+        self.span.1 = end;
+        self.log = BuildLog::parse(&text_of(&self.lines));
+    }
 }
 
 /// Whether `t` begins a new build after `run`: BuildKit's first lines again, once the run
