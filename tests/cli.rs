@@ -44,6 +44,10 @@ fn grade_logs_passes_the_buildctl_plain_logs() {
 #[case::utf16le_with_bom("buildx-0.29-utf16le")]
 #[case::ci_timestamps("buildx-0.29-ci-timestamps")]
 #[case::two_cache_from("buildx-0.29-two-cache-from")]
+#[case::buildkit_v0_34_registry_3_plain("buildx-0.29-v0.34-registry3-plain")]
+#[case::buildkit_v0_34_registry_3_rawjson("buildx-0.29-v0.34-registry3-rawjson")]
+#[case::buildkit_v0_34_registry_3_tty_80("buildx-0.29-v0.34-registry3-tty-80")]
+#[case::buildkit_v0_34_registry_3_tty_frames("buildx-0.29-v0.34-registry3-tty-frames-80")]
 fn grade_logs_reads_every_form_buildx_output_is_saved_in(#[case] dir: &str) {
     let o = grade_fixture_builds(dir);
     let t = text(&o);

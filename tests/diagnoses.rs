@@ -39,7 +39,14 @@ fn every_catalogue_entry_finds_its_failure_in_its_captured_fixture() {
 /// A fully successful lab run's output holds no problem (build 1's import miss is expected).
 #[test]
 fn a_good_run_has_no_problem_only_the_expected_import_miss() {
-    for rel in ["logs/buildx-0.29-plain/build1.log", "logs/buildx-0.29-plain/build2.log"] {
+    for rel in [
+        "logs/buildx-0.29-plain/build1.log",
+        "logs/buildx-0.29-plain/build2.log",
+        "logs/buildx-0.29-v0.34-registry3-plain/build1.log",
+        "logs/buildx-0.29-v0.34-registry3-plain/build2.log",
+        "logs/buildx-0.29-v0.34-registry3-tty-frames-80/build1.log",
+        "logs/buildx-0.29-v0.34-registry3-rawjson/build2.log",
+    ] {
         let found = diagnose(&fixture_text(rel));
         assert!(found.iter().all(|d| d.expected), "{rel}: {found:?}");
     }

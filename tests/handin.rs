@@ -176,7 +176,9 @@ fn two_real_builds_are_never_taken_for_one_pasted_twice(
         "two-cache-from",
         "crlf",
         "utf16le",
-        "rawjson"
+        "rawjson",
+        "v0.34-registry3-plain",
+        "v0.34-registry3-tty-frames-80"
     )]
     form: &str,
 ) {
