@@ -266,6 +266,8 @@ pub struct Evidence<'a> {
     pub deletion: Observed<&'a DeletionEvidence>,
     /// Why the run stopped early, for checks whose stage was not reached.
     pub stopped: Option<&'a str>,
+    /// Where the bonus is graded instead, when this grading leaves it out (`audit`).
+    pub bonus_elsewhere: Option<&'a str>,
     pub names: Names,
 }
 
@@ -283,6 +285,8 @@ impl<'a> Evidence<'a> {
                 Observed::NotGraded
             },
             stopped: run.stopped.as_deref(),
+            bonus_elsewhere: (!run.deletion_asked)
+                .then_some("`--keep-cache` keeps the cache: run without it for the bonus"),
             names: Names { image: run.spec.image.clone(), cache: run.spec.cache.clone() },
         }
     }
@@ -295,18 +299,28 @@ enum Finding {
         seen: String,
         /// Advice for this cause, where the check's general fix does not fit it.
         fix: Option<String>,
+        /// The page about this cause, where the rubric's page is about the check in general.
+        docs: Option<&'static str>,
     },
     /// The stage that would show it did not run, or found nothing to look at.
     NotReached(String),
 }
 
 fn seen(pass: bool, seen: String) -> Option<Finding> {
-    Some(Finding::Seen { pass, seen, fix: None })
+    Some(Finding::Seen { pass, seen, fix: None, docs: None })
 }
 
 /// A failure with advice for its own cause.
 fn failed_because(seen: String, fix: String) -> Option<Finding> {
-    Some(Finding::Seen { pass: false, seen, fix: Some(fix) })
+    Some(Finding::Seen { pass: false, seen, fix: Some(fix), docs: None })
+}
+
+/// The registry's garbage collection, and what `--delete-untagged` does on 2.8.
+const GC_DOCS: &str = "https://distribution.github.io/distribution/about/garbage-collection/";
+
+/// A failure with advice, and the documentation page, for its own cause.
+fn failed_because_of(seen: String, fix: String, docs: &'static str) -> Option<Finding> {
+    Some(Finding::Seen { pass: false, seen, fix: Some(fix), docs: Some(docs) })
 }
 
 fn not_reached(why: impl Into<String>) -> Option<Finding> {
@@ -349,9 +363,16 @@ pub fn evaluate(rubric: &Rubric, ev: &Evidence) -> Vec<CheckOutcome> {
 }
 
 fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evidence) -> CheckOutcome {
+    let docs = match &finding {
+        Some(Finding::Seen { docs: Some(d), .. }) => d.to_string(),
+        _ => entry.docs.clone(),
+    };
     let (status, seen, fix) = match finding {
-        None => (Status::Skipped, "not part of this grading".to_string(), None),
-        Some(Finding::Seen { pass, seen, fix }) => (if pass { Status::Pass } else { Status::Fail }, seen, fix),
+        None => match ev.bonus_elsewhere.filter(|_| entry.bonus) {
+            Some(elsewhere) => (Status::Skipped, format!("not part of this grading: {elsewhere}"), None),
+            None => (Status::Skipped, "not part of this grading".to_string(), None),
+        },
+        Some(Finding::Seen { pass, seen, fix, .. }) => (if pass { Status::Pass } else { Status::Fail }, seen, fix),
         // A stage that never ran says why the run stopped before it.
         Some(Finding::NotReached(why)) => (Status::Fail, format!("not reached: {}", ev.stopped.unwrap_or(&why)), None),
     };
@@ -366,7 +387,7 @@ fn outcome(entry: &RubricEntry, texts: Texts, finding: Option<Finding>, ev: &Evi
         fix: (status == Status::Fail).then(|| fix.unwrap_or(texts.fix)),
         status,
         seen,
-        docs: entry.docs.clone(),
+        docs,
         quotes: Vec::new(),
     }
 }
@@ -442,10 +463,21 @@ fn manifest_lists_both_architectures(ev: &Evidence) -> (Texts, Option<Finding>) 
             } else {
                 format!("{} lists {}{attest}", image.media_type, listed.join(", "))
             };
-            if let Some(gone) = image.missing.first() {
+            if !image.missing.is_empty() {
+                let gone: Vec<String> =
+                    image.missing.iter().map(|m| format!("{} {} answers {}", m.what, m.digest, m.status)).collect();
                 what += &format!(
-                    ", but its {} {} answers {} ({} part(s) missing): the image cannot be pulled. On registry 2.8, garbage-collect --delete-untagged deletes the platform manifests of multi-arch images; push the image again",
-                    gone.what, gone.digest, gone.status, image.missing.len()
+                    ", but {} part(s) it references are gone: {}. The image cannot be pulled",
+                    gone.len(),
+                    gone.join("; ")
+                );
+                return (
+                    texts,
+                    failed_because_of(
+                        what,
+                        "push the image again (the lab's build with --push); on registry 2.8 never run garbage-collect --delete-untagged: it deletes the platform manifests of multi-arch images (they are untagged). Delete the cache by digest and run plain garbage-collect".into(),
+                        GC_DOCS,
+                    ),
                 );
             }
             match binaries_mismatch(image) {

@@ -49,7 +49,11 @@ impl Inspection {
             let mark = if p.attestation { " (attestation, not a platform)" } else { "" };
             let total: u64 = p.layers.iter().map(|l| l.size).sum();
             let cfg = p.config_platform.as_deref().unwrap_or("-");
-            let _ = writeln!(o, "{}{mark}: config {cfg}, {} layers, {total} bytes", p.platform, p.layers.len());
+            let layers = match p.layers.len() {
+                1 => "1 layer".to_string(),
+                n => format!("{n} layers"),
+            };
+            let _ = writeln!(o, "{}{mark}: config {cfg}, {layers}, {total} bytes", p.platform);
             for l in &p.layers {
                 let _ = writeln!(o, "  {} {:>10}  {}", l.digest, l.size, l.media_type);
             }

@@ -185,9 +185,9 @@ fn evidence_text(run: &RunSummary, builds: &[BuildSummary]) -> String {
 /// `docker buildx imagetools inspect` as it prints an index.
 pub fn imagetools(name: &str, media_type: &str, digest: &str, manifests: &[super::ManifestLine]) -> String {
     let mut o = format!("Name:      {name}\nMediaType: {media_type}\nDigest:    {digest}\n\nManifests:\n");
-    let repo = name.rsplit_once(':').map_or(name, |(r, _)| r);
+    // As `imagetools inspect` names them: the reference as given, tag included, then the digest.
     for m in manifests {
-        let _ = writeln!(o, "  Name:        {repo}@{}", m.digest);
+        let _ = writeln!(o, "  Name:        {name}@{}", m.digest);
         let _ = writeln!(o, "  MediaType:   {}", m.media_type);
         if m.attestation {
             let _ = writeln!(
@@ -480,4 +480,29 @@ pub fn prairielearn(r: &Report) -> serde_json::Value {
         "output": human(r, false),
         "tests": tests,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As `docker buildx imagetools inspect` names a platform manifest (buildx 0.29:
+    /// tests/fixtures/diagnoses/registry-3/imagetools-platform-after-delete-untagged.txt): the
+    /// reference as given, tag included, `@` its digest.
+    #[test]
+    fn manifests_are_named_with_the_tag_as_imagetools_names_them() {
+        let line = super::super::ManifestLine {
+            platform: "linux/amd64".into(),
+            digest: "sha256:859c5f995ef9c462988945c13432b02ed05a787d8f38652ad90bb35be27dc039".into(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: 856,
+            attestation: false,
+        };
+        let text =
+            imagetools("localhost:5000/lab:cachetest", "application/vnd.oci.image.index.v1+json", "sha256:3c", &[line]);
+        assert!(
+            text.contains("  Name:        localhost:5000/lab:cachetest@sha256:859c5f995ef9c462988945c13432b02ed05a787d8f38652ad90bb35be27dc039"),
+            "{text}"
+        );
+    }
 }
