@@ -319,3 +319,31 @@ fn a_build_pasted_in_pieces_is_one_build(#[case] name: &str) {
     assert!(cache.seen.contains("build 2: imported from registry7:5000/cachedata1"), "{name}: {}", cache.seen);
     assert_eq!(cache.points, cache.max_points, "{name}: {}", cache.seen);
 }
+
+/// The bonus judged by what the deletion did, from one real session on registry 2.8: DELETE by
+/// tag (400 DIGEST_INVALID), then `garbage-collect --delete-untagged`, whose own output lists
+/// the platform manifests the report's listing names. The image is destroyed: no bonus.
+#[test]
+fn a_deletion_that_destroys_the_image_earns_no_bonus() {
+    let r = graded("bonus-untagged-session.md");
+    let c = check(&r, CheckId::ReportBonusDeletion);
+    assert_eq!(c.points, 0.0, "{}", c.seen);
+    assert!(
+        c.seen.starts_with("✗ the image was destroyed: garbage-collect deleted 4 of its own platform manifests"),
+        "{}",
+        c.seen
+    );
+    assert!(
+        c.quotes.first().is_some_and(|q| q.text.starts_with("manifest eligible for deletion: sha256:")),
+        "{:?}",
+        c.quotes
+    );
+}
+
+/// A DELETE the registry refused deleted nothing, whatever follows it.
+#[test]
+fn a_deletion_the_registry_refused_earns_little_of_the_bonus() {
+    let c = check(&graded("bonus-by-tag.md"), CheckId::ReportBonusDeletion).clone();
+    assert!(c.seen.starts_with("✗ nothing was deleted: the registry refused the DELETE (400)"), "{}", c.seen);
+    assert!(c.points <= c.max_points / 6.0 + 1e-9, "{}: {}", c.points, c.seen);
+}

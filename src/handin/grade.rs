@@ -12,6 +12,7 @@ use crate::builds::vertex::LogForm;
 use crate::builds::VertexState;
 use crate::checks::{self, CheckId, CheckOutcome, Evidence, Names, QuotedLine, Rubric, RubricEntry, Status};
 use crate::platform::Platform;
+use crate::reference::Digest;
 
 /// What one requirement found: the share of its points earned, what was seen (the missing
 /// part said plainly), the quoted lines, and the fix when something is missing.
@@ -613,15 +614,88 @@ fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
         any_image(h),
     ];
     let got = parts.iter().filter(|e| e.ok).count();
-    let seen =
+    let mut share = got as f64 / parts.len() as f64;
+    let mut seen =
         parts.iter().map(|e| format!("{} {}", if e.ok { "✓" } else { "✗" }, e.what)).collect::<Vec<_>>().join("; ");
+    let mut quotes: Vec<Quote> = parts.into_iter().filter_map(|e| e.quote).collect();
+    // What the commands did outweighs which commands appear: a deletion that broke the image
+    // earns nothing, one that deleted nothing little (knowing the registry's settings, saying
+    // how any image is deleted).
+    match deletion_outcome(h, b) {
+        Some(DeletionOutcome::ImageBroken { what, quote }) => {
+            share = 0.0;
+            seen = format!("✗ {what}; {seen}");
+            quotes.insert(0, quote);
+        }
+        Some(DeletionOutcome::NothingDeleted { what, quote }) => {
+            share = share.min(NOTHING_DELETED_SHARE);
+            seen = format!("✗ {what}; {seen}");
+            quotes.insert(0, quote);
+        }
+        None => {}
+    }
     Graded {
-        share: got as f64 / parts.len() as f64,
+        share,
         expected: EXPECTED,
         seen,
-        quotes: parts.into_iter().filter_map(|e| e.quote).collect(),
+        quotes,
         fix: Some("show each step: deletion enabled, HEAD the cache tag with the cache manifest's Accept header, DELETE /v2/cachedata1/manifests/<digest>, `registry garbage-collect`, restart registry7; then say how any image is deleted".into()),
     }
+}
+
+/// The most of the bonus a deletion that deleted nothing earns: one of its six parts.
+const NOTHING_DELETED_SHARE: f64 = 1.0 / 6.0;
+
+/// What the deletion the report shows did, where that decides the bonus.
+enum DeletionOutcome {
+    /// garbage-collect listed manifests of the image itself (its platform manifests, by the
+    /// report's own listing or builds) for deletion: the image can no longer be pulled.
+    ImageBroken { what: String, quote: Quote },
+    /// Every DELETE was refused and no tool deleted: nothing of the cache went.
+    NothingDeleted { what: String, quote: Quote },
+}
+
+fn deletion_outcome(h: &HandIn, b: &LabBuilds) -> Option<DeletionOutcome> {
+    image_broken(h, b).or_else(|| nothing_deleted(&h.pieces))
+}
+
+fn image_broken(h: &HandIn, b: &LabBuilds) -> Option<DeletionOutcome> {
+    static ELIGIBLE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\s*manifest eligible for deletion: (sha256:[0-9a-f]{64})").unwrap());
+    let image: Vec<Digest> = h
+        .pieces
+        .listing()
+        .map(|l| l.manifests.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(b.all.iter().flat_map(|x| x.manifest_digests()).map(|(d, _)| d))
+        .collect();
+    let gone: Vec<(Digest, &super::extract::Line)> = h
+        .lines
+        .iter()
+        .filter_map(|l| Some((ELIGIBLE.captures(&l.text)?[1].parse().ok()?, l)))
+        .filter(|(d, _)| image.contains(d))
+        .collect();
+    let (first, line) = gone.first()?;
+    let what = format!(
+        "the image was destroyed: garbage-collect deleted {} of its own platform manifests ({first}{}, named by the report's listing or builds), so lab:cachetest can no longer be pulled — on registry 2.8 `--delete-untagged` collects the untagged platform manifests of a multi-arch image",
+        gone.len(),
+        if gone.len() > 1 { ", …" } else { "" }
+    );
+    Some(DeletionOutcome::ImageBroken { what, quote: Quote::of(line) })
+}
+
+fn nothing_deleted(p: &Pieces) -> Option<DeletionOutcome> {
+    let deletes: Vec<&super::pieces::Exchange> = p.exchanges.iter().filter(|e| e.method == Method::Delete).collect();
+    let refused = |e: &&super::pieces::Exchange| e.status.as_ref().is_some_and(|(s, _)| *s >= 400);
+    if deletes.is_empty() || !p.tool_deletes.is_empty() || !deletes.iter().all(refused) {
+        return None;
+    }
+    let (status, quote) = deletes[0].status.clone()?;
+    let what = format!(
+        "nothing was deleted: the registry refused the DELETE ({status}), so the cache is still there whatever garbage-collect did"
+    );
+    Some(DeletionOutcome::NothingDeleted { what, quote })
 }
 
 fn the_delete(p: &Pieces) -> Option<&super::pieces::Exchange> {
