@@ -63,6 +63,8 @@ pub struct SubmissionResult {
     pub percent: f64,
     pub failed_checks: Vec<CheckId>,
     pub error: Option<String>,
+    /// Why an instructor should check it by hand (`Report::review`).
+    pub review: Option<String>,
     /// The grading was cut short by an interruption.
     pub interrupted: bool,
     pub seconds: f64,
@@ -271,6 +273,7 @@ impl SubmissionResult {
             percent: 0.0,
             failed_checks: Vec::new(),
             error: None,
+            review: None,
             interrupted: false,
             seconds: 0.0,
         }
@@ -283,6 +286,7 @@ impl SubmissionResult {
         self.bonus_points = r.score.bonus_points;
         self.percent = r.score.percent;
         self.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
+        self.review = r.review.clone();
     }
 
     /// The ids of the checks it failed, as the rubric names them.
@@ -291,9 +295,19 @@ impl SubmissionResult {
     }
 }
 
-/// The CSV's columns, in order.
-const CSV_COLUMNS: [&str; 9] =
-    ["submission", "verdict", "points", "max_points", "bonus_points", "percent", "failed_checks", "error", "seconds"];
+/// The CSV's columns, in order (`review` last: the columns before it keep their places).
+const CSV_COLUMNS: [&str; 10] = [
+    "submission",
+    "verdict",
+    "points",
+    "max_points",
+    "bonus_points",
+    "percent",
+    "failed_checks",
+    "error",
+    "seconds",
+    "review",
+];
 
 /// The CSV's header line.
 pub fn csv_header() -> String {
@@ -312,6 +326,7 @@ pub fn csv_row(r: &SubmissionResult) -> String {
         r.failed_check_names().join(" "),
         r.error.clone().unwrap_or_default(),
         format!("{:.1}", r.seconds),
+        r.review.clone().unwrap_or_default(),
     ])
 }
 

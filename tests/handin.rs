@@ -260,6 +260,10 @@ fn batch_grades_a_class_of_reports_with_a_row_and_a_report_each() {
     );
     assert!(row("broken.docx").contains("not a readable Docx file"), "{table}");
     assert!(out.path().join("reports-reports/missing-manifest.md.md").exists());
+    // The last column says which reports to check by hand, and why.
+    assert!(table.lines().next().unwrap().ends_with(",seconds,review"), "{table}");
+    assert!(row("altered-platforms.md").ends_with("evidence inconsistent: check by hand — platforms: the listing names linux/amd64, linux/arm/v7, the builds built linux/amd64, linux/arm64\""), "{table}");
+    assert!(row("complete-pl.pdf").ends_with(','), "{table}");
 }
 
 /// `--out` inside the class folder: the batch's own summary (`results.md`) is a report by its
@@ -346,4 +350,62 @@ fn a_deletion_the_registry_refused_earns_little_of_the_bonus() {
     let c = check(&graded("bonus-by-tag.md"), CheckId::ReportBonusDeletion).clone();
     assert!(c.seen.starts_with("✗ nothing was deleted: the registry refused the DELETE (400)"), "{}", c.seen);
     assert!(c.points <= c.max_points / 6.0 + 1e-9, "{}: {}", c.points, c.seen);
+}
+
+/// Evidence the cross-checks show not to hold earns nothing for what it was to show, and the
+/// report is flagged for the instructor. A build 2 made from build 1 (CACHED lines added, its
+/// steps' output and even its attestation lines taken out) is no build: not two builds, no cache.
+#[rstest]
+#[case::cached_lines_added("altered-build2-copied.md", "is CACHED and yet printed its command's output")]
+#[case::edited_with_care("altered-build2-edited.md", "exported the same attestation manifest")]
+#[case::edited_without_attestations(
+    "altered-build2-edited-no-attestations.md",
+    "extracted its layers though every step is CACHED"
+)]
+#[case::build_1_twice("altered-build1-twice.md", "build 2 is build 1's output again")]
+fn a_build_2_that_is_no_real_build_earns_nothing_for_the_builds_or_the_cache(#[case] name: &str, #[case] why: &str) {
+    let r = graded(name);
+    for id in [CheckId::ReportTwoBuilds, CheckId::ReportCacheEvidence] {
+        let c = check(&r, id);
+        assert_eq!(c.points, 0.0, "{name} {id}: {}", c.seen);
+        assert!(
+            c.seen.starts_with("✗ the evidence does not hold (") && c.seen.contains(why),
+            "{name} {id}: {}",
+            c.seen
+        );
+    }
+    let review = r.review.as_deref().unwrap_or_default();
+    assert!(review.starts_with("evidence inconsistent: check by hand — ") && review.contains(why), "{name}: {review}");
+}
+
+/// A listing of another push proves no manifest; a deletion of another state proves no deletion.
+#[rstest]
+#[case::listing_of_another_push("altered-manifest-digest.md", CheckId::ReportManifest)]
+#[case::listing_of_other_platforms("altered-platforms.md", CheckId::ReportManifest)]
+#[case::deletion_of_the_image("altered-deleted-digest.md", CheckId::ReportBonusDeletion)]
+fn evidence_of_another_state_earns_nothing_for_what_it_was_to_show(#[case] name: &str, #[case] id: CheckId) {
+    let r = graded(name);
+    let c = check(&r, id);
+    assert_eq!(c.points, 0.0, "{name}: {}", c.seen);
+    assert!(r.review.is_some(), "{name}");
+    assert!(graded("complete-en.md").review.is_none());
+}
+
+/// The flag for the instructor is in every format.
+#[test]
+fn check_by_hand_is_said_in_every_format() {
+    let file = fixture("altered-build2-edited.md");
+    for (format, said) in [
+        ("human", "CHECK BY HAND: evidence inconsistent"),
+        ("md", "> **Check by hand:** evidence inconsistent"),
+        ("json", "\"review\": \"evidence inconsistent"),
+        ("junit", "name=\"review\" value=\"evidence inconsistent"),
+        ("gradescope", "CHECK BY HAND: evidence inconsistent"),
+        ("prairielearn", "CHECK BY HAND: evidence inconsistent"),
+    ] {
+        let o = lab7(&["grade-report", file.to_str().unwrap(), "--format", format]);
+        assert_eq!(o.status.code(), Some(1), "{format}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(said), "{format}: {out}");
+    }
 }

@@ -34,10 +34,19 @@ impl Graded {
     }
 }
 
-/// Grades every rubric entry (the report rubric's ids) against the hand-in.
-pub fn grade(h: &HandIn, rubric: &Rubric) -> Vec<CheckOutcome> {
+/// A report graded: each requirement, and why an instructor should look at it by hand.
+pub struct Grading {
+    pub checks: Vec<CheckOutcome>,
+    /// `evidence inconsistent: check by hand — …` when pieces of the report contradict each other.
+    pub review: Option<String>,
+}
+
+/// Grades every rubric entry (the report rubric's ids) against the hand-in. Evidence that the
+/// cross-checks show not to hold earns nothing for what it was to show.
+pub fn grade(h: &HandIn, rubric: &Rubric) -> Grading {
     let builds = LabBuilds::of(&h.pieces);
-    rubric
+    let crosses = Crosses::of(&h.pieces, &builds);
+    let checks = rubric
         .checks
         .iter()
         .map(|entry| {
@@ -46,13 +55,14 @@ pub fn grade(h: &HandIn, rubric: &Rubric) -> Vec<CheckOutcome> {
                 CheckId::ReportManifest => manifest(&h.pieces),
                 CheckId::ReportCacheEvidence => cache_evidence(&h.pieces, &builds, rubric.names()),
                 CheckId::ReportProblemsExplained => problems_explained(h),
-                CheckId::ReportConsistent => consistent(&h.pieces, &builds),
+                CheckId::ReportConsistent => consistent(&crosses),
                 CheckId::ReportBonusDeletion => bonus(h, &builds),
                 _ => return skipped(entry),
             };
-            outcome(entry, g)
+            outcome(entry, crosses.void_unsupported(entry.id, g))
         })
-        .collect()
+        .collect();
+    Grading { checks, review: crosses.review() }
 }
 
 fn skipped(entry: &RubricEntry) -> CheckOutcome {
@@ -368,31 +378,99 @@ enum Cross {
     Differs(String, Vec<Quote>),
 }
 
-fn consistent(p: &Pieces, b: &LabBuilds) -> Graded {
+/// The cross-checks between the report's pieces, each made once: the consistency check reports
+/// them, and the requirements whose evidence they contradict earn nothing for it.
+struct Crosses {
+    index_digest: Cross,
+    platforms: Cross,
+    cache_ref: Cross,
+    build2: Cross,
+    deleted: Cross,
+}
+
+impl Crosses {
+    fn of(p: &Pieces, b: &LabBuilds) -> Crosses {
+        Crosses {
+            index_digest: index_digest_pushed(p, b),
+            platforms: platforms_built(p, b),
+            cache_ref: import_is_export(b),
+            build2: build2_is_its_own(b),
+            deleted: deleted_is_cache(p, b),
+        }
+    }
+
+    fn named(&self) -> [(&'static str, &Cross); 5] {
+        [
+            ("index digest", &self.index_digest),
+            ("platforms", &self.platforms),
+            ("cache ref", &self.cache_ref),
+            ("build 2", &self.build2),
+            ("deleted digest", &self.deleted),
+        ]
+    }
+
+    /// The contradictions a requirement's evidence rests on: a listing of another push proves
+    /// no manifest, a build 2 that is no real build proves neither two builds nor the cache, a
+    /// deletion of another registry state proves no deletion.
+    fn against(&self, id: CheckId) -> Vec<&str> {
+        let rests_on: &[&Cross] = match id {
+            CheckId::ReportManifest => &[&self.index_digest, &self.platforms],
+            CheckId::ReportTwoBuilds => &[&self.build2],
+            CheckId::ReportCacheEvidence => &[&self.build2, &self.cache_ref],
+            CheckId::ReportBonusDeletion => &[&self.deleted],
+            _ => &[],
+        };
+        rests_on.iter().filter_map(|c| c.differs()).collect()
+    }
+
+    fn void_unsupported(&self, id: CheckId, g: Graded) -> Graded {
+        let against = self.against(id);
+        if against.is_empty() {
+            return g;
+        }
+        Graded {
+            share: 0.0,
+            expected: g.expected,
+            seen: format!("✗ the evidence does not hold ({}): nothing earned for it; {}", against.join("; "), g.seen),
+            quotes: g.quotes,
+            fix: Some("paste the outputs of one session as they were printed: a piece from another run, or edited, proves nothing".into()),
+        }
+    }
+
+    fn review(&self) -> Option<String> {
+        let differs: Vec<String> =
+            self.named().iter().filter_map(|(n, c)| c.differs().map(|t| format!("{n}: {t}"))).collect();
+        (!differs.is_empty()).then(|| format!("evidence inconsistent: check by hand — {}", differs.join("; ")))
+    }
+}
+
+impl Cross {
+    fn differs(&self) -> Option<&str> {
+        match self {
+            Cross::Differs(text, _) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+fn consistent(crosses: &Crosses) -> Graded {
     const EXPECTED: &str = "the pasted pieces come from one session: the listing's digests and platforms are those the builds pushed, build 2 imports what build 1 exported, build 2 is a run of its own, the deleted digest is the cache's";
-    let checks = [
-        ("index digest", index_digest_pushed(p, b)),
-        ("platforms", platforms_built(p, b)),
-        ("cache ref", import_is_export(b)),
-        ("build 2", build2_is_its_own(b)),
-        ("deleted digest", deleted_is_cache(p, b)),
-    ];
     let mut seen = Vec::new();
     let mut quotes = Vec::new();
     let (mut applicable, mut agree) = (0, 0);
-    for (name, c) in checks {
+    for (name, c) in crosses.named() {
         match c {
             Cross::NotApplicable => {}
             Cross::Agrees(text, q) => {
                 applicable += 1;
                 agree += 1;
                 seen.push(format!("✓ {name}: {text}"));
-                quotes.extend(q);
+                quotes.extend(q.iter().cloned());
             }
             Cross::Differs(text, q) => {
                 applicable += 1;
                 seen.push(format!("✗ {name}: {text}"));
-                quotes.extend(q);
+                quotes.extend(q.iter().cloned());
             }
         }
     }
@@ -516,6 +594,9 @@ fn build2_is_its_own(b: &LabBuilds) -> Cross {
         let quotes = [one.quote(&two.first.text), two.quote(&two.first.text)].into_iter().flatten().collect();
         return Cross::Differs(format!("build 2 is build 1's output again: {}", shown.join("; ")), quotes);
     }
+    if let Some(cross) = shared_attestation(one, two).or_else(|| extracted_while_all_cached(two)) {
+        return cross;
+    }
     // The tty display rounds durations to a tenth of a second and repeats them in every frame:
     // two real builds share many. Only the other forms' timings fingerprint a run.
     if two.log.form == LogForm::Tty {
@@ -533,6 +614,46 @@ fn build2_is_its_own(b: &LabBuilds) -> Cross {
         );
     }
     Cross::Agrees(format!("its timings differ from build 1's ({same} of {} the same)", t2.len()), Vec::new())
+}
+
+/// An attestation manifest both builds say they exported. buildx's provenance records when
+/// each build ran, so two real builds never export the same one (real builds of an unpruned
+/// builder do share the image index, so the index is no such sign).
+fn shared_attestation(one: &PastedBuild, two: &PastedBuild) -> Option<Cross> {
+    static ATTESTATION: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"exporting attestation manifest (sha256:[0-9a-f]{64})").unwrap());
+    let of = |b: &PastedBuild| -> Vec<(String, Quote)> {
+        b.lines.iter().filter_map(|l| Some((ATTESTATION.captures(&l.text)?[1].to_string(), Quote::of(l)))).collect()
+    };
+    let first = of(one);
+    let (digest, q2) = of(two).into_iter().find(|(d, _)| first.iter().any(|(e, _)| e == d))?;
+    let q1 = first.into_iter().find(|(e, _)| *e == digest).map(|(_, q)| q)?;
+    Some(Cross::Differs(
+        format!(
+            "build 1 and build 2 exported the same attestation manifest {}: two real builds never do",
+            &digest[..19]
+        ),
+        vec![q1, q2],
+    ))
+}
+
+/// A build whose every step is CACHED never needs its base image's layers: a FROM step that
+/// extracted them belongs to a build that ran its steps (build 1 with CACHED lines added).
+fn extracted_while_all_cached(two: &PastedBuild) -> Option<Cross> {
+    let all_cached = two.log.steps().filter(|(_, s)| s.makes_layer()).all(|(v, _)| v.state == VertexState::Cached);
+    let has_steps = two.log.steps().any(|(_, s)| s.makes_layer());
+    let from = two
+        .log
+        .steps()
+        .find(|(v, s)| s.instruction == "FROM" && v.lines.iter().any(|l| l.starts_with("extracting sha256:")))?;
+    if !(all_cached && has_steps) {
+        return None;
+    }
+    let quotes = [two.quote(&from.0.name), two.quote("extracting sha256:")].into_iter().flatten().collect();
+    Some(Cross::Differs(
+        format!("build 2's `{}` extracted its layers though every step is CACHED: a build whose steps all come from the cache never extracts its base image", from.0.name),
+        quotes,
+    ))
 }
 
 /// A line a RUN step's command printed (`0.205 built for x86_64`): plain output's timestamp.

@@ -68,6 +68,9 @@ impl HandIn {
             .enumerate()
             .map(|(i, b)| BuildSummary::of_log(u8::try_from(i + 1).unwrap_or(u8::MAX), &b.log, None, None))
             .collect();
-        Report::new("grade-report", subject, grade::grade(self, rubric), builds, None).with_diagnoses(self.diagnoses())
+        let graded = grade::grade(self, rubric);
+        Report::new("grade-report", subject, graded.checks, builds, None)
+            .with_diagnoses(self.diagnoses())
+            .with_review(graded.review)
     }
 }

@@ -68,6 +68,15 @@ fn score_line(r: &Report) -> String {
     format!("{}/{}{bonus} = {}%", s.points, s.max_points, s.percent)
 }
 
+/// The verdict and score in one line, and why to check it by hand when there is a reason.
+fn summary_line(r: &Report) -> String {
+    let line = format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r));
+    match &r.review {
+        Some(review) => format!("{line}. CHECK BY HAND: {review}"),
+        None => line,
+    }
+}
+
 pub fn human(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let verdict = match r.verdict {
@@ -76,6 +85,9 @@ pub fn human(r: &Report, color: bool) -> String {
     };
     let _ =
         writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
+    if let Some(review) = &r.review {
+        let _ = writeln!(out, "CHECK BY HAND: {review}");
+    }
     if let Some(run) = &r.run {
         out.push('\n');
         out.push_str(&evidence_text(run, &r.builds));
@@ -206,6 +218,9 @@ pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Lab 7 — buildx, multi-platform build and registry cache\n");
     let _ = writeln!(o, "Graded by lab7 {} (`{}`): **{:?}**, {}.\n", r.lab7_version, r.kind, r.verdict, score_line(r));
+    if let Some(review) = &r.review {
+        let _ = writeln!(o, "> **Check by hand:** {review}\n");
+    }
     let _ = writeln!(o, "| Check | Status | Points | Seen |\n|---|---|---|---|");
     for c in &r.checks {
         let _ = writeln!(
@@ -399,6 +414,9 @@ pub fn junit(r: &Report) -> String {
     let mut suite = TestSuite::new(format!("lab7 {} {}", r.kind, r.subject));
     suite.add_property(Property::new("score", (r.score.points + r.score.bonus_points).to_string()));
     suite.add_property(Property::new("max_score", r.score.max_points.to_string()));
+    if let Some(review) = &r.review {
+        suite.add_property(Property::new("review", review.as_str()));
+    }
     for c in &r.checks {
         let body = check_output(r, c);
         let status = match c.status {
@@ -447,7 +465,7 @@ pub fn gradescope(r: &Report) -> serde_json::Value {
     json!({
         "score": r.score.points + r.score.bonus_points,
         "max_score": r.score.max_points,
-        "output": format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r)),
+        "output": summary_line(r),
         "tests": tests,
     })
 }
@@ -476,7 +494,7 @@ pub fn prairielearn(r: &Report) -> serde_json::Value {
     json!({
         "gradable": true,
         "score": score,
-        "message": format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r)),
+        "message": summary_line(r),
         "output": human(r, false),
         "tests": tests,
     })

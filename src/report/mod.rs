@@ -54,6 +54,10 @@ pub struct Report {
     /// failed check it explains.
     #[serde(default)]
     pub diagnoses: Vec<Diagnosis>,
+    /// Why an instructor should check this by hand (a report whose pieces contradict each
+    /// other: `evidence inconsistent: check by hand — …`), in every format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +173,13 @@ impl Report {
             builds,
             run,
             diagnoses: Vec::new(),
+            review: None,
         }
+    }
+
+    pub fn with_review(mut self, review: Option<String>) -> Report {
+        self.review = review;
+        self
     }
 
     /// Adds the problems diagnosed in what the builds printed, each to the failed check it
