@@ -18,7 +18,7 @@ use lab7::environment::context::DEFAULT_MAX_CONTEXT;
 use lab7::environment::isolation::{parse_bytes, Egress, NodeLimits};
 use lab7::environment::remote::{NodeTls, RemoteNode};
 use lab7::environment::EnvOptions;
-use lab7::environment::{self, Images, LabEnvironment};
+use lab7::environment::{self, Images, LabEnvironment, Stack};
 use lab7::handin::isolated::{Extracted, ReadFailure, Reader, ReportLimits};
 use lab7::lab::{self, node_info, LabOptions};
 use lab7::reference::ImageRef;
@@ -171,6 +171,10 @@ struct CheckArgs {
     /// student's own commands, through a builder on lab7's node).
     #[arg(long, value_enum, default_value = "buildctl")]
     client: Client,
+    /// Which registry and BuildKit: the lab's pinned versions, or today's (registry 3.1,
+    /// BuildKit v0.34), as a student running `registry:latest` has.
+    #[arg(long, value_enum, default_value = "pinned")]
+    stack: Stack,
     #[command(flatten)]
     node: NodeArgs,
     #[command(flatten)]
@@ -421,7 +425,7 @@ async fn check(a: CheckArgs, interrupt: &signals::Interrupt) -> Result<Exit, Err
         outputs::check_dir(dir)?;
     }
     let view = progress::View::new();
-    let run = lab::run(&opts, &Images::load(), &view).await?;
+    let run = lab::run(&opts, &Images::of(a.stack), &view).await?;
     if let Some(dir) = &a.logs {
         save_logs(dir, &run)?;
     }

@@ -68,6 +68,35 @@ impl Images {
         let s = Settings::read();
         (s.get("LAB7_REGISTRY3_IMAGE"), s.get("LAB7_BUILDKIT_CURRENT_IMAGE"))
     }
+
+    /// The images of a stack: the pinned ones, or today's — `make env`'s (official or stand-in),
+    /// else the official images pinned in scripts/pins.env (a laptop that pulled them).
+    pub fn of(stack: Stack) -> Images {
+        let pinned = Images::load();
+        match stack {
+            Stack::Pinned => pinned,
+            Stack::Current => {
+                let (registry, buildkit) = Images::current_stack();
+                Images {
+                    registry: registry.unwrap_or_else(|| pins::pin("OFFICIAL_REGISTRY3").into()),
+                    buildkit: buildkit.unwrap_or_else(|| pins::pin("OFFICIAL_BUILDKIT_CURRENT").into()),
+                    ..pinned
+                }
+            }
+        }
+    }
+}
+
+/// Which registry and BuildKit a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Stack {
+    /// The lab's pinned versions (registry 2.8.3, BuildKit v0.26.0).
+    #[default]
+    Pinned,
+    /// Today's: registry 3.1.2 and BuildKit v0.34.2 (what `registry:latest` and buildx's
+    /// default node image give now).
+    Current,
 }
 
 /// The env file `make env` wrote, read once.

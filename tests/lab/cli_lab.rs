@@ -21,6 +21,30 @@ fn doctor_shows_engine_images_and_node_platforms() {
     assert!(t.contains("Docker Engine") && t.contains("registry7:") && t.contains("linux/arm64"), "{t}");
 }
 
+/// A student who runs today's registry and BuildKit asks `check` for the same stack with a flag,
+/// and the report names the images it ran.
+#[test]
+fn check_runs_todays_stack_when_asked() {
+    common::require_docker("check --stack current");
+    let (registry3, buildkit_current) = lab7::environment::Images::current_stack();
+    let (registry3, buildkit_current) = (
+        registry3.expect("LAB7_REGISTRY3_IMAGE: run `make env`"),
+        buildkit_current.expect("LAB7_BUILDKIT_CURRENT_IMAGE: run `make env`"),
+    );
+    let o = lab7(
+        &common::root(),
+        &["check", "lab_examples/reference", "--stack", "current", "--keep-cache", "--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: Report = serde_json::from_slice(&o.stdout).unwrap();
+    let run = report.run.expect("a check report has its run");
+    assert_eq!(
+        (run.registry_image.as_str(), run.buildkit_image.as_str()),
+        (registry3.as_str(), buildkit_current.as_str())
+    );
+    assert!(run.buildkit_version.contains("v0.34"), "{}", run.buildkit_version);
+}
+
 #[test]
 fn check_writes_a_markdown_report_a_student_can_hand_in() {
     common::require_docker("check --format md");
