@@ -409,3 +409,21 @@ fn check_by_hand_is_said_in_every_format() {
         assert!(out.contains(said), "{format}: {out}");
     }
 }
+
+/// Two problems in one section: the docs link written about the first does not count for the
+/// second, whose own words give a fix and no link.
+#[test]
+fn a_link_counts_only_for_the_problem_it_is_written_about() {
+    let c = check(&graded("problems-two-one-link.md"), CheckId::ReportProblemsExplained).clone();
+    assert!(
+        c.seen.contains("docker-driver-multi-platform (line 305): explained, with a docs link and a fix"),
+        "{}",
+        c.seen
+    );
+    assert!(
+        c.seen.contains("registry-speaks-http (line 333): explained with a fix, but no link to the documentation"),
+        "{}",
+        c.seen
+    );
+    assert!(c.points < c.max_points, "{}", c.seen);
+}

@@ -268,8 +268,10 @@ fn problems_explained(h: &HandIn) -> Graded {
     let mut seen = Vec::new();
     let mut quotes = Vec::new();
     let mut missing = Vec::new();
+    let mut at: Vec<usize> = problems.iter().map(|(_, i)| *i).collect();
+    at.sort_unstable();
     for (name, idx) in problems {
-        let e = explanation_of(h, idx);
+        let e = explanation_of(h, idx, &at);
         if e.share < 1.0 {
             missing.push(name.clone());
         }
@@ -331,8 +333,8 @@ struct Explanation {
 
 /// An explanation is 20 words or more of the student's own in the problem's section; a docs
 /// link and a fix each make up the rest (half without either).
-fn explanation_of(h: &HandIn, idx: usize) -> Explanation {
-    let prose = prose_around(h, idx);
+fn explanation_of(h: &HandIn, idx: usize, problems: &[usize]) -> Explanation {
+    let prose = prose_around(h, idx, problems);
     let words: usize = prose.iter().map(|l| l.text.split_whitespace().count()).sum();
     let link = prose
         .iter()
@@ -349,13 +351,29 @@ fn explanation_of(h: &HandIn, idx: usize) -> Explanation {
     Explanation { share, what, link }
 }
 
-/// The prose of the section a problem was pasted in: its lines that are not pasted output.
-/// The lines right after the problem's own line are the tool's message (buildx adds its own
-/// hint and docs link), not the student's words: up to three of them, to a blank line.
-fn prose_around(h: &HandIn, idx: usize) -> Vec<&super::extract::Line> {
-    let (_, end) = h.pieces.section_of(idx, h.lines.len());
+/// The prose of the problem's part of its section: its lines that are not pasted output. A
+/// section may hold several problems: each part runs from its problem's line to the next
+/// problem's (the first from the section's start), so the words about one problem — its link —
+/// do not count for another. The lines right after the problem's own line are the tool's
+/// message (buildx adds its own hint and docs link), not the student's words: up to three of
+/// them, to a blank line.
+fn prose_around<'h>(h: &'h HandIn, idx: usize, problems: &[usize]) -> Vec<&'h super::extract::Line> {
+    let (start, end) = h.pieces.section_of(idx, h.lines.len());
+    // Problems with no words of the student's between them (two errors of one failed build)
+    // share one part.
+    let words = |l: &&super::extract::Line| {
+        let t = l.text.trim();
+        !t.is_empty() && !t.starts_with("```")
+    };
+    let apart = |a: usize, b: usize| prose_of_section(h, a, |i| i <= a || i >= b).iter().any(words);
+    let first_of_group = problems.iter().copied().filter(|p| (start..=idx).contains(p) && !apart(*p, idx)).min();
+    let from = match first_of_group {
+        Some(f) if problems.iter().any(|p| (start..f).contains(p)) => f,
+        _ => start,
+    };
+    let to = problems.iter().copied().find(|p| (idx + 1..end).contains(p) && apart(idx, *p)).unwrap_or(end);
     let tail = h.lines[idx + 1..end].iter().take(3).take_while(|l| !l.text.trim().is_empty()).count();
-    prose_of_section(h, idx, |i| (idx..=idx + tail).contains(&i))
+    prose_of_section(h, idx, |i| (idx..=idx + tail).contains(&i) || i < from || i >= to)
 }
 
 /// The student's own lines in the section line `idx` is in: not in a code block, not in a
