@@ -427,3 +427,15 @@ fn a_link_counts_only_for_the_problem_it_is_written_about() {
     );
     assert!(c.points < c.max_points, "{}", c.seen);
 }
+
+/// On registry 3.1 (a real session): DELETE by tag answers 202 and empties the tag list, but the
+/// manifest still answers by its digest and a plain garbage-collect frees nothing. A tag removed
+/// is not a cache deleted; with `--delete-untagged` (bonus-by-tag-registry3.md) it is.
+#[test]
+fn a_tag_removed_on_registry_3_is_not_a_cache_deleted() {
+    let c = check(&graded("bonus-tag-plain-gc-registry3.md"), CheckId::ReportBonusDeletion).clone();
+    assert!(c.seen.starts_with("✗ a tag removed is not a cache deleted"), "{}", c.seen);
+    assert!(c.points <= c.max_points / 6.0 + 1e-9, "{}: {}", c.points, c.seen);
+    let untagged = check(&graded("bonus-by-tag-registry3.md"), CheckId::ReportBonusDeletion).clone();
+    assert_eq!(untagged.points, untagged.max_points, "{}", untagged.seen);
+}

@@ -760,7 +760,7 @@ fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
     // What the commands did outweighs which commands appear: a deletion that broke the image
     // earns nothing, one that deleted nothing little (knowing the registry's settings, saying
     // how any image is deleted).
-    match deletion_outcome(h, b) {
+    match deletion_outcome(h, b, on_3) {
         Some(DeletionOutcome::ImageBroken { what, quote }) => {
             share = 0.0;
             seen = format!("✗ {what}; {seen}");
@@ -794,8 +794,23 @@ enum DeletionOutcome {
     NothingDeleted { what: String, quote: Quote },
 }
 
-fn deletion_outcome(h: &HandIn, b: &LabBuilds) -> Option<DeletionOutcome> {
-    image_broken(h, b).or_else(|| nothing_deleted(&h.pieces))
+fn deletion_outcome(h: &HandIn, b: &LabBuilds, on_3: bool) -> Option<DeletionOutcome> {
+    image_broken(h, b).or_else(|| nothing_deleted(&h.pieces)).or_else(|| only_untagged(&h.pieces, on_3))
+}
+
+/// On registry 3.x a DELETE by tag only removes the tag: the manifest still answers by its
+/// digest, and a plain garbage-collect keeps an untagged manifest and every blob it references
+/// (real: `session-registry3-tag/`). Without `--delete-untagged` (safe on 3.x), a deletion by
+/// digest or a tool's, nothing of the cache went.
+fn only_untagged(p: &Pieces, on_3: bool) -> Option<DeletionOutcome> {
+    let by_tag = p.exchanges.iter().find(|e| e.method == Method::Delete && e.by_digest().is_none())?;
+    let by_digest = p.exchanges.iter().any(|e| e.method == Method::Delete && e.by_digest().is_some());
+    let untagged_gc = p.garbage_collects.iter().any(|g| g.delete_untagged);
+    if !on_3 || by_digest || untagged_gc || !p.tool_deletes.is_empty() {
+        return None;
+    }
+    let what = "a tag removed is not a cache deleted: on registry 3.x DELETE by tag only untags the cache manifest, which still answers by its digest, and a plain garbage-collect keeps it and its layers (run garbage-collect --delete-untagged, safe on 3.x, or DELETE by digest)";
+    Some(DeletionOutcome::NothingDeleted { what: what.into(), quote: by_tag.command.clone() })
 }
 
 fn image_broken(h: &HandIn, b: &LabBuilds) -> Option<DeletionOutcome> {
