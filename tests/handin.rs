@@ -439,3 +439,15 @@ fn a_tag_removed_on_registry_3_is_not_a_cache_deleted() {
     let untagged = check(&graded("bonus-by-tag-registry3.md"), CheckId::ReportBonusDeletion).clone();
     assert_eq!(untagged.points, untagged.max_points, "{}", untagged.seen);
 }
+
+/// A collected blob still answering 200 (real GC and HEAD transcripts) is a problem met: blamed
+/// on "blobs kept forever" and fixed by wiping the storage, it is not explained — link and fix
+/// or not; put down to the blob descriptor cache and a restart, it is.
+#[rstest]
+#[case::wrong_cause("problem-stale-200-wrong.md", 0.0, "not explained: the words given do not name its cause")]
+#[case::right_cause("problem-stale-200-right.md", 1.0, "explained, with a docs link and a fix")]
+fn a_stale_200_is_explained_only_by_its_cause(#[case] name: &str, #[case] share: f64, #[case] said: &str) {
+    let c = check(&graded(name), CheckId::ReportProblemsExplained).clone();
+    assert!(c.seen.contains(&format!("collected-blob-still-answers-200 (line 428): {said}")), "{name}: {}", c.seen);
+    assert_eq!(c.points, c.max_points * share, "{name}: {}", c.seen);
+}

@@ -40,6 +40,10 @@ pub struct Entry {
     pub cause: String,
     pub fix: Vec<String>,
     pub docs: String,
+    /// A regex a student's explanation must match to explain this problem's cause (a stale 200
+    /// blamed on "blobs kept forever" is met, not explained).
+    #[serde(default)]
+    pub explained_by: Option<String>,
     /// The captured output the entry was written from, under tests/fixtures/diagnoses/.
     pub fixture: String,
 }
@@ -89,6 +93,9 @@ static CATALOGUE: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
             if let Some(t) = &entry.preceded_by {
                 compile(&t.replace("{digest}", "sha256:0"));
             }
+            if let Some(words) = &entry.explained_by {
+                compile(words);
+            }
             Compiled { entry, regex, followed_by }
         })
         .collect()
@@ -112,6 +119,9 @@ pub struct Diagnosis {
     pub cause: String,
     pub fix: Vec<String>,
     pub docs: String,
+    /// What an explanation of it must name (`Entry::explained_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained_by: Option<String>,
     /// The lines it was read from: (1-based line number, text).
     pub evidence: Vec<(usize, String)>,
 }
@@ -142,6 +152,7 @@ pub fn diagnose(text: &str) -> Vec<Diagnosis> {
             cause: e.cause.clone(),
             fix: e.fix.clone(),
             docs: e.docs.clone(),
+            explained_by: e.explained_by.clone(),
             evidence,
         });
     }

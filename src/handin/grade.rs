@@ -268,10 +268,10 @@ fn problems_explained(h: &HandIn) -> Graded {
     let mut seen = Vec::new();
     let mut quotes = Vec::new();
     let mut missing = Vec::new();
-    let mut at: Vec<usize> = problems.iter().map(|(_, i)| *i).collect();
+    let mut at: Vec<usize> = problems.iter().map(|p| p.idx).collect();
     at.sort_unstable();
-    for (name, idx) in problems {
-        let e = explanation_of(h, idx, &at);
+    for Problem { name, idx, cause_words } in problems {
+        let e = explanation_of(h, idx, &at, cause_words.as_ref());
         if e.share < 1.0 {
             missing.push(name.clone());
         }
@@ -296,21 +296,32 @@ fn problems_explained(h: &HandIn) -> Graded {
 /// The problems the report's output shows, each named and with the line it is at: what the
 /// catalogue knows, and any pasted build that failed where the catalogue knows nothing (a
 /// student's own `RUN` failing is a problem met too).
-fn problems_met(h: &HandIn) -> Vec<(String, usize)> {
+/// A problem the report's output shows: its name, the line it is at, and what an explanation
+/// of it must name (the catalogue's `explained_by`), if anything.
+struct Problem {
+    name: String,
+    idx: usize,
+    cause_words: Option<Regex>,
+}
+
+fn problems_met(h: &HandIn) -> Vec<Problem> {
     let at = |loc: &super::extract::Location| h.index_of(*loc);
-    let mut found: Vec<(String, usize)> = h
+    let mut found: Vec<Problem> = h
         .pieces
         .diagnoses
         .iter()
         .filter(|(d, _)| !d.expected && !d.silent)
-        .filter_map(|(d, locs)| Some((d.id.clone(), at(locs.first()?)?)))
+        .filter_map(|(d, locs)| {
+            let cause_words = d.explained_by.as_deref().and_then(|w| Regex::new(w).ok());
+            Some(Problem { name: d.id.clone(), idx: at(locs.first()?)?, cause_words })
+        })
         .collect();
     for b in h.pieces.builds.iter().filter(|b| b.log.first_failure().is_some()) {
-        if found.iter().any(|(_, i)| (b.span.0..=b.span.1).contains(i)) {
+        if found.iter().any(|p| (b.span.0..=b.span.1).contains(&p.idx)) {
             continue;
         }
         let failing = (b.span.0..=b.span.1).find(|i| FAILED_LINE.is_match(&h.lines[*i].text));
-        found.push(("a failed build".into(), failing.unwrap_or(b.span.0)));
+        found.push(Problem { name: "a failed build".into(), idx: failing.unwrap_or(b.span.0), cause_words: None });
     }
     found
 }
@@ -333,9 +344,13 @@ struct Explanation {
 
 /// An explanation is 20 words or more of the student's own in the problem's section; a docs
 /// link and a fix each make up the rest (half without either).
-fn explanation_of(h: &HandIn, idx: usize, problems: &[usize]) -> Explanation {
+fn explanation_of(h: &HandIn, idx: usize, problems: &[usize], cause_words: Option<&Regex>) -> Explanation {
     let prose = prose_around(h, idx, problems);
     let words: usize = prose.iter().map(|l| l.text.split_whitespace().count()).sum();
+    // Words about another cause explain nothing of this one, whatever link and fix they give.
+    if cause_words.is_some_and(|c| words >= 20 && !prose.iter().any(|l| c.is_match(&l.text))) {
+        return Explanation { share: 0.0, what: "not explained: the words given do not name its cause", link: None };
+    }
     let link = prose
         .iter()
         .flat_map(|l| super::pieces::links_in(&l.text).into_iter().map(move |u| Quote { at: l.at, text: u }))
