@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use testcontainers::bollard::query_parameters::{
@@ -34,15 +33,7 @@ pub fn owner() -> String {
 }
 
 fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    if ok {
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown".into()
-    }
+    gethostname::gethostname().to_string_lossy().into_owned()
 }
 
 fn lock_dir() -> PathBuf {
@@ -79,14 +70,21 @@ impl Drop for RunLease {
     }
 }
 
+/// An exclusive lock the OS releases when the process dies (flock on unix, LockFileEx on Windows).
 fn try_lock(file: &File) -> bool {
-    // SAFETY: flock on a file descriptor this process owns.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    file.try_lock().is_ok()
 }
 
+#[cfg(unix)]
 fn pid_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only asks whether the process exists.
     (unsafe { libc::kill(pid, 0) } == 0) || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Without unix signals a pid is taken as alive: a run is then swept only when its lock is free.
+#[cfg(not(unix))]
+fn pid_alive(_pid: i32) -> bool {
+    true
 }
 
 /// Whether a run's owner is gone, so that its objects may be removed.

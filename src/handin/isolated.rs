@@ -197,10 +197,10 @@ fn judge(path: &Path, limits: &ReportLimits, status: ExitStatus, out: &[u8], err
         });
     }
     let memory = format!("reading it needed more than the {} MiB lab7 gives a report", limits.memory_bytes() >> 20);
-    let cpu = format!("reading it took more than {} s of CPU", limits.timeout.as_secs());
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
+        let cpu = format!("reading it took more than {} s of CPU", limits.timeout.as_secs());
         match status.signal() {
             Some(libc::SIGXCPU) | Some(libc::SIGKILL) => return Err(past_bound(path, &cpu)),
             Some(_) => return Err(past_bound(path, &memory)),
