@@ -1,5 +1,5 @@
 # lab7 — the two commands of the README, and the steps they run first.
-.PHONY: demo test env env-lab build unit bench soak
+.PHONY: demo test env env-lab build unit bench soak dist
 
 CARGO ?= cargo
 # Tests of one binary at once. The Docker tests (tests/lab) mostly wait on containers, and
@@ -46,3 +46,8 @@ soak: env
 bench: env
 	$(CARGO) bench --locked
 	bash benches/test-loop.sh
+
+# Release archives for students (static Linux x86_64, Windows x86_64) with SHA256SUMS and a
+# manifest, in target/dist (scripts/dist.sh installs what it needs).
+dist:
+	bash scripts/dist.sh

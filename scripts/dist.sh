@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# dist.sh — lab7's release archives for students, from a clean checkout on a Debian machine:
+# static Linux x86_64 (musl) and Windows x86_64 (mingw-w64), each an archive with its SHA-256 in
+# SHA256SUMS, and manifest.json saying what was built with which versions. Installs what it needs
+# (Debian's musl-tools and mingw-w64, rustup's std for each target). Every Linux archive's binary
+# is run on a fixture before it is packed: its grade-logs JSON must equal the dev build's.
+# Usage: bash scripts/dist.sh [OUT_DIR]   (default target/dist)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-target/dist}
+say() { printf '\033[1mdist\033[0m %s\n' "$*"; }
+
+need_debs=()
+command -v musl-gcc >/dev/null || need_debs+=(musl-tools)
+command -v x86_64-w64-mingw32-gcc >/dev/null || need_debs+=(mingw-w64)
+command -v xz >/dev/null || need_debs+=(xz-utils)
+command -v zip >/dev/null || need_debs+=(zip)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  say "installing ${need_debs[*]} (Debian)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debs[@]}" >/dev/null
+fi
+
+targets=(x86_64-unknown-linux-musl x86_64-pc-windows-gnu)
+for t in "${targets[@]}"; do
+  rustup target list --installed | grep -qx "$t" || { say "rustup target add $t"; rustup target add "$t"; }
+done
+
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+rm -rf "$out" && mkdir -p "$out"
+cargo build --locked --quiet   # the reference the archives' binaries are compared with
+
+# The same grading on both builds: a fixture pair graded as JSON, byte for byte.
+same_as_dev() {
+  local bin=$1 logs=tests/fixtures/logs/buildx-0.29-plain
+  diff <(./target/debug/lab7 grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) \
+       <("$bin" grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) >/dev/null
+}
+
+for t in "${targets[@]}"; do
+  started=$SECONDS
+  say "building $t"
+  cargo build --locked --quiet --release --target "$t"
+  name=lab7-$version-$t
+  stage=$(mktemp -d)/$name
+  mkdir -p "$stage"
+  cp README.md rubric.toml rubric-report.toml "$stage/"
+  case $t in
+    *windows*)
+      cp "target/$t/release/lab7.exe" "$stage/"
+      (cd "$(dirname "$stage")" && zip -qr - "$name") >"$out/$name.zip" ;;
+    *)
+      cp "target/$t/release/lab7" "$stage/"
+      same_as_dev "$stage/lab7" || { echo "dist: $t's lab7 grades a fixture differently from the dev build" >&2; exit 1; }
+      tar -C "$(dirname "$stage")" -cJf "$out/$name.tar.xz" "$name" ;;
+  esac
+  say "$t: $((SECONDS - started)) s"
+done
+
+(cd "$out" && sha256sum -- *.tar.xz *.zip >SHA256SUMS)
+python3 - "$out" "$version" "${targets[@]}" <<'PY'
+import json, pathlib, subprocess, sys
+out, version, targets = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+sums = dict(reversed(l.split("  ", 1)) for l in (out / "SHA256SUMS").read_text().splitlines())
+run = lambda *a: subprocess.run(a, capture_output=True, text=True).stdout.strip()
+manifest = {
+    "lab7": version,
+    "commit": run("git", "rev-parse", "HEAD"),
+    "rustc": run("rustc", "--version"),
+    "cargo": run("cargo", "--version"),
+    "archives": [{"target": t, "file": f, "sha256": sums[f]}
+                 for t in targets for f in sums if f"-{t}." in f],
+}
+(out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+PY
+say "wrote $(ls "$out" | tr '\n' ' ')into $out"
