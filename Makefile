@@ -47,7 +47,7 @@ bench: env
 	$(CARGO) bench --locked
 	bash benches/test-loop.sh
 
-# Release archives for students (static Linux x86_64, Windows x86_64) with SHA256SUMS and a
+# Release archives for students (static Linux x86_64 and aarch64, Windows x86_64) with SHA256SUMS and a
 # manifest, in target/dist (scripts/dist.sh installs what it needs).
 dist:
 	bash scripts/dist.sh

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # dist.sh — lab7's release archives for students, from a clean checkout on a Debian machine:
-# static Linux x86_64 (musl) and Windows x86_64 (mingw-w64), each an archive with its SHA-256 in
-# SHA256SUMS, and manifest.json saying what was built with which versions. Installs what it needs
-# (Debian's musl-tools and mingw-w64, rustup's std for each target). Every Linux archive's binary
-# is run on a fixture before it is packed: its grade-logs JSON must equal the dev build's.
+# static Linux x86_64 and aarch64 (musl; aarch64 linked by zig through cargo-zigbuild, both from
+# PyPI) and Windows x86_64 (mingw-w64), each an archive with its SHA-256 in SHA256SUMS, and
+# manifest.json saying what was built with which versions. Installs what it needs (Debian's
+# musl-tools and mingw-w64, rustup's std for each target, ziglang and cargo-zigbuild). Every Linux
+# archive's binary is run on a fixture before it is packed (aarch64 under qemu-aarch64-static,
+# which `make env` installs): its grade-logs JSON must equal the dev build's.
 # Usage: bash scripts/dist.sh [OUT_DIR]   (default target/dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +17,14 @@ command -v musl-gcc >/dev/null || need_debs+=(musl-tools)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_debs+=(mingw-w64)
 command -v xz >/dev/null || need_debs+=(xz-utils)
 command -v zip >/dev/null || need_debs+=(zip)
+command -v qemu-aarch64-static >/dev/null || need_debs+=(qemu-user-static)
 if [ ${#need_debs[@]} -gt 0 ]; then
   say "installing ${need_debs[*]} (Debian)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debs[@]}" >/dev/null
 fi
+command -v cargo-zigbuild >/dev/null || { say "installing ziglang and cargo-zigbuild (PyPI)"; pip install -q ziglang cargo-zigbuild; }
 
-targets=(x86_64-unknown-linux-musl x86_64-pc-windows-gnu)
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu)
 for t in "${targets[@]}"; do
   rustup target list --installed | grep -qx "$t" || { say "rustup target add $t"; rustup target add "$t"; }
 done
@@ -30,16 +34,19 @@ rm -rf "$out" && mkdir -p "$out"
 cargo build --locked --quiet   # the reference the archives' binaries are compared with
 
 # The same grading on both builds: a fixture pair graded as JSON, byte for byte.
-same_as_dev() {
-  local bin=$1 logs=tests/fixtures/logs/buildx-0.29-plain
+same_as_dev() {  # the command that runs the binary (a path, or qemu and a path)
+  local logs=tests/fixtures/logs/buildx-0.29-plain
   diff <(./target/debug/lab7 grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) \
-       <("$bin" grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) >/dev/null
+       <("$@" grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) >/dev/null
 }
 
 for t in "${targets[@]}"; do
   started=$SECONDS
   say "building $t"
-  cargo build --locked --quiet --release --target "$t"
+  case $t in
+    aarch64-*) cargo zigbuild --locked --quiet --release --target "$t" ;;
+    *) cargo build --locked --quiet --release --target "$t" ;;
+  esac
   name=lab7-$version-$t
   stage=$(mktemp -d)/$name
   mkdir -p "$stage"
@@ -50,7 +57,9 @@ for t in "${targets[@]}"; do
       (cd "$(dirname "$stage")" && zip -qr - "$name") >"$out/$name.zip" ;;
     *)
       cp "target/$t/release/lab7" "$stage/"
-      same_as_dev "$stage/lab7" || { echo "dist: $t's lab7 grades a fixture differently from the dev build" >&2; exit 1; }
+      run=("$stage/lab7")
+      [[ $t == aarch64-* ]] && run=(qemu-aarch64-static "$stage/lab7")
+      same_as_dev "${run[@]}" || { echo "dist: $t's lab7 grades a fixture differently from the dev build" >&2; exit 1; }
       tar -C "$(dirname "$stage")" -cJf "$out/$name.tar.xz" "$name" ;;
   esac
   say "$t: $((SECONDS - started)) s"
