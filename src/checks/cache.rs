@@ -33,7 +33,8 @@ pub(super) fn cache_imported_from_registry(ev: &Evidence) -> (Texts, Option<Find
     };
     let finding = match b2.cache_import() {
         CacheImport::Imported { from, .. } if !place.is_labs_cache(&from) => {
-            seen(false, format!("{first}; build 2 imported {from}, {}", place.why_not(&from)))
+            let why = place.why_not(&from).expect("the guard found it is not the lab's cache");
+            seen(false, format!("{first}; build 2 imported {from}, {why}"))
         }
         CacheImport::Imported { from, .. } if !b1.import_refs().contains(&from) => seen(
             false,
@@ -80,35 +81,84 @@ impl<'a> CachePlace<'a> {
     }
 
     fn is_labs_cache(&self, from: &str) -> bool {
-        self.why_not(from).is_empty()
+        self.why_not(from).is_none()
     }
 
-    /// Why `from` is not the lab's cache, in words that name both; empty when it is.
-    fn why_not(&self, from: &str) -> String {
-        let Ok(r) = from.parse::<ImageRef>() else { return "which is not an image reference".into() };
+    /// Why `from` is not the lab's cache, if it is not.
+    fn why_not(&self, from: &str) -> Option<NotTheCache> {
+        let Ok(r) = from.parse::<ImageRef>() else { return Some(NotTheCache::NoReference) };
         if let Some(image) = self.image.as_ref().filter(|i| i.registry == r.registry && i.repository == r.repository) {
-            return match image.reference == r.reference {
-                true => "which is the image itself, not a separate cache image".into(),
-                false => format!(
-                    "another tag of the image's own repository {} (beside {}), not a separate image: the lab's cache is {}",
-                    r.repository, image.reference, self.cache.repository
-                ),
-            };
+            return Some(match image.reference == r.reference {
+                true => NotTheCache::ImageItself,
+                false => NotTheCache::ImageTag {
+                    repository: r.repository,
+                    image_tag: image.reference.clone(),
+                    wanted: self.cache.repository.clone(),
+                },
+            });
         }
         let wanted = &self.cache.repository;
         let cut = self.names_cut && r.repository.len() >= 4 && wanted.starts_with(&r.repository);
         // registry7 is where the image went; a ref naming another registry is elsewhere.
-        let registry7 = self.image.as_ref().and_then(|i| i.registry.as_deref());
-        let other = registry7.filter(|r7| r.registry.as_deref() != Some(*r7));
-        let place = r.registry.as_deref().unwrap_or("Docker Hub");
-        match (r.repository != *wanted && !cut, other) {
-            (true, None) => format!("but the lab's cache is {wanted}, an image of its own (not {})", r.repository),
-            (true, Some(r7)) => format!(
-                "but the lab's cache is {wanted}, an image of its own in registry7 ({r7}, where the image went), not {} in {place}",
-                r.repository
+        let registry7 = self.image.as_ref().and_then(|i| i.registry.clone());
+        let elsewhere = registry7.filter(|r7| r.registry.as_ref() != Some(r7));
+        let place = r.registry.unwrap_or_else(|| "Docker Hub".into());
+        match (r.repository != *wanted && !cut, elsewhere) {
+            (true, registry7) => Some(NotTheCache::OtherRepository {
+                repository: r.repository,
+                wanted: wanted.clone(),
+                elsewhere: registry7.map(|r7| (r7, place)),
+            }),
+            (false, Some(registry7)) => Some(NotTheCache::OtherRegistry { place, registry7 }),
+            (false, None) => None,
+        }
+    }
+}
+
+/// Why an imported ref is not the lab's cache (`cachedata1` in registry7, an image of its own).
+enum NotTheCache {
+    NoReference,
+    /// The image itself: its layers are there, but it is no separate cache image.
+    ImageItself,
+    /// Another tag of the image's own repository (`lab:buildcache` beside `lab:cachetest`).
+    ImageTag {
+        repository: String,
+        image_tag: String,
+        wanted: String,
+    },
+    /// Another repository than the rubric's; `elsewhere` (registry7, the registry it is in)
+    /// when it is in another registry too.
+    OtherRepository {
+        repository: String,
+        wanted: String,
+        elsewhere: Option<(String, String)>,
+    },
+    /// The right repository in another registry than registry7.
+    OtherRegistry {
+        place: String,
+        registry7: String,
+    },
+}
+
+impl std::fmt::Display for NotTheCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotTheCache::NoReference => write!(f, "which is not an image reference"),
+            NotTheCache::ImageItself => write!(f, "which is the image itself, not a separate cache image"),
+            NotTheCache::ImageTag { repository, image_tag, wanted } => write!(
+                f,
+                "another tag of the image's own repository {repository} (beside {image_tag}), not a separate image: the lab's cache is {wanted}"
             ),
-            (false, Some(r7)) => format!("which is in {place}, not in registry7 ({r7}, where the image went)"),
-            (false, None) => String::new(),
+            NotTheCache::OtherRepository { repository, wanted, elsewhere: None } => {
+                write!(f, "but the lab's cache is {wanted}, an image of its own (not {repository})")
+            }
+            NotTheCache::OtherRepository { repository, wanted, elsewhere: Some((r7, place)) } => write!(
+                f,
+                "but the lab's cache is {wanted}, an image of its own in registry7 ({r7}, where the image went), not {repository} in {place}"
+            ),
+            NotTheCache::OtherRegistry { place, registry7 } => {
+                write!(f, "which is in {place}, not in registry7 ({registry7}, where the image went)")
+            }
         }
     }
 }
@@ -119,16 +169,18 @@ fn not_the_labs_cache(ev: &Evidence, b1: &BuildLog, b2: &BuildLog) -> Option<Str
     for (n, log, other) in [(1, b1, b2), (2, b2, b1)] {
         let place = CachePlace::of(ev, log, other);
         let refs = log.import_refs();
-        if let Some(itself) = refs.iter().find(|r| place.why_not(r).contains("the image itself")) {
-            return Some(format!("build {n} imports {itself}, {}", place.why_not(itself)));
+        let reasons: Vec<(&String, Option<NotTheCache>)> = refs.iter().map(|r| (r, place.why_not(r))).collect();
+        if let Some((itself, Some(why))) = reasons.iter().find(|(_, w)| matches!(w, Some(NotTheCache::ImageItself))) {
+            return Some(format!("build {n} imports {itself}, {why}"));
         }
-        if let Some(first) = refs.first().filter(|_| !refs.iter().any(|r| place.is_labs_cache(r))) {
+        // Only when no ref is the lab's cache: a stale extra `--cache-from` beside it is fine.
+        if let Some((first, Some(why))) = reasons.first().filter(|_| reasons.iter().all(|(_, w)| w.is_some())) {
             let refs1 = b1.import_refs();
             let other = match n == 2 && !refs1.is_empty() && !refs1.contains(first) {
                 true => format!(" (build 1 used {}: both builds must name the same cache ref)", refs1.join(", ")),
                 false => String::new(),
             };
-            return Some(format!("build {n} imports {first}, {}{other}", place.why_not(first)));
+            return Some(format!("build {n} imports {first}, {why}{other}"));
         }
     }
     None
