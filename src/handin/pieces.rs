@@ -70,6 +70,11 @@ impl PastedBuild {
         digests_in(&self.quotes(&EXPORTED_MANIFEST))
     }
 
+    /// The digests of the attestation manifests it exported (buildx's provenance).
+    pub fn attestation_digests(&self) -> Vec<(Digest, Quote)> {
+        digests_in(&self.quotes(&EXPORTED_ATTESTATION))
+    }
+
     /// The cache manifest it wrote (`writing cache image manifest sha256:…`).
     pub fn cache_manifest(&self) -> Option<(Digest, Quote)> {
         digests_in(&self.quotes(&CACHE_MANIFEST)).into_iter().next()
@@ -173,6 +178,8 @@ static BUILD_COMMAND: LazyLock<Regex> =
 static PUSHED_INDEX: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"exporting manifest list sha256:|pushing manifest for \S+@sha256:").unwrap());
 static EXPORTED_MANIFEST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"exporting manifest sha256:").unwrap());
+static EXPORTED_ATTESTATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"exporting attestation manifest sha256:").unwrap());
 static CACHE_MANIFEST: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"writing cache (image )?manifest sha256:").unwrap());
 static TIMED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\d+\.\d+s( done)?$").unwrap());

@@ -261,18 +261,13 @@ fn build2_is_its_own(b: &LabBuilds) -> Cross {
 /// each build ran, so two real builds never export the same one (real builds of an unpruned
 /// builder do share the image index, so the index is no such sign).
 fn shared_attestation(one: &PastedBuild, two: &PastedBuild) -> Option<Cross> {
-    static ATTESTATION: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"exporting attestation manifest (sha256:[0-9a-f]{64})").unwrap());
-    let of = |b: &PastedBuild| -> Vec<(String, Quote)> {
-        b.lines.iter().filter_map(|l| Some((ATTESTATION.captures(&l.text)?[1].to_string(), Quote::of(l)))).collect()
-    };
-    let first = of(one);
-    let (digest, q2) = of(two).into_iter().find(|(d, _)| first.iter().any(|(e, _)| e == d))?;
+    let first = one.attestation_digests();
+    let (digest, q2) = two.attestation_digests().into_iter().find(|(d, _)| first.iter().any(|(e, _)| e == d))?;
     let q1 = first.into_iter().find(|(e, _)| *e == digest).map(|(_, q)| q)?;
     Some(Cross::Differs(
         format!(
             "build 1 and build 2 exported the same attestation manifest {}: two real builds never do",
-            &digest[..19]
+            digest.short()
         ),
         vec![q1, q2],
     ))
