@@ -58,18 +58,11 @@ pub(super) fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
     // What the commands did outweighs which commands appear: a deletion that broke the image
     // earns nothing, one that deleted nothing little (knowing the registry's settings, saying
     // how any image is deleted).
-    match deletion_outcome(h, b, on_3) {
-        Some(DeletionOutcome::ImageBroken { what, quote }) => {
-            share = 0.0;
-            seen = format!("✗ {what}; {seen}");
-            quotes.insert(0, quote);
-        }
-        Some(DeletionOutcome::NothingDeleted { what, quote }) => {
-            share = share.min(NOTHING_DELETED_SHARE);
-            seen = format!("✗ {what}; {seen}");
-            quotes.insert(0, quote);
-        }
-        None => {}
+    if let Some(outcome) = deletion_outcome(h, b, on_3) {
+        share = share.min(outcome.most());
+        let (what, quote) = outcome.said();
+        seen = format!("✗ {what}; {seen}");
+        quotes.insert(0, quote);
     }
     Graded {
         share,
@@ -88,8 +81,28 @@ enum DeletionOutcome {
     /// garbage-collect listed manifests of the image itself (its platform manifests, by the
     /// report's own listing or builds) for deletion: the image can no longer be pulled.
     ImageBroken { what: String, quote: Quote },
-    /// Every DELETE was refused and no tool deleted: nothing of the cache went.
+    /// Every DELETE was refused and no tool deleted, or on registry 3.x only a tag went:
+    /// nothing of the cache went.
     NothingDeleted { what: String, quote: Quote },
+}
+
+impl DeletionOutcome {
+    /// The most of the bonus it leaves.
+    fn most(&self) -> f64 {
+        match self {
+            DeletionOutcome::ImageBroken { .. } => 0.0,
+            DeletionOutcome::NothingDeleted { .. } => NOTHING_DELETED_SHARE,
+        }
+    }
+
+    /// What it was, and the line that shows it.
+    fn said(self) -> (String, Quote) {
+        match self {
+            DeletionOutcome::ImageBroken { what, quote } | DeletionOutcome::NothingDeleted { what, quote } => {
+                (what, quote)
+            }
+        }
+    }
 }
 
 fn deletion_outcome(h: &HandIn, b: &LabBuilds, on_3: bool) -> Option<DeletionOutcome> {
