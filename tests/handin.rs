@@ -303,12 +303,35 @@ fn a_docx_heading_is_read_from_its_style_and_a_textless_pdf_is_refused() {
 /// problem met.
 #[test]
 fn a_silent_outcome_is_diagnosed_but_not_a_problem_to_explain() {
-    let found = HandIn::read(&fixture("complete-en.md")).unwrap().diagnoses();
+    let found = HandIn::read(&fixture("bonus-tagged-revision-only.md")).unwrap().diagnoses();
     assert!(found.iter().any(|d| d.id == "gc-kept-by-another-revision" && d.silent), "{found:?}");
-    let r = graded("complete-en.md");
+    let r = graded("bonus-tagged-revision-only.md");
     let c = check(&r, CheckId::ReportProblemsExplained);
     assert!(!c.seen.contains("gc-kept-by-another-revision"), "{}", c.seen);
     assert_eq!(c.points, c.max_points, "{}", c.seen);
+}
+
+/// The cache is deleted only when every revision is (real sessions on registry 2.8): deleting the
+/// tagged cache manifest leaves build 1's revision, whose layers garbage-collect keeps — the
+/// report's own GC output marks it. Every revision deleted by digest, the GC marks none and the
+/// bonus is whole.
+#[test]
+fn the_cache_is_deleted_only_with_every_revision() {
+    let c = check(&graded("bonus-tagged-revision-only.md"), CheckId::ReportBonusDeletion).clone();
+    assert!(c.points < c.max_points, "{}", c.seen);
+    assert!(
+        c.seen.contains("✗ garbage-collect kept the cache: revision sha256:ea721dda6863e3f9f77990901b695ae8616de7e605660ef622c3b8cd16afdde0 (build 1's cache manifest)"),
+        "{}",
+        c.seen
+    );
+    assert!(
+        c.quotes.iter().any(|q| q.text.starts_with("cachedata1: marking manifest sha256:ea721dda")),
+        "{:?}",
+        c.quotes
+    );
+    assert!(c.fix.as_deref().is_some_and(|f| f.contains("every revision")), "{:?}", c.fix);
+    let whole = check(&graded("complete-en.md"), CheckId::ReportBonusDeletion).clone();
+    assert_eq!(whole.points, whole.max_points, "{}", whole.seen);
 }
 
 /// Build 2 quoted in pieces (its start, the import, the CACHED steps, the export) with the
@@ -416,12 +439,12 @@ fn check_by_hand_is_said_in_every_format() {
 fn a_link_counts_only_for_the_problem_it_is_written_about() {
     let c = check(&graded("problems-two-one-link.md"), CheckId::ReportProblemsExplained).clone();
     assert!(
-        c.seen.contains("docker-driver-multi-platform (line 305): explained, with a docs link and a fix"),
+        c.seen.contains("docker-driver-multi-platform (line 296): explained, with a docs link and a fix"),
         "{}",
         c.seen
     );
     assert!(
-        c.seen.contains("registry-speaks-http (line 333): explained with a fix, but no link to the documentation"),
+        c.seen.contains("registry-speaks-http (line 324): explained with a fix, but no link to the documentation"),
         "{}",
         c.seen
     );
@@ -448,6 +471,6 @@ fn a_tag_removed_on_registry_3_is_not_a_cache_deleted() {
 #[case::right_cause("problem-stale-200-right.md", 1.0, "explained, with a docs link and a fix")]
 fn a_stale_200_is_explained_only_by_its_cause(#[case] name: &str, #[case] share: f64, #[case] said: &str) {
     let c = check(&graded(name), CheckId::ReportProblemsExplained).clone();
-    assert!(c.seen.contains(&format!("collected-blob-still-answers-200 (line 428): {said}")), "{name}: {}", c.seen);
+    assert!(c.seen.contains(&format!("collected-blob-still-answers-200 (line 419): {said}")), "{name}: {}", c.seen);
     assert_eq!(c.points, c.max_points * share, "{name}: {}", c.seen);
 }

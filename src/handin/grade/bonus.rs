@@ -38,7 +38,7 @@ fn element(ok: bool, what: impl Into<String>, quote: Option<Quote>) -> Element {
 }
 
 pub(super) fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
-    const EXPECTED: &str = "deletion enabled; the cache manifest's digest read with the right Accept header; DELETE by that digest (202); garbage-collect; a restart (or the blob cache caveat); how any image is deleted";
+    const EXPECTED: &str = "deletion enabled; the cache manifest's digest read with the right Accept header; DELETE by that digest (202), every revision of the cache manifest; garbage-collect freeing the cache; a restart (or the blob cache caveat); how any image is deleted";
     let text: String = h.lines.iter().map(|l| format!("{}\n", l.text)).collect();
     // What the student says they ran decides what registry 3.x allows.
     let on_3 = REGISTRY3.is_match(&text);
@@ -46,7 +46,7 @@ pub(super) fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
         deletion_enabled(&h.pieces),
         delete_by_digest(&h.pieces, on_3),
         digest_read(&h.pieces, b, on_3),
-        garbage_collected(h, on_3),
+        garbage_collected(h, b, on_3),
         restarted(h),
         any_image(h),
     ];
@@ -69,7 +69,7 @@ pub(super) fn bonus(h: &HandIn, b: &LabBuilds) -> Graded {
         expected: EXPECTED,
         seen,
         quotes,
-        fix: Some("show each step: deletion enabled, HEAD the cache tag with the cache manifest's Accept header, DELETE /v2/cachedata1/manifests/<digest>, `registry garbage-collect`, restart registry7; then say how any image is deleted".into()),
+        fix: Some("show each step: deletion enabled, HEAD the cache tag with the cache manifest's Accept header, DELETE /v2/cachedata1/manifests/<digest> for every revision of the cache manifest (each build pushed one), `registry garbage-collect`, restart registry7; then say how any image is deleted".into()),
     }
 }
 
@@ -227,11 +227,15 @@ fn digest_read(p: &Pieces, b: &LabBuilds, on_3: bool) -> Element {
     }
 }
 
-/// `registry garbage-collect` run; `--delete-untagged` on 2.8 needs its caveat said.
-fn garbage_collected(h: &HandIn, on_3: bool) -> Element {
+/// `registry garbage-collect` run, freeing the cache: no revision of the cache manifest left to
+/// hold its layers; `--delete-untagged` on 2.8 needs its caveat said.
+fn garbage_collected(h: &HandIn, b: &LabBuilds, on_3: bool) -> Element {
     let Some(gc) = h.pieces.garbage_collects.first() else {
         return element(false, "no `registry garbage-collect`: DELETE alone frees no space", None);
     };
+    if let Some(kept) = revision_kept(h, b) {
+        return kept;
+    }
     if gc.delete_untagged && !on_3 && !CAVEAT.is_match(&section_prose(h, Some(gc.command.at))) {
         return element(
             false,
@@ -240,6 +244,38 @@ fn garbage_collected(h: &HandIn, on_3: bool) -> Element {
         );
     }
     element(true, "garbage-collect run", Some(gc.command.clone()))
+}
+
+/// A revision of the cache manifest that garbage-collect still marked after the cache's DELETE
+/// was accepted: each build pushed its own cache manifest and the tag names only the last, so
+/// deleting the tagged one leaves an earlier build's revision holding the cache's layers (real:
+/// `session/` keeps build 1's; `session-every-revision/` deletes both and frees them).
+fn revision_kept(h: &HandIn, b: &LabBuilds) -> Option<Element> {
+    // After the last accepted DELETE: a student who deletes the tagged revision, sees the GC
+    // keep the cache, then deletes the other one and collects again has the bonus whole.
+    let deleted = h
+        .pieces
+        .exchanges
+        .iter()
+        .rev()
+        .find(|e| e.method == Method::Delete && e.status.as_ref().is_some_and(|(s, _)| *s == 202))?;
+    let after = h.index_of(deleted.command.at)?;
+    let marking =
+        Regex::new(&format!(r"^\s*{}: marking manifest (sha256:[0-9a-f]{{64}})", regex::escape(&deleted.repository)))
+            .ok()?;
+    let (digest, line) =
+        h.lines[after..].iter().find_map(|l| Some((marking.captures(&l.text)?[1].parse::<Digest>().ok()?, l)))?;
+    let whose = b
+        .all
+        .iter()
+        .position(|x| x.cache_manifest().is_some_and(|(w, _)| w == digest))
+        .map(|i| format!(" (build {}'s cache manifest)", i + 1))
+        .unwrap_or_default();
+    let what = format!(
+        "garbage-collect kept the cache: revision {digest}{whose} of {} is still there and holds the cache's layers — each build pushed its own cache manifest and the tag names only the last; DELETE every revision by its digest (the registry's `_manifests/revisions/sha256` lists them), then garbage-collect",
+        deleted.repository
+    );
+    Some(element(false, what, Some(Quote::of(line))))
 }
 
 /// A restart after garbage-collect, or the blob descriptor cache explained.
