@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # dist.sh — lab7's release archives for students, from a clean checkout on a Debian machine:
 # static Linux x86_64 and aarch64 (musl; aarch64 linked by zig through cargo-zigbuild, both from
-# PyPI) and Windows x86_64 (mingw-w64), each an archive with its SHA-256 in SHA256SUMS, and
+# PyPI), Windows x86_64 (mingw-w64) and macOS arm64 and x86_64 (zig, without Apple's SDK:
+# scripts/macos.py says how), each an archive with its SHA-256 in SHA256SUMS, and
 # manifest.json saying what was built with which versions. Installs what it needs (Debian's
 # musl-tools and mingw-w64, rustup's std for each target, ziglang and cargo-zigbuild). Every Linux
 # archive's binary is run on a fixture before it is packed (aarch64 under qemu-aarch64-static,
-# which `make env` installs): its grade-logs JSON must equal the dev build's.
+# which `make env` installs): its grade-logs JSON must equal the dev build's. A macOS binary,
+# which cannot run here, must be a signed Mach-O for its CPU and macOS 11+ that loads only the
+# system's libraries (scripts/macos.py check).
 # Usage: bash scripts/dist.sh [OUT_DIR]   (default target/dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,8 @@ if [ ${#need_debs[@]} -gt 0 ]; then
 fi
 command -v cargo-zigbuild >/dev/null || { say "installing ziglang and cargo-zigbuild (PyPI)"; pip install -q ziglang cargo-zigbuild; }
 
-targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu)
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu aarch64-apple-darwin
+  x86_64-apple-darwin)
 for t in "${targets[@]}"; do
   rustup target list --installed | grep -qx "$t" || { say "rustup target add $t"; rustup target add "$t"; }
 done
@@ -40,10 +44,26 @@ same_as_dev() {  # the command that runs the binary (a path, or qemu and a path)
        <("$@" grade-logs "$logs/build1.log" "$logs/build2.log" --format json | grep -v lab7_version) >/dev/null
 }
 
+# macOS: zig links against text stubs of the two frameworks bollard's unused TLS references;
+# a symbol the link newly asks for is added to the list from the linker's error, once.
+macos_build() {  # target
+  local stubs=$PWD/target/macos-stubs list=scripts/macos-frameworks.txt log
+  log=$(mktemp)
+  for attempt in 1 2; do
+    python3 scripts/macos.py stubs "$list" "$stubs"
+    MACOSX_DEPLOYMENT_TARGET=11.0 RUSTFLAGS="-C link-arg=-F$stubs" \
+      cargo zigbuild --locked --quiet --release --target "$1" 2>"$log" && return 0
+    [ "$attempt" = 1 ] && python3 scripts/macos.py add "$list" "$log" || break
+  done
+  cat "$log" >&2
+  return 1
+}
+
 for t in "${targets[@]}"; do
   started=$SECONDS
   say "building $t"
   case $t in
+    *-apple-darwin) macos_build "$t" ;;
     aarch64-*) cargo zigbuild --locked --quiet --release --target "$t" ;;
     *) cargo build --locked --quiet --release --target "$t" ;;
   esac
@@ -55,6 +75,10 @@ for t in "${targets[@]}"; do
     *windows*)
       cp "target/$t/release/lab7.exe" "$stage/"
       (cd "$(dirname "$stage")" && zip -qr - "$name") >"$out/$name.zip" ;;
+    *-apple-darwin)
+      cp "target/$t/release/lab7" "$stage/"
+      python3 scripts/macos.py check "$stage/lab7" "$(case $t in aarch64-*) echo arm64 ;; *) echo x86_64 ;; esac)"
+      tar -C "$(dirname "$stage")" -cJf "$out/$name.tar.xz" "$name" ;;
     *)
       cp "target/$t/release/lab7" "$stage/"
       run=("$stage/lab7")
@@ -66,6 +90,19 @@ for t in "${targets[@]}"; do
 done
 
 (cd "$out" && sha256sum -- *.tar.xz *.zip >SHA256SUMS)
+cp scripts/install.sh scripts/install.ps1 "$out/"
+
+# The one-line install as a student runs it, on this machine's own archive, over HTTP.
+say "install.sh against $out served on 127.0.0.1"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$out" "$port" >/dev/null 2>&1 &
+server=$!
+home=$(mktemp -d)
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/SHA256SUMS" >/dev/null && break; sleep 0.1; done
+HOME=$home sh "$out/install.sh" "http://127.0.0.1:$port" || { kill $server; exit 1; }
+kill $server
+"$home/.local/bin/lab7" --version | grep -qx "lab7 $version" || { echo "dist: the installed lab7 is not $version" >&2; exit 1; }
+rm -rf "$home"
 python3 - "$out" "$version" "${targets[@]}" <<'PY'
 import json, pathlib, subprocess, sys
 out, version, targets = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3:]

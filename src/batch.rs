@@ -70,6 +70,23 @@ pub struct SubmissionResult {
     pub seconds: f64,
 }
 
+/// One submission to grade: its name in the results, the folder that is its build context, and
+/// its Dockerfile's name there when it is not the batch's `--file` (found by `intake`).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub name: String,
+    pub dir: PathBuf,
+    pub dockerfile: Option<String>,
+}
+
+impl Submission {
+    /// A subfolder of a class folder, named as the folder is.
+    pub fn folder(dir: PathBuf) -> Submission {
+        let name = dir.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        Submission { name, dir, dockerfile: None }
+    }
+}
+
 /// Called with each submission's result (and its report, when it was graded) as it ends.
 pub type OnGraded<'a> = dyn FnMut(&SubmissionResult, Option<&Report>) -> Result<(), Error> + 'a;
 
@@ -83,7 +100,20 @@ pub async fn grade_all(
     progress: &dyn Progress,
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
-    let subs = submissions(dir, &opts.own_outputs)?;
+    let subs = submissions(dir, &opts.own_outputs)?.into_iter().map(Submission::folder).collect();
+    grade_submissions(subs, opts, images, rubric, progress, done).await
+}
+
+/// Grades each submission, in the order given, handing each result (and its report) to `done`
+/// as soon as it is known.
+pub async fn grade_submissions(
+    subs: Vec<Submission>,
+    opts: &BatchOptions,
+    images: &Images,
+    rubric: &Rubric,
+    progress: &dyn Progress,
+    done: &mut OnGraded<'_>,
+) -> Result<Vec<SubmissionResult>, Error> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Set when the results can no longer be written: no worker starts another submission.
     let stop = opts.cancel.child_token();
@@ -136,7 +166,7 @@ type Graded = (SubmissionResult, Option<Report>);
 /// One job: grades submissions until none is left, sending each result as it ends.
 #[allow(clippy::too_many_arguments)] // the batch's inputs, passed down unchanged
 async fn worker(
-    subs: &[PathBuf],
+    subs: &[Submission],
     next: &std::sync::atomic::AtomicUsize,
     stop: &CancellationToken,
     shared: &mut Option<LabEnvironment>,
@@ -152,9 +182,9 @@ async fn worker(
         if stop.is_cancelled() {
             return Ok(());
         }
-        eprintln!("[lab7] submission {}/{}: {}", i + 1, subs.len(), sub.display());
-        let mut lab_opts = LabOptions::new(sub);
-        lab_opts.dockerfile = opts.file.clone();
+        eprintln!("[lab7] submission {}/{}: {}", i + 1, subs.len(), sub.dir.display());
+        let mut lab_opts = LabOptions::new(&sub.dir);
+        lab_opts.dockerfile = sub.dockerfile.clone().unwrap_or_else(|| opts.file.clone());
         lab_opts.env = opts.env.clone();
         lab_opts.build_timeout = opts.build_timeout;
         lab_opts.client = opts.client;
@@ -233,20 +263,19 @@ async fn in_shared(
 }
 
 fn result_of(
-    sub: &Path,
+    sub: &Submission,
     outcome: Result<Result<LabRun, Error>, tokio::time::error::Elapsed>,
     opts: &BatchOptions,
     rubric: &Rubric,
     started: Instant,
 ) -> (SubmissionResult, Option<Report>) {
-    let name = sub.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-    let mut result = SubmissionResult::named(name);
+    let mut result = SubmissionResult::named(sub.name.clone());
     let mut report = None;
     match outcome {
         Ok(Ok(run)) => {
             let r = Report::new(
                 "check",
-                &sub.display().to_string(),
+                &sub.dir.display().to_string(),
                 checks::evaluate(rubric, &Evidence::of_run(&run)),
                 BuildSummary::of_run(&run),
                 Some(RunSummary::of(&run)),
@@ -263,7 +292,7 @@ fn result_of(
 }
 
 impl SubmissionResult {
-    fn named(submission: String) -> SubmissionResult {
+    pub fn named(submission: String) -> SubmissionResult {
         SubmissionResult {
             submission,
             verdict: None,
@@ -412,13 +441,26 @@ pub async fn grade_reports(
     reading: &ReportReading,
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
+    let files = report_files(dir, &reading.own_outputs)?
+        .into_iter()
+        .map(|f| (f.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()), f))
+        .collect();
+    grade_report_files(files, rubric, reading, done).await
+}
+
+/// Grades each (name, report file), as `grade_reports` does a folder's.
+pub async fn grade_report_files(
+    files: Vec<(String, PathBuf)>,
+    rubric: &Rubric,
+    reading: &ReportReading,
+    done: &mut OnGraded<'_>,
+) -> Result<Vec<SubmissionResult>, Error> {
     use crate::handin::isolated::ReadFailure;
     let mut results = Vec::new();
-    let files = report_files(dir, &reading.own_outputs)?;
-    for (i, file) in files.iter().enumerate() {
+    for (i, (name, file)) in files.iter().enumerate() {
         let started = Instant::now();
-        let name = file.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        eprintln!("[lab7] report {}/{}: {name}", i + 1, files.len());
+        let name = name.clone();
+        eprintln!("[lab7] report {}/{}: {}", i + 1, files.len(), file.display());
         let mut result = SubmissionResult::named(name);
         let report = match reading.reader.read(file, &reading.cancel).await {
             Ok(h) => {

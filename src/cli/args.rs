@@ -233,8 +233,9 @@ pub(super) struct AuditArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct BatchArgs {
-    /// A folder with one submission per subfolder.
-    #[arg(required_unless_present = "reports")]
+    /// A folder with one submission per subfolder, or a class as Moodle gives it ("Download
+    /// all submissions": the zip, or the folder it unpacks to), graded one row per student.
+    #[arg(required_unless_present = "reports", value_name = "DIR|MOODLE.zip")]
     pub(super) dir: Option<PathBuf>,
     /// Grade the reports in DIR instead (one .md/.txt/.pdf/.docx per student; no Docker needed).
     #[arg(long, value_name = "DIR", conflicts_with = "dir")]
@@ -247,8 +248,10 @@ pub(super) struct BatchArgs {
     /// The CSV to write; the Markdown summary goes beside it (.md).
     #[arg(long, default_value = "results.csv")]
     pub(super) out: PathBuf,
-    #[arg(long, default_value = "Dockerfile_multi")]
-    pub(super) file: String,
+    /// The Dockerfile's name in each submission (default Dockerfile_multi; in a Moodle class,
+    /// the multi-stage Dockerfile each student's files hold, wherever it is).
+    #[arg(long)]
+    pub(super) file: Option<String>,
     /// Longest one submission may take, in seconds.
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(super) timeout: u64,
@@ -269,6 +272,14 @@ pub(super) struct BatchArgs {
     pub(super) jobs: Option<u16>,
     #[command(flatten)]
     pub(super) remote: RemoteArgs,
+    /// For a Moodle class: the assignment's offline grading worksheet (CSV, as downloaded);
+    /// lab7 writes it filled (Grade, Last modified (grade), Feedback comments) beside --out.
+    #[arg(long, value_name = "FILE.csv")]
+    pub(super) moodle_worksheet: Option<PathBuf>,
+    /// The worksheet's grade for 100 % (default: its Maximum Grade). Give it when the
+    /// assignment's maximum holds the bonus too (e.g. 100 of a maximum of 150).
+    #[arg(long, value_name = "POINTS", requires = "moodle_worksheet")]
+    pub(super) moodle_full_marks: Option<f64>,
 }
 
 /// Remote BuildKit nodes, with buildctl's TLS flags.

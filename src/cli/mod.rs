@@ -1,6 +1,7 @@
 //! Subcommands. Each takes its typed flags (`args`), calls the library, renders a report.
 
 mod args;
+mod class;
 mod outputs;
 mod progress;
 mod signals;
@@ -82,6 +83,7 @@ async fn doctor(a: DoctorArgs) -> Result<Exit, Error> {
     }
     let images = Images::load();
     println!("Docker Engine {} (API {}, {}) at {}", engine.version, engine.api_version, engine.os, engine.host);
+    println!("{}", engine.native_and_emulated());
     let kind = if images.standins { "offline stand-ins built on this machine" } else { "as configured" };
     println!("Images ({kind}):\n  registry7: {}\n  node:      {}", images.registry, images.buildkit);
     if let Some(m) = &images.mirror {
@@ -377,24 +379,10 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         return Ok(finish_batch(&results, &a.out, &sink));
     }
     let dir = a.dir.clone().expect("clap requires DIR without --reports");
-    if !a.remote.nodes.is_empty() && a.client == Client::Buildx {
-        return Err(Error::input(
-            "--client buildx builds through lab7's own node; remote nodes (--node) build with buildctl",
-            "leave out --client buildx (or --node)",
-        ));
+    if lab7::intake::is_moodle(&dir) {
+        return class::grade(a, &dir, interrupt).await;
     }
-    let opts = batch::BatchOptions {
-        file: a.file,
-        timeout: Duration::from_secs(a.timeout),
-        strategy: a.strategy,
-        env: a.node.env_options()?,
-        build_timeout: Duration::from_secs(a.build_timeout),
-        client: a.client,
-        jobs: a.jobs.map_or_else(batch::default_jobs, usize::from),
-        nodes: a.remote.nodes()?,
-        cancel: interrupt.token(),
-        own_outputs: Vec::new(),
-    };
+    let opts = batch_options(&a, interrupt)?;
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.
     let mut sink = outputs::BatchOutputs::create(&a.out)?;
@@ -406,6 +394,28 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     })
     .await?;
     Ok(finish_batch(&results, &a.out, &sink))
+}
+
+/// The batch's settings from its flags, checked once.
+fn batch_options(a: &BatchArgs, interrupt: &signals::Interrupt) -> Result<batch::BatchOptions, Error> {
+    if !a.remote.nodes.is_empty() && a.client == Client::Buildx {
+        return Err(Error::input(
+            "--client buildx builds through lab7's own node; remote nodes (--node) build with buildctl",
+            "leave out --client buildx (or --node)",
+        ));
+    }
+    Ok(batch::BatchOptions {
+        file: a.file.clone().unwrap_or_else(|| "Dockerfile_multi".into()),
+        timeout: Duration::from_secs(a.timeout),
+        strategy: a.strategy,
+        env: a.node.env_options()?,
+        build_timeout: Duration::from_secs(a.build_timeout),
+        client: a.client,
+        jobs: a.jobs.map_or_else(batch::default_jobs, usize::from),
+        nodes: a.remote.nodes()?,
+        cancel: interrupt.token(),
+        own_outputs: Vec::new(),
+    })
 }
 
 /// The class summary on standard output, where the files went, and the batch's exit code.

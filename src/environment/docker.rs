@@ -7,8 +7,14 @@ use crate::Error;
 
 use super::pins::min_api;
 
+/// Where the engine listens when DOCKER_HOST is unset: what bollard connects to on this OS.
+#[cfg(windows)]
+const DEFAULT_HOST: &str = "npipe:////./pipe/docker_engine";
+#[cfg(not(windows))]
+const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
 fn host() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or("unix:///var/run/docker.sock".into())
+    std::env::var("DOCKER_HOST").unwrap_or(DEFAULT_HOST.into())
 }
 
 /// What to do about a Docker failure, chosen by what the error says.
@@ -19,6 +25,7 @@ pub fn fix_for(message: &str) -> String {
         "this user may not use the Docker socket: run as root, or add the user to the `docker` group (then log in again)".into()
     } else if has(&[
         "no such file or directory",
+        "cannot find the file specified",
         "connection refused",
         "socket not found",
         "cannot connect",
@@ -65,6 +72,19 @@ pub struct Engine {
     pub os: String,
 }
 
+impl Engine {
+    /// Which of the lab's platforms this engine's CPU runs natively and which under QEMU: arm64
+    /// is emulated on an x86-64 host, amd64 on Apple silicon or an arm64 Linux host.
+    pub fn native_and_emulated(&self) -> String {
+        let arch = self.os.rsplit('/').next().unwrap_or_default();
+        match arch {
+            "amd64" | "x86_64" => "linux/amd64 builds natively here; linux/arm64 runs under QEMU emulation (slower)".into(),
+            "arm64" | "aarch64" => "linux/arm64 builds natively here (an arm64 host, e.g. Apple silicon); linux/amd64 runs under QEMU emulation (slower)".into(),
+            other => format!("this engine's CPU is {other}: linux/amd64 and linux/arm64 both run under QEMU emulation"),
+        }
+    }
+}
+
 /// Asks the daemon for its version; the error says how to start or upgrade Docker.
 pub async fn engine() -> Result<Engine, Error> {
     engine_of(&connect().await?).await
@@ -109,5 +129,15 @@ mod tests {
         assert!(fix_for("write /var/lib/docker/x: no space left on device").contains("disk is full"));
         assert!(fix_for("Conflict. The container name \"/x\" is already in use").contains("doctor --clean"));
         assert!(!fix_for("something else entirely").contains("start Docker"));
+        let on = |os: &str| Engine {
+            host: String::new(),
+            version: String::new(),
+            api_version: String::new(),
+            os: os.into(),
+        };
+        assert!(on("linux/arm64").native_and_emulated().starts_with("linux/arm64 builds natively"));
+        assert!(on("linux/amd64").native_and_emulated().contains("linux/arm64 runs under QEMU"));
+        // Windows' named pipe, Docker Desktop stopped.
+        assert!(fix_for("The system cannot find the file specified. (os error 2)").contains("start Docker Desktop"));
     }
 }

@@ -8,6 +8,7 @@
 mod common;
 
 mod broken_variants;
+mod class;
 mod cli_lab;
 mod compatibility;
 mod environment_smoke;

@@ -1,0 +1,230 @@
+//! `lab7 batch MOODLE.zip` (or Moodle's unpacked folder): the class read by `intake`, each
+//! student's project graded by the lab and report by `grade-report`, one row per student
+//! (`gradebook`). Beside `--out`: `<stem>-intake/` (what was unpacked), `<stem>-project.csv`
+//! and `<stem>-report.csv` with their reports folders, and `<stem>.md`.
+
+use std::path::{Path, PathBuf};
+
+use lab7::batch::{self, Submission, SubmissionResult};
+use lab7::environment::{self, Images};
+use lab7::gradebook::{self, moodle, Row};
+use lab7::intake::{self, IntakeOptions, Project, Student};
+use lab7::{Error, Exit};
+
+use super::args::BatchArgs;
+use super::{outputs, progress, signals};
+
+fn beside(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().map_or("results".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
+pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
+    outputs::check_file(&a.out)?;
+    // The worksheet is read before any work: a file Moodle did not write stops the batch now.
+    let worksheet = a.moodle_worksheet.as_deref().map(moodle::Worksheet::read).transpose()?;
+    let work = beside(&a.out, "-intake");
+    let mut projects_out = outputs::BatchOutputs::create(&beside(&a.out, "-project.csv"))?;
+    let mut reports_out = outputs::BatchOutputs::create(&beside(&a.out, "-report.csv"))?;
+    let mut own = vec![a.out.clone(), work.clone(), a.out.with_extension("md")];
+    own.extend(projects_out.paths());
+    own.extend(reports_out.paths());
+    let intake_opts = IntakeOptions { dockerfile: a.file.clone(), limits: Default::default(), skip: own.clone() };
+    let class = intake::read_class(input, &work, &intake_opts)?;
+    eprintln!("[lab7] {} students in {} ({:?})", class.students.len(), input.display(), class.layout);
+    for s in &class.students {
+        eprintln!("[lab7]   {}: {}", s.name, s.found());
+    }
+    for r in &class.refused {
+        eprintln!("[lab7]   refused from the download: {r}");
+    }
+
+    let subs: Vec<Submission> = class.students.iter().filter_map(submission).collect();
+    let opts = batch::BatchOptions { own_outputs: own.clone(), ..super::batch_options(&a, interrupt)? };
+    let projects = if subs.is_empty() {
+        Vec::new()
+    } else {
+        environment::engine().await?;
+        let rubric = lab7::checks::Rubric::default_rubric();
+        batch::grade_submissions(subs, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
+            projects_out.record(r, report)
+        })
+        .await?
+    };
+
+    let files: Vec<(String, PathBuf)> =
+        class.students.iter().filter_map(|s| Some((s.key.clone(), s.report.clone()?))).collect();
+    let reading = batch::ReportReading { reader: a.report.reader()?, own_outputs: own, cancel: interrupt.token() };
+    let rubric = super::report_rubric(None)?;
+    let reports =
+        batch::grade_report_files(files, &rubric, &reading, &mut |r, report| reports_out.record(r, report)).await?;
+
+    let rows: Vec<Row> = class
+        .students
+        .into_iter()
+        .map(|s| Row { project: find(&projects, &s.key), report: find(&reports, &s.key), student: s })
+        .collect();
+    let csv = gradebook::csv(&rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
+    outputs::write(&a.out, &csv, "the class's results")?;
+    let table = gradebook::markdown(&rows);
+    outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
+    print!("{table}");
+    let feedback = feedback_files(&rows, &projects_out, &reports_out);
+    back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
+    eprintln!(
+        "lab7: wrote {} (one row per student), {} and the projects' and reports' own results beside it",
+        a.out.display(),
+        a.out.with_extension("md").display()
+    );
+    let all_pass = rows.iter().all(|r| {
+        r.project.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
+            && r.report.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
+    });
+    Ok(if all_pass { Exit::Pass } else { Exit::Fail })
+}
+
+/// The lab's build of a student, when one Dockerfile was found.
+fn submission(s: &Student) -> Option<Submission> {
+    match &s.project {
+        Project::Found { context, dockerfile, .. } => {
+            Some(Submission { name: s.key.clone(), dir: context.clone(), dockerfile: Some(dockerfile.clone()) })
+        }
+        Project::Missing | Project::Ambiguous(_) => None,
+    }
+}
+
+fn find(results: &[SubmissionResult], key: &str) -> Option<SubmissionResult> {
+    results.iter().find(|r| r.submission == key).cloned()
+}
+
+/// Each student's feedback file: the project's report and the report's grading, in Markdown.
+fn feedback_files(
+    rows: &[Row],
+    projects: &outputs::BatchOutputs,
+    reports: &outputs::BatchOutputs,
+) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|r| {
+            let s = &r.student;
+            let read = |dir: &Path| std::fs::read_to_string(dir.join(format!("{}.md", s.key))).ok();
+            let mut text = format!(
+                "# lab7 feedback: {}\n\nTotal {:.2} % (project {:.0} %, report {}, bonus {}).\n\nFound: {}.\n",
+                s.name,
+                r.total_percent(),
+                r.project_percent(),
+                r.report.as_ref().map_or("—".into(), |x| format!("{}/{}", x.points, x.max_points)),
+                r.report.as_ref().map_or("—".into(), |x| x.bonus_points.to_string()),
+                s.found()
+            );
+            let attention = r.attention();
+            if !attention.is_empty() {
+                text += &format!("\nTo note: {attention}.\n");
+            }
+            for (title, body) in
+                [("The project, built by the lab", read(&projects.reports)), ("The report", read(&reports.reports))]
+            {
+                if let Some(body) = body {
+                    text += &format!("\n---\n\n## {title}\n\n{body}\n");
+                }
+            }
+            (s.key.clone(), text)
+        })
+        .collect()
+}
+
+/// Grades and feedback in the forms Moodle takes: the worksheet filled (when given) or a CSV
+/// keyed by participant, and the feedback files as Moodle's "upload multiple feedback files" zip.
+fn back_to_moodle(
+    out: &Path,
+    worksheet: Option<(moodle::Worksheet, Option<f64>)>,
+    rows: &[Row],
+    feedback: &[(String, String)],
+) -> Result<(), Error> {
+    let moodle_rows: Vec<&Row> = rows.iter().filter(|r| r.student.participant.is_some()).collect();
+    if moodle_rows.is_empty() {
+        return Ok(());
+    }
+    let grades: Vec<moodle::Grade> = moodle_rows
+        .iter()
+        .map(|r| moodle::Grade {
+            participant: r.student.participant.unwrap_or_default(),
+            percent: r.total_percent(),
+            feedback: comment(r),
+        })
+        .collect();
+    match worksheet {
+        Some((mut w, full_marks)) => {
+            eprintln!("lab7: the worksheet's columns: {}", w.describe());
+            let filled = w.fill(&grades, &moodle::now(), full_marks);
+            let path = beside(out, "-moodle-worksheet.csv");
+            w.write(&path)?;
+            eprintln!(
+                "lab7: wrote {} ({} grades): upload it in Moodle (Grading action → Upload grading worksheet)",
+                path.display(),
+                filled.written
+            );
+            if !filled.not_in_worksheet.is_empty() {
+                eprintln!("lab7: not in the worksheet, so not written: participants {:?}", filled.not_in_worksheet);
+            }
+            if !filled.capped.is_empty() {
+                eprintln!("lab7: above the worksheet's Maximum Grade, written as the maximum (Moodle skips a higher grade): participants {:?}; raise the assignment's maximum grade and give --moodle-full-marks to keep the bonus", filled.capped);
+            }
+        }
+        None => {
+            let path = beside(out, "-moodle-grades.csv");
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
+                w.write_record(rec).map_err(|e| Error::Lab(e.to_string()))
+            };
+            write(&mut w, &["Participant".into(), "Full name".into(), "Grade (%)".into(), "Feedback comments".into()])?;
+            for (r, g) in moodle_rows.iter().zip(&grades) {
+                write(
+                    &mut w,
+                    &[
+                        g.participant.to_string(),
+                        r.student.name.clone(),
+                        format!("{:.2}", g.percent),
+                        g.feedback.clone(),
+                    ],
+                )?;
+            }
+            let bytes = w.into_inner().map_err(|e| Error::Lab(e.to_string()))?;
+            outputs::write(&path, &String::from_utf8_lossy(&bytes), "the grades for Moodle")?;
+            eprintln!("lab7: wrote {} (no --moodle-worksheet: give the assignment's grading worksheet to have it filled for upload)", path.display());
+        }
+    }
+    let files: Vec<(String, String, String)> = moodle_rows
+        .iter()
+        .filter_map(|r| {
+            let folder = r.student.download_folders.first()?.clone();
+            let text = feedback.iter().find(|(k, _)| *k == r.student.key)?.1.clone();
+            Some((folder, "lab7-feedback.md".to_string(), text))
+        })
+        .collect();
+    let zip = beside(out, "-moodle-feedback.zip");
+    moodle::feedback_zip(&zip, &files)?;
+    eprintln!("lab7: wrote {} (Moodle: Grading action → Upload multiple feedback files in a zip)", zip.display());
+    Ok(())
+}
+
+/// The worksheet's feedback comment: one line with the total and what to look at.
+fn comment(r: &Row) -> String {
+    let attention = r.attention();
+    let mut c = format!(
+        "lab7: total {:.2} % (project {:.0} %, report {}, bonus {}).",
+        r.total_percent(),
+        r.project_percent(),
+        r.report.as_ref().map_or("none".into(), |x| format!("{}/{}", x.points, x.max_points)),
+        r.report.as_ref().map_or("0".into(), |x| x.bonus_points.to_string())
+    );
+    if let Some(p) = &r.project {
+        let failed = p.failed_check_names();
+        if !failed.is_empty() {
+            c += &format!(" Failed: {}.", failed.join(", "));
+        }
+    }
+    if !attention.is_empty() {
+        c += &format!(" {attention}.");
+    }
+    c + " Details in lab7-feedback.md."
+}
