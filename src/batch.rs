@@ -460,7 +460,7 @@ pub async fn grade_report_files(
     for (i, (name, file)) in files.iter().enumerate() {
         let started = Instant::now();
         let name = name.clone();
-        eprintln!("[lab7] report {}/{}: {}", i + 1, files.len(), file.display());
+        eprintln!("[lab7] report {}/{}: {name}", i + 1, files.len());
         let mut result = SubmissionResult::named(name);
         let report = match reading.reader.read(file, &reading.cancel).await {
             Ok(h) => {

@@ -156,15 +156,11 @@ impl FailureCause {
             FailureCause::Unreachable { instruction, address } => format!(
                 "`{instruction}` reaches {address}: lab7 does not let a build reach the grading machine or private networks (only registry7 and public addresses) — take the file from the build context or a public URL, and base images from a public registry"
             ),
-            // The platform the machine's CPU is not runs under QEMU: arm64 on an x86-64 PC,
-            // amd64 on Apple silicon or an arm64 Linux host. A log does not say which it was.
-            FailureCause::Step { platforms, .. } if platforms.len() == 1 => {
-                let p = &platforms[0];
-                let other = if p.architecture == "arm64" { "x86-64" } else { "arm64" };
-                format!(
-                    "the step fails only on {p}, which runs under QEMU emulation on a machine whose CPU is not {} ({p} is emulated on an {other} PC or Mac): avoid binaries and downloads made for one CPU (pick them by TARGETARCH), and try it with `docker run --platform {p} … sh`",
-                    p.architecture
-                )
+            // BuildKit stops the other platform's steps at the first error, so a step that fails
+            // everywhere shows as amd64's failure: only arm64 alone points at emulation. Which
+            // platform was emulated depends on the student's machine, which a log does not say.
+            FailureCause::Step { platforms, .. } if platforms.len() == 1 && platforms[0].architecture == "arm64" => {
+                "the step fails only on linux/arm64 — under QEMU emulation on an x86-64 machine (on Apple silicon or an arm64 Linux host arm64 is native and amd64 the emulated one): avoid x86-64-only binaries and downloads (pick them by TARGETARCH), and try it with `docker run --platform linux/arm64 … sh`".into()
             }
             FailureCause::Step { .. } => {
                 "the step fails on its own (not only under emulation): its output above says why; reproduce it with `docker run --rm -it <base image> sh` and the same command".into()
