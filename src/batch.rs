@@ -67,6 +67,10 @@ pub struct SubmissionResult {
     pub review: Option<String>,
     /// The grading was cut short by an interruption.
     pub interrupted: bool,
+    /// For a report: the digests its runs produced, with the lines showing them
+    /// (`HandIn::produced_digests`), for the class's shared-evidence check.
+    #[serde(skip)]
+    pub produced: Vec<(crate::reference::Digest, crate::handin::Quote)>,
     pub seconds: f64,
 }
 
@@ -304,6 +308,7 @@ impl SubmissionResult {
             error: None,
             review: None,
             interrupted: false,
+            produced: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -466,6 +471,7 @@ pub async fn grade_report_files(
             Ok(h) => {
                 let r = h.grade(&file.display().to_string(), rubric);
                 result.score_from(&r);
+                result.produced = h.produced_digests();
                 Some(r)
             }
             Err(ReadFailure::Unreadable(e)) => {

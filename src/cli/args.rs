@@ -272,6 +272,11 @@ pub(super) struct BatchArgs {
     pub(super) jobs: Option<u16>,
     #[command(flatten)]
     pub(super) remote: RemoteArgs,
+    /// For a Moodle class: the instructor's word, `student,what,points,reason` per line (what:
+    /// total, project, report or bonus; student: participant id or name), applied over lab7's
+    /// grades and shown in every row and feedback. Give it to every regrade.
+    #[arg(long, value_name = "FILE.csv")]
+    pub(super) overrides: Option<PathBuf>,
     /// For a Moodle class: the assignment's offline grading worksheet (CSV, as downloaded);
     /// lab7 writes it filled (Grade, Last modified (grade), Feedback comments) beside --out.
     #[arg(long, value_name = "FILE.csv")]

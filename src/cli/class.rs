@@ -23,6 +23,9 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     outputs::check_file(&a.out)?;
     // The worksheet is read before any work: a file Moodle did not write stops the batch now.
     let worksheet = a.moodle_worksheet.as_deref().map(moodle::Worksheet::read).transpose()?;
+    let overrides = a.overrides.as_deref().map(gradebook::read_overrides).transpose()?.unwrap_or_default();
+    // The last run's totals, for what this regrade changed.
+    let before = previous_totals(&a.out);
     let work = beside(&a.out, "-intake");
     let mut projects_out = outputs::BatchOutputs::create(&beside(&a.out, "-project.csv"))?;
     let mut reports_out = outputs::BatchOutputs::create(&beside(&a.out, "-report.csv"))?;
@@ -37,6 +40,12 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     }
     for r in &class.refused {
         eprintln!("[lab7]   refused from the download: {r}");
+    }
+    if let Some(o) = overrides.iter().find(|o| !class.students.iter().any(|s| o.names(s))) {
+        return Err(Error::input(
+            format!("--overrides names `{}`, who is not in the class", o.student),
+            "name the student by participant id or by the full name as Moodle writes it",
+        ));
     }
 
     let subs: Vec<Submission> = class.students.iter().filter_map(submission).collect();
@@ -62,13 +71,20 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     let rows: Vec<Row> = class
         .students
         .into_iter()
-        .map(|s| Row { project: find(&projects, &s.key), report: find(&reports, &s.key), student: s })
+        .map(|s| Row {
+            project: find(&projects, &s.key),
+            report: find(&reports, &s.key),
+            overrides: overrides.iter().filter(|o| o.names(&s)).cloned().collect(),
+            student: s,
+        })
         .collect();
     let csv = gradebook::csv(&rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
     outputs::write(&a.out, &csv, "the class's results")?;
-    let table = gradebook::markdown(&rows);
+    let shared = gradebook::shared_evidence(&rows);
+    let table = gradebook::markdown(&rows) + &gradebook::shared_evidence_markdown(&shared);
     outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
     print!("{table}");
+    print_changes(&before, &rows);
     let feedback = feedback_files(&rows, &projects_out, &reports_out);
     back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
     eprintln!(
@@ -227,4 +243,45 @@ fn comment(r: &Row) -> String {
         c += &format!(" {attention}.");
     }
     c + " Details in lab7-feedback.md."
+}
+
+/// Each student's total in the CSV an earlier run wrote at `out`, by name.
+fn previous_totals(out: &Path) -> Vec<(String, String)> {
+    let Ok(mut r) = csv::Reader::from_path(out) else { return Vec::new() };
+    let Ok(headers) = r.headers().cloned() else { return Vec::new() };
+    let (Some(name), Some(total)) =
+        (headers.iter().position(|h| h == "student"), headers.iter().position(|h| h == "total_percent"))
+    else {
+        return Vec::new();
+    };
+    r.records().flatten().filter_map(|rec| Some((rec.get(name)?.to_string(), rec.get(total)?.to_string()))).collect()
+}
+
+/// What this run changed since the last one, student by student.
+fn print_changes(before: &[(String, String)], rows: &[Row]) {
+    if before.is_empty() {
+        return;
+    }
+    let mut changed = 0;
+    for r in rows {
+        let now = format!("{:.2}", r.total_percent());
+        match before.iter().find(|(n, _)| *n == r.student.name) {
+            Some((_, was)) if *was == now => {}
+            Some((_, was)) => {
+                changed += 1;
+                eprintln!("lab7: changed since the last run: {}: {was} % → {now} %", r.student.name);
+            }
+            None => {
+                changed += 1;
+                eprintln!("lab7: new since the last run: {}: {now} %", r.student.name);
+            }
+        }
+    }
+    for (name, was) in before.iter().filter(|(n, _)| !rows.iter().any(|r| r.student.name == *n)) {
+        changed += 1;
+        eprintln!("lab7: gone since the last run: {name} (was {was} %)");
+    }
+    if changed == 0 {
+        eprintln!("lab7: no total changed since the last run");
+    }
 }

@@ -23,6 +23,88 @@ pub struct Row {
     pub project: Option<SubmissionResult>,
     /// The report's grading (`None`: no report found).
     pub report: Option<SubmissionResult>,
+    /// The instructor's word on this student (`--overrides`), applied over lab7's.
+    pub overrides: Vec<Override>,
+}
+
+/// What an override sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The total, in percent.
+    Total,
+    /// The project's percent.
+    Project,
+    /// The report's points (of its maximum).
+    Report,
+    /// The report's bonus points.
+    Bonus,
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Target, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "total" => Ok(Target::Total),
+            "project" => Ok(Target::Project),
+            "report" => Ok(Target::Report),
+            "bonus" => Ok(Target::Bonus),
+            other => Err(format!("`{other}` is not what an override sets (total, project, report or bonus)")),
+        }
+    }
+}
+
+/// One line of the overrides file: `student,what,points,reason`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// As the file names the student: participant id, name or lab7's key.
+    pub student: String,
+    pub target: Target,
+    pub value: f64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = format!("{:?}", self.target).to_lowercase();
+        write!(f, "{what} set to {} by the instructor: {}", self.value, self.reason)
+    }
+}
+
+impl Override {
+    /// Whether it names this student (participant id, lab7's key, or the name in any case).
+    pub fn names(&self, s: &Student) -> bool {
+        let who = self.student.trim();
+        s.participant.is_some_and(|p| p.to_string() == who)
+            || s.key == who
+            || s.name.to_lowercase() == who.to_lowercase()
+    }
+}
+
+/// Reads the overrides file; a bad line is an error naming the line and the fix.
+pub fn read_overrides(path: &std::path::Path) -> Result<Vec<Override>, crate::Error> {
+    let bad = |line: usize, what: String| {
+        crate::Error::input(
+            format!("{}, line {line}: {what}", path.display()),
+            "each line is `student,what,points,reason` (what: total, project, report or bonus), under that header",
+        )
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| bad(1, e.to_string()))?;
+    let mut all = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let r = record.map_err(|e| bad(line, e.to_string()))?;
+        if r.len() < 4 || r[0].is_empty() || r[3].is_empty() {
+            return Err(bad(line, "a student, what, points and a reason are all needed".into()));
+        }
+        let target = r[1].parse().map_err(|e| bad(line, e))?;
+        let value = r[2].replace(',', ".").parse::<f64>().map_err(|e| bad(line, format!("points `{}`: {e}", &r[2])))?;
+        all.push(Override { student: r[0].to_string(), target, value, reason: r[3].to_string() });
+    }
+    Ok(all)
 }
 
 fn percent_of(points: f64, max: f64) -> f64 {
@@ -34,23 +116,42 @@ fn percent_of(points: f64, max: f64) -> f64 {
 }
 
 impl Row {
+    /// The instructor's value for `target`: the last line of the file that sets it.
+    fn overridden(&self, target: Target) -> Option<f64> {
+        self.overrides.iter().rev().find(|o| o.target == target).map(|o| o.value)
+    }
+
+    fn report_max(&self) -> f64 {
+        self.report.as_ref().map_or(100.0, |r| r.max_points)
+    }
+
     /// The project's percent of its compulsory points (0 when it was not graded).
     pub fn project_percent(&self) -> f64 {
-        self.project.as_ref().map_or(0.0, |p| percent_of(p.points, p.max_points))
+        self.overridden(Target::Project)
+            .unwrap_or_else(|| self.project.as_ref().map_or(0.0, |p| percent_of(p.points, p.max_points)))
+    }
+
+    pub fn report_points(&self) -> Option<f64> {
+        self.overridden(Target::Report).or(self.report.as_ref().map(|r| r.points))
+    }
+
+    pub fn bonus_points(&self) -> Option<f64> {
+        self.overridden(Target::Bonus).or(self.report.as_ref().map(|r| r.bonus_points))
     }
 
     pub fn report_percent(&self) -> f64 {
-        self.report.as_ref().map_or(0.0, |r| percent_of(r.points, r.max_points))
+        percent_of(self.report_points().unwrap_or(0.0), self.report_max())
     }
 
     /// The bonus, in percent of the report's compulsory points (the lab's "+50 %").
     pub fn bonus_percent(&self) -> f64 {
-        self.report.as_ref().map_or(0.0, |r| percent_of(r.bonus_points, r.max_points))
+        percent_of(self.bonus_points().unwrap_or(0.0), self.report_max())
     }
 
     pub fn total_percent(&self) -> f64 {
-        let total =
-            PROJECT_WEIGHT * self.project_percent() + REPORT_WEIGHT * self.report_percent() + self.bonus_percent();
+        let total = self.overridden(Target::Total).unwrap_or_else(|| {
+            PROJECT_WEIGHT * self.project_percent() + REPORT_WEIGHT * self.report_percent() + self.bonus_percent()
+        });
         (total * 100.0).round() / 100.0
     }
 
@@ -78,6 +179,7 @@ impl Row {
         if !self.student.refused.is_empty() {
             why.push(format!("{} entries refused", self.student.refused.len()));
         }
+        why.extend(self.overrides.iter().map(|o| o.to_string()));
         why.join("; ")
     }
 }
@@ -112,9 +214,9 @@ pub fn csv(rows: &[Row]) -> Result<String, csv::Error> {
             s.participant.map(|p| p.to_string()).unwrap_or_default(),
             verdict,
             format!("{:.2}", r.project_percent()),
-            r.report.as_ref().map(|x| x.points.to_string()).unwrap_or_default(),
+            r.report_points().map(|x| x.to_string()).unwrap_or_default(),
             r.report.as_ref().map(|x| x.max_points.to_string()).unwrap_or_default(),
-            r.report.as_ref().map(|x| x.bonus_points.to_string()).unwrap_or_default(),
+            r.bonus_points().map(|x| x.to_string()).unwrap_or_default(),
             format!("{:.2}", r.total_percent()),
             s.archives.iter().map(|(a, d)| format!("{a} {d}")).collect::<Vec<_>>().join("; "),
             s.found(),
@@ -132,14 +234,71 @@ pub fn csv(rows: &[Row]) -> Result<String, csv::Error> {
 pub fn markdown(rows: &[Row]) -> String {
     let mut o = String::from("| Student | Project | Report | Bonus | Total | Attention |\n|---|---|---|---|---|---|\n");
     for r in rows {
-        let report = r.report.as_ref().map_or("—".into(), |x| format!("{}/{}", x.points, x.max_points));
-        let bonus = r.report.as_ref().map_or("—".into(), |x| x.bonus_points.to_string());
+        let report = r.report_points().map_or("—".into(), |x| format!("{x}/{}", r.report_max()));
+        let bonus = r.bonus_points().map_or("—".into(), |x| x.to_string());
         o += &format!(
             "| {} | {:.0} % | {report} | {bonus} | {:.2} % | {} |\n",
             r.student.name.replace('|', "\\|"),
             r.project_percent(),
             r.total_percent(),
             r.attention().replace('|', "\\|")
+        );
+    }
+    o
+}
+
+/// Two students' reports showing the same digest of a run: shared evidence for the instructor
+/// to judge (lab7 takes no points for it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedEvidence {
+    pub students: (String, String),
+    pub digests: Vec<crate::reference::Digest>,
+    /// One line of each, as quoted: where the first shared digest stands in each report.
+    pub quotes: (crate::handin::Quote, crate::handin::Quote),
+}
+
+/// Each pair of students whose reports show a digest in common, in the rows' order.
+pub fn shared_evidence(rows: &[Row]) -> Vec<SharedEvidence> {
+    let produced = |r: &Row| r.report.as_ref().map(|x| x.produced.clone()).unwrap_or_default();
+    let mut pairs = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        let da = produced(a);
+        for b in &rows[i + 1..] {
+            let db = produced(b);
+            let common: Vec<_> =
+                da.iter().filter_map(|(d, q)| Some((d, q, db.iter().find(|(e, _)| e == d)?))).collect();
+            let Some((_, qa, (_, qb))) = common.first() else { continue };
+            pairs.push(SharedEvidence {
+                students: (a.student.name.clone(), b.student.name.clone()),
+                digests: common.iter().map(|(d, _, _)| (*d).clone()).collect(),
+                quotes: ((*qa).clone(), qb.clone()),
+            });
+        }
+    }
+    pairs
+}
+
+/// The pairs as Markdown, for the class's summary.
+pub fn shared_evidence_markdown(pairs: &[SharedEvidence]) -> String {
+    if pairs.is_empty() {
+        return "\nShared evidence: no digest of a run appears in two students' reports.\n".into();
+    }
+    let mut o = String::from(
+        "\n## Shared evidence (for the instructor to judge; no points taken)\n\nA build's digests are unique to its run: the same one in two reports means the same run's output.\n\n",
+    );
+    for p in pairs {
+        let first = &p.digests[0];
+        o += &format!(
+            "- **{}** and **{}**: {} digest(s) in common, first {first}\n  - {}, {}: `{}`\n  - {}, {}: `{}`\n",
+            p.students.0,
+            p.students.1,
+            p.digests.len(),
+            p.students.0,
+            p.quotes.0.at,
+            p.quotes.0.text,
+            p.students.1,
+            p.quotes.1.at,
+            p.quotes.1.text
         );
     }
     o

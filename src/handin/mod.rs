@@ -58,6 +58,28 @@ impl HandIn {
         self.pieces.diagnoses.iter().map(|(d, _)| d.clone()).collect()
     }
 
+    /// The digests the student's own runs produced, each with the line that shows it: the
+    /// pushed index, platform and attestation manifests, the cache manifest, and the listing's.
+    /// They are unique to one run (configs hold the build's times), so the same one in two
+    /// students' reports is shared evidence. Base images' digests are not among them: every
+    /// student pulls the same.
+    pub fn produced_digests(&self) -> Vec<(crate::reference::Digest, Quote)> {
+        let mut all: Vec<(crate::reference::Digest, Quote)> = Vec::new();
+        for b in &self.pieces.builds {
+            all.extend(b.index_digests());
+            all.extend(b.manifest_digests());
+            all.extend(b.attestation_digests());
+            all.extend(b.cache_manifest());
+        }
+        for l in &self.pieces.listings {
+            all.extend(l.digest.clone());
+            all.extend(l.manifests.iter().cloned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|(d, _)| seen.insert(d.clone()));
+        all
+    }
+
     /// The report's grade: each requirement with its quotes, the pasted builds summarised,
     /// the problems diagnosed.
     pub fn grade(&self, subject: &str, rubric: &Rubric) -> Report {

@@ -162,7 +162,12 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     assert!(dir.path().join("grades-project.csv").exists() && dir.path().join("grades-report.csv").exists());
     assert!(dir.path().join("grades-project-reports/p101.md").exists());
     assert!(dir.path().join("grades-report-reports/p101.md").exists());
-    assert!(std::fs::read_to_string(dir.path().join("grades.md")).unwrap().contains("| Jan Kowalski | 100 % |"));
+    let summary = std::fs::read_to_string(dir.path().join("grades.md")).unwrap();
+    assert!(summary.contains("| Jan Kowalski | 100 % |"), "{summary}");
+    // The reports of Jan, Zażółć and Mallory all paste one real session: shared evidence, listed
+    // for the instructor, no points taken (Jan's report still earns 150 %).
+    assert!(summary.contains("**Jan Kowalski** and **Zażółć Gęślą-Jaźń**"), "{summary}");
+    assert!(summary.contains("no points taken"), "{summary}");
 
     // Back into Moodle: the worksheet filled for upload, the feedback files zipped by folder.
     let filled = records(&dir.path().join("grades-moodle-worksheet.csv"));
@@ -198,4 +203,29 @@ fn a_moodle_download_is_graded_one_row_per_student() {
             && jan.contains("## The report"),
         "{jan}"
     );
+
+    // A regrade with the instructor's word: kept in the row, the feedback, and what changed said.
+    let overrides = dir.path().join("overrides.csv");
+    std::fs::write(
+        &overrides,
+        "student,what,points,reason\n103,project,70,the build fails on a mirror outage; checked by hand\n",
+    )
+    .unwrap();
+    let again = common::lab7(
+        &common::root(),
+        &[
+            "batch",
+            download.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--overrides",
+            overrides.to_str().unwrap(),
+        ],
+    );
+    let said_again = common::text(&again);
+    assert!(said_again.contains("changed since the last run: Ewa Lis: 40.00 % → 35.00 %"), "{said_again}");
+    assert!(!said_again.contains("changed since the last run: Jan"), "{said_again}");
+    let ewa = records(&out).into_iter().find(|r| &r[0] == "Ewa Lis").unwrap();
+    assert_eq!(&ewa[3], "70.00", "{ewa:?}");
+    assert!(ewa[13].contains("project set to 70 by the instructor: the build fails on a mirror outage"), "{ewa:?}");
 }

@@ -1,0 +1,109 @@
+//! The class's rows: shared evidence between students' reports (real reports from two real
+//! sessions), and the total's arithmetic. No Docker.
+
+use std::path::{Path, PathBuf};
+
+use lab7::batch::SubmissionResult;
+use lab7::gradebook::{self, Row};
+use lab7::handin::HandIn;
+use lab7::intake::{Project, Student};
+
+fn student(name: &str) -> Student {
+    Student {
+        name: name.into(),
+        key: name.to_lowercase(),
+        participant: None,
+        download_folders: Vec::new(),
+        files: PathBuf::from("/nowhere"),
+        project: Project::Missing,
+        report: None,
+        archives: Vec::new(),
+        links: Vec::new(),
+        refused: Vec::new(),
+    }
+}
+
+/// A row whose report is the fixture `report`, graded as `batch` grades it.
+fn row(name: &str, report: &str) -> Row {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports").join(report);
+    let h = HandIn::read(&path).unwrap();
+    let r = h.grade(report, &lab7::checks::Rubric::default_report_rubric());
+    let mut result = SubmissionResult::named(name.to_lowercase());
+    result.points = r.score.points;
+    result.max_points = r.score.max_points;
+    result.bonus_points = r.score.bonus_points;
+    result.produced = h.produced_digests();
+    Row { student: student(name), project: None, report: Some(result), overrides: Vec::new() }
+}
+
+#[test]
+fn two_reports_of_one_session_are_shared_evidence_and_two_sessions_are_not() {
+    // complete-en.md and pieces-pl.md paste the same session (session/); bonus-untagged-session.md
+    // another (session-untagged/).
+    let rows = [row("Ada", "complete-en.md"), row("Bob", "pieces-pl.md"), row("Cyd", "bonus-untagged-session.md")];
+    let pairs = gradebook::shared_evidence(&rows);
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!(pairs[0].students, ("Ada".to_string(), "Bob".to_string()));
+    assert!(pairs[0].digests.len() >= 5, "index, platform manifests, cache manifests: {:?}", pairs[0].digests);
+    let md = gradebook::shared_evidence_markdown(&pairs);
+    assert!(md.contains("**Ada** and **Bob**") && md.contains("no points taken"), "{md}");
+    assert!(gradebook::shared_evidence_markdown(&[]).contains("no digest of a run appears in two students' reports"));
+}
+
+#[test]
+fn base_image_digests_every_student_pulls_are_no_evidence() {
+    let h = HandIn::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports/complete-en.md")).unwrap();
+    let produced: Vec<String> = h.produced_digests().iter().map(|(d, _)| d.to_string()).collect();
+    let busybox = "sha256:19966f244811014875a03bf881892062f997bd6dae9df2955533e976f2fa4c7a";
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports/complete-en.md"))
+            .unwrap();
+    assert!(text.contains(busybox), "the fixture pulls busybox by this digest");
+    assert!(!produced.contains(&busybox.to_string()), "{produced:?}");
+}
+
+#[test]
+fn the_total_is_half_project_half_report_plus_the_reports_bonus() {
+    let mut r = row("Ada", "complete-en.md");
+    assert_eq!(r.total_percent(), 100.0, "no project graded: half of 100 %, plus the bonus of 50 %");
+    let mut project = SubmissionResult::named("ada".into());
+    project.points = 80.0;
+    project.max_points = 100.0;
+    project.bonus_points = 50.0;
+    r.project = Some(project);
+    assert_eq!(r.total_percent(), 140.0, "the project's own bonus (lab7's deletion) is not the student's");
+}
+
+#[test]
+fn the_instructors_overrides_are_applied_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overrides.csv");
+    std::fs::write(&file, "student,what,points,reason\nada,bonus,25,\"the deletion was shown in class, not in the report\"\nAda,total,120,rounded by the board\n").unwrap();
+    let overrides = gradebook::read_overrides(&file).unwrap();
+    let mut r = row("Ada", "complete-en.md");
+    assert!(overrides.iter().all(|o| o.names(&r.student)), "by lab7's key and by name, in any case");
+    r.overrides = overrides;
+    assert_eq!(r.bonus_points(), Some(25.0));
+    assert_eq!(r.total_percent(), 120.0, "a total set by the instructor is the total");
+    let said = r.attention();
+    assert!(
+        said.contains("bonus set to 25 by the instructor: the deletion was shown in class, not in the report"),
+        "{said}"
+    );
+    assert!(said.contains("total set to 120 by the instructor: rounded by the board"), "{said}");
+}
+
+#[test]
+fn a_bad_overrides_line_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overrides.csv");
+    for (body, said) in [
+        ("student,what,points,reason\nada,grade,10,x\n", "line 2: `grade` is not what an override sets"),
+        ("student,what,points,reason\nada,total,ten,x\n", "line 2: points `ten`"),
+        ("student,what,points,reason\nada,total,10\n", "line 2: a student, what, points and a reason are all needed"),
+    ] {
+        std::fs::write(&file, body).unwrap();
+        let e = gradebook::read_overrides(&file).unwrap_err().to_string();
+        assert!(e.contains(said) && e.contains("fix:"), "{e}");
+    }
+}
