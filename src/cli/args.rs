@@ -45,8 +45,8 @@ pub(super) enum Command {
     Inspect(InspectArgs),
     /// Self-check a live registry7 (read-only): image for both architectures, separate mode=max cache.
     Audit(AuditArgs),
-    /// Grade every submission (one per subfolder) in isolation; write a CSV and a Markdown summary.
-    Batch(BatchArgs),
+    /// Grade a class: one submission per subfolder, or Moodle's download (one row per student).
+    Batch(Box<BatchArgs>),
     /// (lab7's own) Read one report's lines within bounds and print them as JSON: each
     /// report is read by a child process of this kind, whose memory and CPU time are capped.
     #[command(hide = true)]

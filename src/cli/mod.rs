@@ -48,7 +48,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Explain(a) => explain(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
-        Command::Batch(a) => batch_cmd(a, &interrupt).await,
+        Command::Batch(a) => batch_cmd(*a, &interrupt).await,
         Command::ReadReport(a) => read_report(&a),
     }?;
     Ok(interrupt.exit().unwrap_or(code))
