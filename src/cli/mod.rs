@@ -379,7 +379,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
         return Ok(finish_batch(&results, &a.out, &sink));
     }
     let dir = a.dir.clone().expect("clap requires DIR without --reports");
-    if lab7::intake::is_moodle(&dir) {
+    if lab7::intake::is_class(&dir) {
         return class::grade(a, &dir, interrupt).await;
     }
     let opts = batch_options(&a, interrupt)?;

@@ -160,8 +160,8 @@ impl Row {
         let mut why = Vec::new();
         match &self.student.project {
             Project::Found { .. } => {}
-            Project::Missing if !self.student.links.is_empty() => {
-                why.push("no Dockerfile, a link instead (lab7 does not clone repositories yet: grade it by hand)".into())
+            Project::Missing if !self.student.links.is_empty() && self.student.archives.is_empty() && self.student.refused.is_empty() => {
+                why.push("no Dockerfile, a repository link instead (list it in a roster CSV to have it cloned and graded)".into())
             }
             Project::Missing => why.push("no Dockerfile found".into()),
             Project::Ambiguous(all) => why.push(format!(
@@ -176,8 +176,8 @@ impl Row {
         if self.student.report.is_none() {
             why.push("no report found".into());
         }
-        if !self.student.refused.is_empty() {
-            why.push(format!("{} entries refused", self.student.refused.len()));
+        if let Some(first) = self.student.refused.first() {
+            why.push(format!("{} refused (first: {first})", self.student.refused.len()));
         }
         why.extend(self.overrides.iter().map(|o| o.to_string()));
         why.join("; ")

@@ -5,6 +5,7 @@
 //! class. lab7 only reads what it unpacked: a `.git` inside an archive is a folder of files.
 
 pub mod find;
+pub mod git;
 pub mod moodle;
 pub mod unpack;
 
@@ -27,6 +28,8 @@ pub enum Layout {
     MoodleFolder,
     /// One folder per student, named as the instructor likes.
     Folders,
+    /// A roster of repositories, `name,url[,sha]`, cloned at grading time.
+    Roster,
 }
 
 /// One student's hand-in, unpacked and searched.
@@ -91,9 +94,10 @@ pub struct IntakeOptions {
     pub skip: Vec<PathBuf>,
 }
 
-/// Whether `input` is a class as Moodle gives it: a zip, or a folder holding Moodle's
+/// Whether `input` is a class `read_class` reads, rather than a folder of project folders: a
+/// file (Moodle's zip, a roster CSV), or a folder holding Moodle's
 /// `<Full Name>_<id>_assignsubmission_<plugin>` folders.
-pub fn is_moodle(input: &Path) -> bool {
+pub fn is_class(input: &Path) -> bool {
     if input.is_file() {
         return true;
     }
@@ -110,6 +114,11 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
     let _ = std::fs::remove_dir_all(work);
     std::fs::create_dir_all(work.join("students"))
         .map_err(|e| Error::input(format!("{}: {e}", work.display()), "give a folder lab7 may write to"))?;
+    if input.is_file() && input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        let roster = git::read_roster(input)?;
+        let students = roster.iter().map(|e| cloned(e, &work.join("students"), opts)).collect();
+        return Ok(Class { layout: Layout::Roster, students, refused: Vec::new() });
+    }
     let (root, mut layout, refused) = if input.is_file() {
         let download = work.join("download");
         // The whole class's download: as many entries as 500 students' hand-ins, no nesting here.
@@ -123,7 +132,7 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
         if unpack::Kind::of(input) != Some(unpack::Kind::Zip) {
             return Err(Error::input(
                 format!("{}: not a zip, so not Moodle's download", input.display()),
-                "give Moodle's \"Download all submissions\" zip, or a folder with one folder per student",
+                "give Moodle's \"Download all submissions\" zip, a roster CSV (name,url[,sha]), or a folder with one folder per student",
             ));
         }
         u.unpack(input, &file_name(input), &download, 1);
@@ -209,6 +218,37 @@ impl Group {
             links,
             refused: u.refused,
         }
+    }
+}
+
+/// One roster line's repository, cloned and searched; a clone that fails is that student's
+/// refusal, not the class's end.
+fn cloned(entry: &git::RosterEntry, students: &Path, opts: &IntakeOptions) -> Student {
+    let key = safe_name(&entry.name);
+    let files = students.join(&key);
+    let mut refused = Vec::new();
+    let mut archives = Vec::new();
+    match git::clone(entry, &files) {
+        Ok(c) => archives.push((entry.url.clone(), format!("commit {} fetched {}", c.sha, c.fetched_at))),
+        Err(e) => refused.push(Refused {
+            archive: entry.url.clone(),
+            entry: format!("(the repository: {e})"),
+            why: Why::Unreadable,
+        }),
+    }
+    let project = find::project(&files, opts.dockerfile.as_deref());
+    let report = find::report(&files);
+    Student {
+        name: entry.name.clone(),
+        key,
+        participant: None,
+        download_folders: Vec::new(),
+        files,
+        project,
+        report,
+        archives,
+        links: vec![entry.url.clone()],
+        refused,
     }
 }
 
