@@ -121,6 +121,24 @@ fn a_roster_is_cloned_without_running_anything_and_the_handed_in_commit_is_grade
         cyd.refused[0]
     );
 
+    // A Moodle student who linked the repository in the online text instead of uploading: cloned.
+    let bare = root.path().join("ola.git");
+    git(root.path(), &["clone", "-q", "--bare", repo.to_str().unwrap(), bare.to_str().unwrap()]);
+    let download = root.path().join("download");
+    let ola = download.join("Ola Źrebię_102_assignsubmission_onlinetext");
+    std::fs::create_dir_all(&ola).unwrap();
+    std::fs::write(
+        ola.join("onlinetext.html"),
+        format!("<p>Moje repozytorium: <a href=\"file://{0}\">file://{0}</a></p>", bare.display()),
+    )
+    .unwrap();
+    let moodle = intake::read_class(&download, &root.path().join("work2"), &IntakeOptions::default()).unwrap();
+    let ola = &moodle.students[0];
+    assert_eq!(ola.archives.len(), 1, "{:?}", ola.refused);
+    assert!(ola.archives[0].1.starts_with("commit "), "{:?}", ola.archives);
+    assert!(matches!(&ola.project, Project::Found { .. }), "{:?}", ola.project);
+    assert!(!marker.exists());
+
     // A roster line that would run a command instead of fetching stops the run, named.
     std::fs::write(&roster, "Eve,ext::sh -c touch% /tmp/lab7-ext\n").unwrap();
     let e = intake::read_class(&roster, &work, &IntakeOptions::default()).unwrap_err().to_string();

@@ -71,6 +71,17 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a link in a student's online text is a repository to clone: a URL lab7 fetches
+/// that ends in `.git` or names a repository on a known forge (not any web page).
+pub fn looks_like_repository(url: &str) -> bool {
+    const FORGES: &[&str] = &["github.com/", "gitlab.com/", "bitbucket.org/", "codeberg.org/"];
+    check_url(url).is_ok()
+        && (url.trim_end_matches('/').ends_with(".git")
+            || FORGES
+                .iter()
+                .any(|f| url.split_once(f).is_some_and(|(_, path)| path.trim_matches('/').split('/').count() == 2)))
+}
+
 /// A clone as graded: the commit checked out and when the grader fetched it.
 #[derive(Debug, Clone)]
 pub struct Cloned {
@@ -117,6 +128,11 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
         "filter.lfs.required=false",
         "-c",
         "init.templateDir=",
+        // A stalled or unreachable server ends the clone, not the batch.
+        "-c",
+        "http.lowSpeedLimit=1000",
+        "-c",
+        "http.lowSpeedTime=30",
     ])
     .args(args)
     .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -126,6 +142,7 @@ fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
     .env("GIT_ASKPASS", "true")
     .env("SSH_ASKPASS", "true")
     .env("GIT_LFS_SKIP_SMUDGE", "1")
+    .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o ConnectTimeout=20")
     .env_remove("GIT_DIR")
     .env_remove("GIT_WORK_TREE");
     let out = c.output().map_err(|e| format!("git: {e} (install git)"))?;
@@ -148,5 +165,9 @@ mod tests {
         for bad in ["ext::sh -c touch% /tmp/pwned", "--upload-pack=touch /tmp/x", "/etc", "fd::3"] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+        assert!(looks_like_repository("https://github.com/ola/lab7"));
+        assert!(looks_like_repository("https://git.example.edu/anna/lab7.git"));
+        assert!(!looks_like_repository("https://github.com/ola/lab7/blob/main/README.md"));
+        assert!(!looks_like_repository("https://docs.docker.com/build/"));
     }
 }

@@ -204,7 +204,19 @@ impl Group {
         for folder in &self.folders {
             copy_tree(folder, &files, &file_name(folder), &mut u, &mut archives, &mut links);
         }
-        let project = find::project(&files, opts.dockerfile.as_deref());
+        let mut project = find::project(&files, opts.dockerfile.as_deref());
+        // No project uploaded, a repository linked in the online text instead: cloned now, as a
+        // roster's would be.
+        if project == Project::Missing {
+            if let Some(url) = links.iter().find(|l| git::looks_like_repository(l)) {
+                let entry = git::RosterEntry { name: self.name.clone(), url: url.clone(), sha: None };
+                match git::clone(&entry, &files.join("repository")) {
+                    Ok(c) => archives.push((url.clone(), format!("commit {} fetched {}", c.sha, c.fetched_at))),
+                    Err(e) => u.refuse(url, &format!("(the repository: {e})"), Why::Unreadable),
+                }
+                project = find::project(&files, opts.dockerfile.as_deref());
+            }
+        }
         let report = find::report(&files);
         Student {
             name: self.name,
@@ -291,8 +303,9 @@ fn unpacked_beside(archive: &Path) -> PathBuf {
 }
 
 fn urls(html: &str) -> Vec<String> {
-    static URL: std::sync::LazyLock<regex::Regex> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r#"https?://[^\s"'<>]+"#).unwrap());
+    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?:https?|ssh|git|file)://[^\s"'<>]+|git@[\w.-]+:[^\s"'<>]+"#).unwrap()
+    });
     let mut found: Vec<String> =
         URL.find_iter(html).map(|m| m.as_str().trim_end_matches(['.', ',', ')']).to_string()).collect();
     found.dedup();
