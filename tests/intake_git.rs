@@ -121,6 +121,26 @@ fn a_roster_is_cloned_without_running_anything_and_the_handed_in_commit_is_grade
         cyd.refused[0]
     );
 
+    // `lab7 collect` at the deadline: each repository copied, its head recorded. A force-push
+    // afterwards (history rewritten) changes nothing of what is graded.
+    let snapshots = root.path().join("snapshots");
+    std::fs::create_dir_all(&snapshots).unwrap();
+    let entries = intake::git::read_roster(&roster).unwrap();
+    let collected = intake::git::collect(&entries[..2], &snapshots);
+    let late = git(&repo, &["rev-parse", "HEAD"]);
+    assert_eq!(collected[1].snapshot.as_ref().unwrap().1, late, "Bob's head at the deadline");
+    git(&repo, &["reset", "-q", "--hard", &handed_in]);
+    std::fs::write(repo.join("app/Dockerfile_multi"), "FROM busybox:1.36
+RUN echo rewritten
+").unwrap();
+    git(&repo, &["commit", "-qam", "rewritten after the deadline"]);
+    let collected_roster = snapshots.join("roster.csv");
+    std::fs::write(&collected_roster, intake::git::collected_roster(&collected).unwrap()).unwrap();
+    let later = intake::read_class(&collected_roster, &root.path().join("work3"), &IntakeOptions::default()).unwrap();
+    assert!(later.students[1].archives[0].1.starts_with(&format!("commit {late} ")), "{:?}", later.students[1].archives);
+    assert!(later.students[0].archives[0].1.starts_with(&format!("commit {handed_in} ")));
+    assert!(!marker.exists());
+
     // A Moodle student who linked the repository in the online text instead of uploading: cloned.
     let bare = root.path().join("ola.git");
     git(root.path(), &["clone", "-q", "--bare", repo.to_str().unwrap(), bare.to_str().unwrap()]);

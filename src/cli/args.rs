@@ -45,6 +45,8 @@ pub(super) enum Command {
     Inspect(InspectArgs),
     /// Self-check a live registry7 (read-only): image for both architectures, separate mode=max cache.
     Audit(AuditArgs),
+    /// Snapshot a roster's repositories now (at the deadline), for `batch` to grade later.
+    Collect(CollectArgs),
     /// Grade a class: one submission per subfolder, or Moodle's download (one row per student).
     Batch(Box<BatchArgs>),
     /// (lab7's own) Read one report's lines within bounds and print them as JSON: each
@@ -217,6 +219,15 @@ pub(super) struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(super) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CollectArgs {
+    /// The roster: `name,url[,sha]` per line.
+    pub(super) roster: PathBuf,
+    /// An empty folder for the snapshots; `DIR/roster.csv` names them for `lab7 batch`.
+    #[arg(long, value_name = "DIR")]
+    pub(super) into: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -24,8 +24,8 @@ use lab7::report::{BuildSummary, Report, RunSummary};
 use lab7::{batch, inspect, Error, Exit};
 
 use args::{
-    AuditArgs, BatchArgs, CheckArgs, Command, DoctorArgs, ExplainArgs, GradeLogsArgs, GradeReportArgs, InspectArgs,
-    Output,
+    AuditArgs, BatchArgs, CheckArgs, CollectArgs, Command, DoctorArgs, ExplainArgs, GradeLogsArgs, GradeReportArgs,
+    InspectArgs, Output,
 };
 pub use args::{Cli, ReadReportArgs};
 
@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         Command::Explain(a) => explain(a),
         Command::Inspect(a) => inspect_cmd(a).await,
         Command::Audit(a) => audit(a).await,
+        Command::Collect(a) => collect(a),
         Command::Batch(a) => batch_cmd(*a, &interrupt).await,
         Command::ReadReport(a) => read_report(&a),
     }?;
@@ -394,6 +395,26 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     })
     .await?;
     Ok(finish_batch(&results, &a.out, &sink))
+}
+
+/// `lab7 collect`: each repository of the roster copied now, and the roster of the copies.
+fn collect(a: CollectArgs) -> Result<Exit, Error> {
+    let roster = lab7::intake::git::read_roster(&a.roster)?;
+    outputs::check_dir(&a.into)?;
+    let collected = lab7::intake::git::collect(&roster, &a.into);
+    for c in &collected {
+        match &c.snapshot {
+            Ok((path, sha)) => {
+                eprintln!("lab7: {}: commit {sha} at {} → {}", c.entry.name, c.fetched_at, path.display())
+            }
+            Err(e) => eprintln!("lab7: {}: not collected ({}): {e}", c.entry.name, c.entry.url),
+        }
+    }
+    let out = a.into.join("roster.csv");
+    let text = lab7::intake::git::collected_roster(&collected).map_err(|e| Error::Lab(e.to_string()))?;
+    outputs::write(&out, &text, "the collected roster")?;
+    eprintln!("lab7: wrote {}: grade it with `lab7 batch {}`", out.display(), out.display());
+    Ok(if collected.iter().all(|c| c.snapshot.is_ok()) { Exit::Pass } else { Exit::Fail })
 }
 
 /// The batch's settings from its flags, checked once.

@@ -103,6 +103,57 @@ pub fn clone(entry: &RosterEntry, into: &Path) -> Result<Cloned, String> {
     Ok(Cloned { sha, fetched_at })
 }
 
+/// A repository kept as it was when collected: a bare copy of it in the snapshot folder.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    pub entry: RosterEntry,
+    /// The snapshot (`DIR/<name>.git`) and the commit of its head, or why it could not be taken.
+    pub snapshot: Result<(std::path::PathBuf, String), String>,
+    pub fetched_at: String,
+}
+
+/// `lab7 collect`: each repository copied (bare, every branch) into `dir` at this moment — the
+/// deadline's snapshot, which a later force-push cannot change. The roster it writes names
+/// the snapshots and their head commits, for `batch` to grade later.
+pub fn collect(roster: &[RosterEntry], dir: &Path) -> Vec<Collected> {
+    roster
+        .iter()
+        .map(|entry| {
+            let fetched_at = crate::gradebook::moodle::now();
+            let into = dir.join(format!("{}.git", safe_file_name(&entry.name)));
+            let snapshot = (|| {
+                if into.exists() {
+                    return Err(format!("{} exists: collect into an empty folder", into.display()));
+                }
+                git(None, &["clone", "--bare", "--quiet", "--", &entry.url, &into.to_string_lossy()])?;
+                let rev = entry.sha.as_deref().unwrap_or("HEAD");
+                let sha =
+                    git(Some(&into), &["rev-parse", "--verify", &format!("{rev}^{{commit}}")])?.trim().to_string();
+                Ok((into.clone(), sha))
+            })();
+            Collected { entry: entry.clone(), snapshot, fetched_at }
+        })
+        .collect()
+}
+
+/// The roster `batch` reads back: `name,url,sha,fetched_at`, each URL the snapshot's.
+pub fn collected_roster(collected: &[Collected]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["name", "url", "sha", "fetched_at"])?;
+    for c in collected {
+        if let Ok((path, sha)) = &c.snapshot {
+            let url = format!("file://{}", path.canonicalize().unwrap_or(path.clone()).display());
+            w.write_record([c.entry.name.as_str(), &url, sha, &c.fetched_at])?;
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn safe_file_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
 /// Runs git with nothing of this machine's or the repository's configuration that could run
 /// a program: no hooks, no user or system config, no filters, no LFS smudge, no prompts.
 fn git(dir: Option<&Path>, args: &[&str]) -> Result<String, String> {
