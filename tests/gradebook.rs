@@ -33,7 +33,7 @@ fn row(name: &str, report: &str) -> Row {
     result.max_points = r.score.max_points;
     result.bonus_points = r.score.bonus_points;
     result.produced = h.produced_digests();
-    Row { student: student(name), project: None, report: Some(result), overrides: Vec::new() }
+    Row { student: student(name), project: None, report: Some(result), overrides: Vec::new(), late: None }
 }
 
 #[test]

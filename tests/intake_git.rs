@@ -130,14 +130,22 @@ fn a_roster_is_cloned_without_running_anything_and_the_handed_in_commit_is_grade
     let late = git(&repo, &["rev-parse", "HEAD"]);
     assert_eq!(collected[1].snapshot.as_ref().unwrap().1, late, "Bob's head at the deadline");
     git(&repo, &["reset", "-q", "--hard", &handed_in]);
-    std::fs::write(repo.join("app/Dockerfile_multi"), "FROM busybox:1.36
+    std::fs::write(
+        repo.join("app/Dockerfile_multi"),
+        "FROM busybox:1.36
 RUN echo rewritten
-").unwrap();
+",
+    )
+    .unwrap();
     git(&repo, &["commit", "-qam", "rewritten after the deadline"]);
     let collected_roster = snapshots.join("roster.csv");
     std::fs::write(&collected_roster, intake::git::collected_roster(&collected).unwrap()).unwrap();
     let later = intake::read_class(&collected_roster, &root.path().join("work3"), &IntakeOptions::default()).unwrap();
-    assert!(later.students[1].archives[0].1.starts_with(&format!("commit {late} ")), "{:?}", later.students[1].archives);
+    assert!(
+        later.students[1].archives[0].1.starts_with(&format!("commit {late} ")),
+        "{:?}",
+        later.students[1].archives
+    );
     assert!(later.students[0].archives[0].1.starts_with(&format!("commit {handed_in} ")));
     assert!(!marker.exists());
 

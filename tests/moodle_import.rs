@@ -197,3 +197,21 @@ fn a_file_that_is_no_worksheet_is_refused_with_where_to_get_one() {
     let e = Worksheet::read(&f).unwrap_err().to_string();
     assert!(e.contains("not a Moodle grading worksheet") && e.contains("Download grading worksheet"), "{e}");
 }
+
+#[test]
+fn moodle_dates_in_english_and_polish_are_read_and_late_days_counted() {
+    use lab7::gradebook::moodle::moodle_date;
+    use lab7::gradebook::LateRule;
+    let en = moodle_date("Monday, 7 December 2026, 9:12 PM").unwrap();
+    assert_eq!(en.to_string(), "2026-12-07 21:12:00.0");
+    let pl = moodle_date("poniedziałek, 7 grudnia 2026, 09:12").unwrap();
+    assert_eq!(pl.to_string(), "2026-12-07 9:12:00.0");
+    assert_eq!(moodle_date("12 AM, Monday, 7 December 2026, 12:05 AM").unwrap().to_string(), "2026-12-07 0:05:00.0");
+    assert_eq!(moodle_date("-"), None, "not handed in");
+    let rule = LateRule { deadline: moodle_date("7 December 2026, 23:59").unwrap(), per_day: 10.0, max: 30.0 };
+    assert_eq!(rule.apply(moodle_date("7 December 2026, 23:59").unwrap()), None, "at the deadline is on time");
+    assert_eq!(rule.apply(moodle_date("8 December 2026, 00:00").unwrap()).unwrap().started_days, 1);
+    assert_eq!(rule.apply(moodle_date("8 December 2026, 23:59").unwrap()).unwrap().started_days, 1);
+    assert_eq!(rule.apply(moodle_date("9 December 2026, 00:00").unwrap()).unwrap().started_days, 2);
+    assert_eq!(rule.apply(moodle_date("31 December 2026, 10:00").unwrap()).unwrap().penalty, 30.0, "capped");
+}

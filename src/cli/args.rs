@@ -288,6 +288,16 @@ pub(super) struct BatchArgs {
     /// grades and shown in every row and feedback. Give it to every regrade.
     #[arg(long, value_name = "FILE.csv")]
     pub(super) overrides: Option<PathBuf>,
+    /// For a Moodle class with --moodle-worksheet: the deadline, `YYYY-MM-DD HH:MM` in the
+    /// site's time zone (as the worksheet's `Last modified (submission)` is written).
+    #[arg(long, value_name = "YYYY-MM-DD HH:MM", value_parser = parse_deadline, requires = "moodle_worksheet")]
+    pub(super) deadline: Option<time::PrimitiveDateTime>,
+    /// Percentage points of the total each started day after --deadline costs.
+    #[arg(long, value_name = "PERCENT", requires = "deadline", default_value_t = 0.0)]
+    pub(super) late_penalty: f64,
+    /// The most a late hand-in loses, in percentage points.
+    #[arg(long, value_name = "PERCENT", requires = "deadline", default_value_t = 100.0)]
+    pub(super) late_penalty_max: f64,
     /// For a Moodle class: the assignment's offline grading worksheet (CSV, as downloaded);
     /// lab7 writes it filled (Grade, Last modified (grade), Feedback comments) beside --out.
     #[arg(long, value_name = "FILE.csv")]
@@ -343,4 +353,10 @@ impl RemoteArgs {
         });
         self.nodes.iter().map(|n| RemoteNode::parse(n, tls.clone(), address)).collect()
     }
+}
+
+/// `--deadline`: a local date and time, typed once into the value lab7 compares.
+fn parse_deadline(s: &str) -> Result<time::PrimitiveDateTime, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::PrimitiveDateTime::parse(s.trim(), &fmt).map_err(|e| format!("`{s}`: {e} (write it as 2026-12-07 23:59)"))
 }

@@ -75,6 +75,7 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
             project: find(&projects, &s.key),
             report: find(&reports, &s.key),
             overrides: overrides.iter().filter(|o| o.names(&s)).cloned().collect(),
+            late: late(&a, worksheet.as_ref(), &s),
             student: s,
         })
         .collect();
@@ -284,4 +285,10 @@ fn print_changes(before: &[(String, String)], rows: &[Row]) {
     if changed == 0 {
         eprintln!("lab7: no total changed since the last run");
     }
+}
+
+/// The late penalty of a student, from the worksheet's `Last modified (submission)`.
+fn late(a: &BatchArgs, worksheet: Option<&moodle::Worksheet>, s: &Student) -> Option<gradebook::Late> {
+    let rule = gradebook::LateRule { deadline: a.deadline?, per_day: a.late_penalty, max: a.late_penalty_max };
+    rule.apply(worksheet?.submitted(s.participant?)?)
 }

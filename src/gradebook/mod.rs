@@ -25,6 +25,52 @@ pub struct Row {
     pub report: Option<SubmissionResult>,
     /// The instructor's word on this student (`--overrides`), applied over lab7's.
     pub overrides: Vec<Override>,
+    /// Handed in after the deadline: the penalty taken from the total.
+    pub late: Option<Late>,
+}
+
+/// The deadline and what each started day after it costs (`--deadline`, `--late-penalty`).
+#[derive(Debug, Clone, Copy)]
+pub struct LateRule {
+    /// In the Moodle site's time zone, as its worksheet writes times.
+    pub deadline: time::PrimitiveDateTime,
+    /// Percentage points of the total per started day late.
+    pub per_day: f64,
+    /// The most a late hand-in loses.
+    pub max: f64,
+}
+
+/// A late hand-in: when, how many started days after the deadline, and the points it costs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Late {
+    pub submitted: time::PrimitiveDateTime,
+    pub started_days: i64,
+    pub penalty: f64,
+}
+
+impl LateRule {
+    /// The penalty for a hand-in at `submitted` (`None`: on time). A day is started by any
+    /// minute past the deadline or a full day after it.
+    pub fn apply(&self, submitted: time::PrimitiveDateTime) -> Option<Late> {
+        let after = submitted - self.deadline;
+        if after <= time::Duration::ZERO {
+            return None;
+        }
+        let started_days = (after.whole_seconds() + 86_399) / 86_400;
+        Some(Late { submitted, started_days, penalty: (started_days as f64 * self.per_day).min(self.max) })
+    }
+}
+
+impl std::fmt::Display for Late {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+        let when = self.submitted.format(&fmt).unwrap_or_default();
+        write!(
+            f,
+            "late: handed in {when}, {} started day(s) after the deadline: −{} %",
+            self.started_days, self.penalty
+        )
+    }
 }
 
 /// What an override sets.
@@ -150,7 +196,9 @@ impl Row {
 
     pub fn total_percent(&self) -> f64 {
         let total = self.overridden(Target::Total).unwrap_or_else(|| {
-            PROJECT_WEIGHT * self.project_percent() + REPORT_WEIGHT * self.report_percent() + self.bonus_percent()
+            let earned =
+                PROJECT_WEIGHT * self.project_percent() + REPORT_WEIGHT * self.report_percent() + self.bonus_percent();
+            (earned - self.late.as_ref().map_or(0.0, |l| l.penalty)).max(0.0)
         });
         (total * 100.0).round() / 100.0
     }
@@ -179,6 +227,7 @@ impl Row {
         if let Some(first) = self.student.refused.first() {
             why.push(format!("{} refused (first: {first})", self.student.refused.len()));
         }
+        why.extend(self.late.iter().map(|l| l.to_string()));
         why.extend(self.overrides.iter().map(|o| o.to_string()));
         why.join("; ")
     }

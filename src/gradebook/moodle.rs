@@ -25,6 +25,8 @@ pub struct Columns {
     pub max_grade: Option<usize>,
     pub modified: usize,
     pub feedback: Option<usize>,
+    /// `Last modified (submission)`: when the student handed in, in the site's words.
+    pub submitted: Option<usize>,
 }
 
 /// Moodle's offline grading worksheet, as downloaded.
@@ -137,6 +139,14 @@ impl Worksheet {
         filled
     }
 
+    /// When a participant handed in, as the worksheet says (`None`: not handed in, or a date
+    /// lab7 cannot read).
+    pub fn submitted(&self, participant: u64) -> Option<time::PrimitiveDateTime> {
+        let col = self.columns.submitted?;
+        let row = self.rows.iter().find(|r| self.participant(r) == Some(participant))?;
+        moodle_date(&row[col])
+    }
+
     pub fn write(&self, path: &Path) -> Result<(), Error> {
         let fail = |e: &dyn std::fmt::Display| {
             Error::input(format!("{}: cannot write the worksheet: {e}", path.display()), "name a file you may write")
@@ -179,7 +189,10 @@ fn locate(headers: &[String], rows: &[Vec<String>]) -> Result<Columns, String> {
     if [grade, modified].contains(&identifier) || feedback == Some(grade) {
         return Err("its columns are not in Moodle's order".into());
     }
-    Ok(Columns { identifier, grade, max_grade, modified, feedback })
+    // After Maximum Grade and Grade can be changed, Moodle writes Last modified (submission).
+    let submitted = named("Last modified (submission)")
+        .or(max_grade.map(|m| m + 2).filter(|&i| i < modified && Some(i) != feedback));
+    Ok(Columns { identifier, grade, max_grade, modified, feedback, submitted })
 }
 
 /// The column whose every cell is a prefix and a number (`Participant 123`, `Uczestnik 123`).
@@ -223,4 +236,42 @@ pub fn feedback_zip(path: &Path, files: &[(String, String, String)]) -> Result<(
     }
     z.finish().map_err(|e| fail(&e))?;
     Ok(())
+}
+
+/// Month names as Moodle's English and Polish sites write them in dates (Polish in the genitive,
+/// and the nominative some themes use).
+const MONTHS: [(&[&str], u8); 12] = [
+    (&["january", "jan", "stycznia", "styczeń"], 1),
+    (&["february", "feb", "lutego", "luty"], 2),
+    (&["march", "mar", "marca", "marzec"], 3),
+    (&["april", "apr", "kwietnia", "kwiecień"], 4),
+    (&["may", "maja", "maj"], 5),
+    (&["june", "jun", "czerwca", "czerwiec"], 6),
+    (&["july", "jul", "lipca", "lipiec"], 7),
+    (&["august", "aug", "sierpnia", "sierpień"], 8),
+    (&["september", "sep", "września", "wrzesień"], 9),
+    (&["october", "oct", "października", "październik"], 10),
+    (&["november", "nov", "listopada", "listopad"], 11),
+    (&["december", "dec", "grudnia", "grudzień"], 12),
+];
+
+/// A date as Moodle's worksheet writes it (`Monday, 7 December 2026, 9:12 AM`;
+/// `poniedziałek, 7 grudnia 2026, 09:12`), in the site's time zone; `-` is no date.
+pub fn moodle_date(text: &str) -> Option<time::PrimitiveDateTime> {
+    static DATE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)(\d{1,2})\.?\s+(\p{L}+)\s+(\d{4}),?\s+(\d{1,2}):(\d{2})\s*(am|pm)?").unwrap()
+    });
+    let c = DATE.captures(text)?;
+    let month_word = c[2].to_lowercase();
+    let month = MONTHS.iter().find(|(names, _)| names.contains(&month_word.as_str()))?.1;
+    let mut hour: u8 = c[4].parse().ok()?;
+    match c.get(6).map(|m| m.as_str().to_ascii_lowercase()) {
+        Some(p) if p == "pm" && hour < 12 => hour += 12,
+        Some(p) if p == "am" && hour == 12 => hour = 0,
+        _ => {}
+    }
+    let date =
+        time::Date::from_calendar_date(c[3].parse().ok()?, time::Month::try_from(month).ok()?, c[1].parse().ok()?)
+            .ok()?;
+    Some(time::PrimitiveDateTime::new(date, time::Time::from_hms(hour, c[5].parse().ok()?, 0).ok()?))
 }

@@ -110,7 +110,11 @@ fn a_moodle_download_is_graded_one_row_per_student() {
         (104, "Mallory Ęwil"),
         (105, "Nobody Handedin"),
     ] {
-        sheet += &format!("Participant {id},{name},s{id}@example.edu,Submitted for grading,,150.00,Yes,\"Monday, 7 December 2026, 9:00 AM\",x.zip,-,\n");
+        // Mallory handed in a day and a bit after the deadline (7 December, 23:59).
+        let when = if id == 104 { "Tuesday, 8 December 2026, 11:15 PM" } else { "Monday, 7 December 2026, 9:00 AM" };
+        sheet += &format!(
+            "Participant {id},{name},s{id}@example.edu,Submitted for grading,,150.00,Yes,\"{when}\",x.zip,-,\n"
+        );
     }
     std::fs::write(&worksheet, sheet).unwrap();
     let o = common::lab7(
@@ -126,6 +130,10 @@ fn a_moodle_download_is_graded_one_row_per_student() {
             worksheet.to_str().unwrap(),
             "--moodle-full-marks",
             "100",
+            "--deadline",
+            "2026-12-07 23:59",
+            "--late-penalty",
+            "10",
         ],
     );
     let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
@@ -156,7 +164,9 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     assert!(m[9].contains("ambiguous: m/a/Dockerfile_multi, m/b/Dockerfile_multi"), "{m:?}");
     assert!(m[11].contains("../../../../tmp/lab7-class-zip-slip: would be written outside"), "{m:?}");
     assert!(!Path::new("/tmp/lab7-class-zip-slip").exists());
-    assert_eq!((&m[4], &m[6], &m[7]), ("100", "0", "50.00"), "the report still graded: {m:?}");
+    assert_eq!((&m[4], &m[6]), ("100", "0"), "the report still graded: {m:?}");
+    assert_eq!(&m[7], "40.00", "50 %, less 10 for the one started day late: {m:?}");
+    assert!(m[13].contains("late: handed in 2026-12-08 23:15, 1 started day(s) after the deadline: −10 %"), "{m:?}");
 
     // The projects' and reports' own results and reports, beside the class's CSV.
     assert!(dir.path().join("grades-project.csv").exists() && dir.path().join("grades-report.csv").exists());
