@@ -1,5 +1,5 @@
 # lab7 — the two commands of the README, and the steps they run first.
-.PHONY: demo test env env-lab build unit bench soak dist
+.PHONY: demo test env env-lab build unit bench soak dist class
 
 CARGO ?= cargo
 # Tests of one binary at once. The Docker tests (tests/lab) mostly wait on containers, and
@@ -51,3 +51,13 @@ bench: env
 # manifest, in target/dist (scripts/dist.sh installs what it needs).
 dist:
 	bash scripts/dist.sh
+
+# A Moodle-shaped class of twelve students (scripts/moodle-class.py), graded end to end as an
+# instructor would: the download zip and the grading worksheet in, one row per student, the
+# filled worksheet and the feedback zip out (README: A class from Moodle).
+class: env-lab build
+	rm -rf target/moodle-class
+	python3 scripts/moodle-class.py target/moodle-class
+	./target/debug/lab7 batch target/moodle-class/PAwChO-lab7-4242.zip --out target/moodle-class/grades.csv \
+		--moodle-worksheet target/moodle-class/worksheet.csv --moodle-full-marks 100 \
+		--deadline "2026-12-07 23:59" --late-penalty 10; test $$? -le 1

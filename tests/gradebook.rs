@@ -45,9 +45,10 @@ fn two_reports_of_one_session_are_shared_evidence_and_two_sessions_are_not() {
     assert_eq!(pairs.len(), 1, "{pairs:?}");
     assert_eq!(pairs[0].students, ("Ada".to_string(), "Bob".to_string()));
     assert!(pairs[0].digests.len() >= 5, "index, platform manifests, cache manifests: {:?}", pairs[0].digests);
-    let md = gradebook::shared_evidence_markdown(&pairs);
-    assert!(md.contains("**Ada** and **Bob**") && md.contains("no points taken"), "{md}");
-    assert!(gradebook::shared_evidence_markdown(&[]).contains("no digest of a run appears in two students' reports"));
+    let md = gradebook::shared_evidence_markdown(&rows, &pairs);
+    assert!(md.contains("**2 students** show the output of one run") && md.contains("no points taken"), "{md}");
+    assert!(md.contains("  - Ada, line ") && md.contains("  - Bob, line "), "each with where the digest stands: {md}");
+    assert!(gradebook::shared_evidence_markdown(&rows, &[]).contains("no digest of a run appears in two students' reports"));
 }
 
 #[test]

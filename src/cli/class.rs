@@ -82,7 +82,7 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     let csv = gradebook::csv(&rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
     outputs::write(&a.out, &csv, "the class's results")?;
     let shared = gradebook::shared_evidence(&rows);
-    let table = gradebook::markdown(&rows) + &gradebook::shared_evidence_markdown(&shared);
+    let table = gradebook::markdown(&rows) + &gradebook::shared_evidence_markdown(&rows, &shared);
     outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
     print!("{table}");
     print_changes(&before, &rows);

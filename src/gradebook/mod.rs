@@ -327,28 +327,46 @@ pub fn shared_evidence(rows: &[Row]) -> Vec<SharedEvidence> {
     pairs
 }
 
-/// The pairs as Markdown, for the class's summary.
-pub fn shared_evidence_markdown(pairs: &[SharedEvidence]) -> String {
+/// The pairs as Markdown, for the class's summary: students joined by shared digests form one
+/// group (eight reports of one run are one finding, not 28 pairs), each member with the line
+/// where the group's first shared digest stands in that report.
+pub fn shared_evidence_markdown(rows: &[Row], pairs: &[SharedEvidence]) -> String {
     if pairs.is_empty() {
         return "\nShared evidence: no digest of a run appears in two students' reports.\n".into();
     }
-    let mut o = String::from(
-        "\n## Shared evidence (for the instructor to judge; no points taken)\n\nA build's digests are unique to its run: the same one in two reports means the same run's output.\n\n",
-    );
+    let mut groups: Vec<Vec<String>> = Vec::new();
     for p in pairs {
-        let first = &p.digests[0];
-        o += &format!(
-            "- **{}** and **{}**: {} digest(s) in common, first {first}\n  - {}, {}: `{}`\n  - {}, {}: `{}`\n",
-            p.students.0,
-            p.students.1,
-            p.digests.len(),
-            p.students.0,
-            p.quotes.0.at,
-            p.quotes.0.text,
-            p.students.1,
-            p.quotes.1.at,
-            p.quotes.1.text
-        );
+        let (a, b) = &p.students;
+        let ia = groups.iter().position(|g| g.contains(a));
+        let ib = groups.iter().position(|g| g.contains(b));
+        match (ia, ib) {
+            (Some(i), Some(j)) if i != j => {
+                let moved = groups.remove(i.max(j));
+                groups[i.min(j)].extend(moved);
+            }
+            (Some(_), Some(_)) => {}
+            (Some(i), None) => groups[i].push(b.clone()),
+            (None, Some(j)) => groups[j].push(a.clone()),
+            (None, None) => groups.push(vec![a.clone(), b.clone()]),
+        }
+    }
+    let mut o = String::from(
+        "\n## Shared evidence (for the instructor to judge; no points taken)\n\nA build's digests are unique to its run: the same one in two reports means the same run's output.\n",
+    );
+    for g in &groups {
+        let first = pairs.iter().find(|p| g.contains(&p.students.0)).map(|p| p.digests[0].clone());
+        let Some(first) = first else { continue };
+        o += &format!("\n- **{} students** show the output of one run ({first}):\n", g.len());
+        for name in g {
+            let quote = rows
+                .iter()
+                .find(|r| &r.student.name == name)
+                .and_then(|r| r.report.as_ref()?.produced.iter().find(|(d, _)| *d == first).map(|(_, q)| q.clone()));
+            match quote {
+                Some(q) => o += &format!("  - {name}, {}: `{}`\n", q.at, q.text),
+                None => o += &format!("  - {name}\n"),
+            }
+        }
     }
     o
 }
