@@ -48,7 +48,9 @@ fn two_reports_of_one_session_are_shared_evidence_and_two_sessions_are_not() {
     let md = gradebook::shared_evidence_markdown(&rows, &pairs);
     assert!(md.contains("**2 students** show the output of one run") && md.contains("no points taken"), "{md}");
     assert!(md.contains("  - Ada, line ") && md.contains("  - Bob, line "), "each with where the digest stands: {md}");
-    assert!(gradebook::shared_evidence_markdown(&rows, &[]).contains("no digest of a run appears in two students' reports"));
+    assert!(
+        gradebook::shared_evidence_markdown(&rows, &[]).contains("no digest of a run appears in two students' reports")
+    );
 }
 
 #[test]

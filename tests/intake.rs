@@ -336,3 +336,23 @@ fn what_is_not_a_class_is_said_with_the_fix() {
     let e = intake::read_class(&empty, &dir.path().join("w2"), &IntakeOptions::default()).unwrap_err().to_string();
     assert!(e.contains("no folders, so no students"), "{e}");
 }
+
+#[test]
+fn what_the_download_itself_refuses_is_named_in_that_students_row() {
+    let dl = tempfile::tempdir().unwrap();
+    let zip = dl.path().join("class.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("Jan Kowalski_101_assignsubmission_file/Dockerfile", opts).unwrap();
+    z.write_all(MULTI.as_bytes()).unwrap();
+    // A file past the per-file limit inside the download itself.
+    z.start_file("Jan Kowalski_101_assignsubmission_file/huge.iso", opts).unwrap();
+    z.write_all(&vec![0u8; 3 << 20]).unwrap();
+    z.finish().unwrap();
+    let limits = Limits { entry_bytes: 1 << 20, ..Limits::default() };
+    let (class, _w) = read(&zip, limits);
+    assert!(class.refused.is_empty(), "{:?}", class.refused);
+    let jan = student(&class, 101);
+    assert_eq!(whys(jan), [Why::EntryTooBig], "{:?}", jan.refused);
+    assert!(jan.refused[0].entry.ends_with("huge.iso"));
+}

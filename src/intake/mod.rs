@@ -149,8 +149,18 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
     if layout == Layout::Folders && groups.iter().any(|g| g.participant.is_some()) {
         layout = Layout::MoodleFolder;
     }
-    let students = groups.into_iter().map(|g| g.read(&work.join("students"), opts)).collect();
-    Ok(Class { layout, students, refused })
+    let mut students: Vec<Student> = groups.into_iter().map(|g| g.read(&work.join("students"), opts)).collect();
+    // What the download's own unpacking refused (a file past the limits, a path climbing out)
+    // belongs in the row of the student whose folder held it.
+    let mut unclaimed = Vec::new();
+    for r in refused {
+        let folder = r.entry.split('/').next().unwrap_or_default();
+        match students.iter_mut().find(|s| s.download_folders.iter().any(|f| f == folder)) {
+            Some(s) => s.refused.push(r),
+            None => unclaimed.push(r),
+        }
+    }
+    Ok(Class { layout, students, refused: unclaimed })
 }
 
 /// The folders of one student before unpacking.

@@ -177,7 +177,10 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     // The reports of Jan, Zażółć and Mallory all paste one real session: shared evidence, listed
     // for the instructor, no points taken (Jan's report still earns 150 %).
     assert!(summary.contains("**3 students** show the output of one run"), "{summary}");
-    assert!(summary.contains("  - Jan Kowalski, page ") && summary.contains("  - Zażółć Gęślą-Jaźń, line "), "{summary}");
+    assert!(
+        summary.contains("  - Jan Kowalski, page ") && summary.contains("  - Zażółć Gęślą-Jaźń, line "),
+        "{summary}"
+    );
     assert!(summary.contains("no points taken"), "{summary}");
 
     // Back into Moodle: the worksheet filled for upload, the feedback files zipped by folder.
