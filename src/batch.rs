@@ -71,6 +71,9 @@ pub struct SubmissionResult {
     /// (`HandIn::produced_digests`), for the class's shared-evidence check.
     #[serde(skip)]
     pub produced: Vec<(crate::reference::Digest, crate::handin::Quote)>,
+    /// Each check's points, for the instructor's overrides of one check.
+    #[serde(skip)]
+    pub checks: Vec<crate::checks::CheckOutcome>,
     pub seconds: f64,
 }
 
@@ -309,6 +312,7 @@ impl SubmissionResult {
             review: None,
             interrupted: false,
             produced: Vec::new(),
+            checks: Vec::new(),
             seconds: 0.0,
         }
     }
@@ -321,6 +325,7 @@ impl SubmissionResult {
         self.percent = r.score.percent;
         self.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
         self.review = r.review.clone();
+        self.checks = r.checks.clone();
     }
 
     /// The ids of the checks it failed, as the rubric names them.

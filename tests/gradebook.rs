@@ -33,6 +33,7 @@ fn row(name: &str, report: &str) -> Row {
     result.max_points = r.score.max_points;
     result.bonus_points = r.score.bonus_points;
     result.produced = h.produced_digests();
+    result.checks = r.checks.clone();
     Row { student: student(name), project: None, report: Some(result), overrides: Vec::new(), late: None }
 }
 
@@ -109,4 +110,34 @@ fn a_bad_overrides_line_is_named_with_the_fix() {
         let e = gradebook::read_overrides(&file).unwrap_err().to_string();
         assert!(e.contains(said) && e.contains("fix:"), "{e}");
     }
+}
+
+#[test]
+fn one_checks_points_set_by_the_instructor_count_in_its_part() {
+    // unpruned.md loses 10 of its cache evidence's 30 points: the instructor saw the prune in
+    // the student's screenshots.
+    let mut r = row("Ada", "unpruned.md");
+    assert_eq!(r.report_points(), Some(90.0));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overrides.csv");
+    std::fs::write(&file, "student,what,points,reason\nAda,report_cache_evidence,30,prune shown in a screenshot\n")
+        .unwrap();
+    r.overrides = gradebook::read_overrides(&file).unwrap();
+    assert_eq!(r.report_points(), Some(100.0));
+    assert_eq!(r.bonus_points(), Some(50.0), "the bonus is its own part");
+    assert!(r.attention().contains("report_cache_evidence set to 30 by the instructor: prune shown in a screenshot"));
+}
+
+#[test]
+fn a_report_rubric_may_hold_the_class_deadline_and_penalty() {
+    let with = format!(
+        "{}\n[late]\ndeadline = \"2026-12-07 23:59\"\npercent_per_started_day = 10\n",
+        lab7::checks::DEFAULT_REPORT_RUBRIC
+    );
+    let r = lab7::checks::Rubric::parse(&with, "test").unwrap();
+    let late = r.late.unwrap();
+    assert_eq!((late.percent_per_started_day, late.max_percent), (10.0, 100.0));
+    let bad = with.replace("2026-12-07 23:59", "7.12.2026");
+    let e = lab7::checks::Rubric::parse(&bad, "test").unwrap_err().to_string();
+    assert!(e.contains("[late] deadline") && e.contains("fix:"), "{e}");
 }

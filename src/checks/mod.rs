@@ -19,7 +19,9 @@ use crate::reference::ImageRef;
 use crate::registry::deletion::DeletionEvidence;
 use crate::registry::{CacheEvidence, ImageSummary};
 use cache::{cache_exported, cache_imported_from_registry, cache_separate_image_mode_max, cached_steps_both_platforms};
-pub use rubric::{Rubric, RubricEntry, RubricKind, DEFAULT_REPORT_RUBRIC, DEFAULT_RUBRIC};
+pub use rubric::{
+    parse_deadline, LateSettings, Rubric, RubricEntry, RubricKind, DEFAULT_REPORT_RUBRIC, DEFAULT_RUBRIC,
+};
 
 /// The lab's requirements, in the lab's order. A rubric names them; an unknown name is
 /// refused when the rubric is read, with the known ones listed.

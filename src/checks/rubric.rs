@@ -30,6 +30,31 @@ pub struct Rubric {
     pub cache: Option<String>,
     #[serde(rename = "check")]
     pub checks: Vec<RubricEntry>,
+    /// The class's deadline and what lateness costs (a report rubric's `[late]`), for
+    /// `lab7 batch` on a Moodle class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<LateSettings>,
+}
+
+/// `[late]`: `deadline = "2026-12-07 23:59"` (the Moodle site's time zone),
+/// `percent_per_started_day = 10`, `max_percent = 50` (default 100).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LateSettings {
+    pub deadline: String,
+    pub percent_per_started_day: f64,
+    #[serde(default = "all")]
+    pub max_percent: f64,
+}
+
+fn all() -> f64 {
+    100.0
+}
+
+/// A deadline as written in a rubric or `--deadline`: `YYYY-MM-DD HH:MM`, local to the site.
+pub fn parse_deadline(s: &str) -> Result<time::PrimitiveDateTime, String> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
+    time::PrimitiveDateTime::parse(s.trim(), &fmt).map_err(|e| format!("`{s}`: {e} (write it as 2026-12-07 23:59)"))
 }
 
 pub const DEFAULT_RUBRIC: &str = include_str!("../../rubric.toml");
@@ -77,6 +102,9 @@ impl Rubric {
     /// Unknown check ids are refused by serde, which lists the known ones.
     pub fn parse(text: &str, origin: &str) -> Result<Rubric, Error> {
         let rubric: Rubric = toml::from_str(text).map_err(|e| Error::input_only(format!("{origin}: {e}")))?;
+        if let Some(Err(e)) = rubric.late.as_ref().map(|l| parse_deadline(&l.deadline)) {
+            return Err(Error::input(format!("{origin}: [late] deadline {e}"), "deadline = \"2026-12-07 23:59\""));
+        }
         rubric.validate_points().map_err(|(what, fix)| Error::input(format!("{origin}: {what}"), fix))?;
         for (key, name) in [("image", &rubric.image), ("cache", &rubric.cache)] {
             if let Some(Err(e)) = name.as_deref().map(str::parse::<ImageRef>) {

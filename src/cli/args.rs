@@ -251,8 +251,9 @@ pub(super) struct BatchArgs {
     /// Grade the reports in DIR instead (one .md/.txt/.pdf/.docx per student; no Docker needed).
     #[arg(long, value_name = "DIR", conflicts_with = "dir")]
     pub(super) reports: Option<PathBuf>,
-    /// A report rubric for --reports (default: the built-in rubric-report.toml).
-    #[arg(long, requires = "reports")]
+    /// The report rubric, for --reports and a class (default: the built-in rubric-report.toml;
+    /// its `[late]` gives a class's deadline and penalty).
+    #[arg(long)]
     pub(super) rubric: Option<PathBuf>,
     #[command(flatten)]
     pub(super) report: ReportLimitArgs,
@@ -357,6 +358,5 @@ impl RemoteArgs {
 
 /// `--deadline`: a local date and time, typed once into the value lab7 compares.
 fn parse_deadline(s: &str) -> Result<time::PrimitiveDateTime, String> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]");
-    time::PrimitiveDateTime::parse(s.trim(), &fmt).map_err(|e| format!("`{s}`: {e} (write it as 2026-12-07 23:59)"))
+    lab7::checks::parse_deadline(s)
 }

@@ -64,7 +64,7 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     let files: Vec<(String, PathBuf)> =
         class.students.iter().filter_map(|s| Some((s.key.clone(), s.report.clone()?))).collect();
     let reading = batch::ReportReading { reader: a.report.reader()?, own_outputs: own, cancel: interrupt.token() };
-    let rubric = super::report_rubric(None)?;
+    let rubric = super::report_rubric(a.rubric.as_deref())?;
     let reports =
         batch::grade_report_files(files, &rubric, &reading, &mut |r, report| reports_out.record(r, report)).await?;
 
@@ -75,14 +75,16 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
             project: find(&projects, &s.key),
             report: find(&reports, &s.key),
             overrides: overrides.iter().filter(|o| o.names(&s)).cloned().collect(),
-            late: late(&a, worksheet.as_ref(), &s),
+            late: late(&a, rubric.late.as_ref(), worksheet.as_ref(), &s),
             student: s,
         })
         .collect();
     let csv = gradebook::csv(&rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
     outputs::write(&a.out, &csv, "the class's results")?;
     let shared = gradebook::shared_evidence(&rows);
-    let table = gradebook::markdown(&rows) + &gradebook::shared_evidence_markdown(&rows, &shared);
+    let table = gradebook::markdown(&rows)
+        + &gradebook::shared_evidence_markdown(&rows, &shared)
+        + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(&rows));
     outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
     print!("{table}");
     print_changes(&before, &rows);
@@ -287,8 +289,22 @@ fn print_changes(before: &[(String, String)], rows: &[Row]) {
     }
 }
 
-/// The late penalty of a student, from the worksheet's `Last modified (submission)`.
-fn late(a: &BatchArgs, worksheet: Option<&moodle::Worksheet>, s: &Student) -> Option<gradebook::Late> {
-    let rule = gradebook::LateRule { deadline: a.deadline?, per_day: a.late_penalty, max: a.late_penalty_max };
+/// The late penalty of a student, from the worksheet's `Last modified (submission)`: the
+/// rule of the flags when given, else the report rubric's `[late]`.
+fn late(
+    a: &BatchArgs,
+    settings: Option<&lab7::checks::LateSettings>,
+    worksheet: Option<&moodle::Worksheet>,
+    s: &Student,
+) -> Option<gradebook::Late> {
+    let rule = match (a.deadline, settings) {
+        (Some(deadline), _) => gradebook::LateRule { deadline, per_day: a.late_penalty, max: a.late_penalty_max },
+        (None, Some(l)) => gradebook::LateRule {
+            deadline: lab7::checks::parse_deadline(&l.deadline).ok()?,
+            per_day: l.percent_per_started_day,
+            max: l.max_percent,
+        },
+        (None, None) => return None,
+    };
     rule.apply(worksheet?.submitted(s.participant?)?)
 }

@@ -383,6 +383,12 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     if lab7::intake::is_class(&dir) {
         return class::grade(a, &dir, interrupt).await;
     }
+    if a.rubric.is_some() {
+        return Err(Error::input(
+            "--rubric is the report rubric: it grades --reports, or the reports of a class (a Moodle download or a roster)",
+            "leave it out for a folder of projects (they are graded by the built-in rubric.toml)",
+        ));
+    }
     let opts = batch_options(&a, interrupt)?;
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.

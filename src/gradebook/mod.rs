@@ -84,6 +84,8 @@ pub enum Target {
     Report,
     /// The report's bonus points.
     Bonus,
+    /// One check's points (of the project's or the report's rubric), the rest recomputed.
+    Check(crate::checks::CheckId),
 }
 
 impl std::str::FromStr for Target {
@@ -94,7 +96,14 @@ impl std::str::FromStr for Target {
             "project" => Ok(Target::Project),
             "report" => Ok(Target::Report),
             "bonus" => Ok(Target::Bonus),
-            other => Err(format!("`{other}` is not what an override sets (total, project, report or bonus)")),
+            other => {
+                use serde::de::IntoDeserializer;
+                let id: Result<crate::checks::CheckId, serde::de::value::Error> =
+                    serde::Deserialize::deserialize(other.into_deserializer());
+                id.map(Target::Check).map_err(|_| {
+                    format!("`{other}` is not what an override sets (total, project, report, bonus, or a check's id such as report_manifest)")
+                })
+            }
         }
     }
 }
@@ -111,7 +120,10 @@ pub struct Override {
 
 impl std::fmt::Display for Override {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let what = format!("{:?}", self.target).to_lowercase();
+        let what = match self.target {
+            Target::Check(id) => id.to_string(),
+            t => format!("{t:?}").to_lowercase(),
+        };
         write!(f, "{what} set to {} by the instructor: {}", self.value, self.reason)
     }
 }
@@ -131,7 +143,7 @@ pub fn read_overrides(path: &std::path::Path) -> Result<Vec<Override>, crate::Er
     let bad = |line: usize, what: String| {
         crate::Error::input(
             format!("{}, line {line}: {what}", path.display()),
-            "each line is `student,what,points,reason` (what: total, project, report or bonus), under that header",
+            "each line is `student,what,points,reason` (what: total, project, report, bonus or a check's id), under that header",
         )
     };
     let mut reader = csv::ReaderBuilder::new()
@@ -171,18 +183,31 @@ impl Row {
         self.report.as_ref().map_or(100.0, |r| r.max_points)
     }
 
+    /// A part's points (its compulsory ones, or its bonus) with any check the instructor set
+    /// counted at their value; `None` when the part was not graded.
+    fn points_of(&self, part: Option<&SubmissionResult>, bonus: bool) -> Option<f64> {
+        let r = part?;
+        let set = |id| self.overridden(Target::Check(id));
+        if !r.checks.iter().any(|c| set(c.id).is_some()) {
+            return Some(if bonus { r.bonus_points } else { r.points });
+        }
+        Some(r.checks.iter().filter(|c| c.bonus == bonus).map(|c| set(c.id).unwrap_or(c.points)).sum())
+    }
+
     /// The project's percent of its compulsory points (0 when it was not graded).
     pub fn project_percent(&self) -> f64 {
-        self.overridden(Target::Project)
-            .unwrap_or_else(|| self.project.as_ref().map_or(0.0, |p| percent_of(p.points, p.max_points)))
+        self.overridden(Target::Project).unwrap_or_else(|| {
+            let max = self.project.as_ref().map_or(0.0, |p| p.max_points);
+            percent_of(self.points_of(self.project.as_ref(), false).unwrap_or(0.0), max)
+        })
     }
 
     pub fn report_points(&self) -> Option<f64> {
-        self.overridden(Target::Report).or(self.report.as_ref().map(|r| r.points))
+        self.overridden(Target::Report).or(self.points_of(self.report.as_ref(), false))
     }
 
     pub fn bonus_points(&self) -> Option<f64> {
-        self.overridden(Target::Bonus).or(self.report.as_ref().map(|r| r.bonus_points))
+        self.overridden(Target::Bonus).or(self.points_of(self.report.as_ref(), true))
     }
 
     pub fn report_percent(&self) -> f64 {
@@ -367,6 +392,48 @@ pub fn shared_evidence_markdown(rows: &[Row], pairs: &[SharedEvidence]) -> Strin
                 None => o += &format!("  - {name}\n"),
             }
         }
+    }
+    o
+}
+
+/// A weaker signal than a shared digest: students whose Dockerfiles are the same text once
+/// comments, blank lines, spacing and the case of instructions are set aside. Many students
+/// start from the lab's example, so it is listed for the instructor, never counted.
+pub fn same_dockerfiles(rows: &[Row]) -> Vec<Vec<String>> {
+    let mut by_text: Vec<(String, Vec<String>)> = Vec::new();
+    for r in rows {
+        let Project::Found { context, dockerfile, .. } = &r.student.project else { continue };
+        let Ok(text) = crate::lab::read_small(&context.join(dockerfile), 1 << 20) else { continue };
+        let key = normalized_dockerfile(&text);
+        match by_text.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(r.student.name.clone()),
+            None => by_text.push((key, vec![r.student.name.clone()])),
+        }
+    }
+    by_text.into_iter().map(|(_, names)| names).filter(|n| n.len() > 1).collect()
+}
+
+fn normalized_dockerfile(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            let first = words.next().unwrap_or_default().to_ascii_uppercase();
+            std::iter::once(first).chain(words.map(str::to_string)).collect::<Vec<_>>().join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The groups as Markdown, after the shared evidence.
+pub fn same_dockerfiles_markdown(groups: &[Vec<String>]) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("\n### A weaker signal: the same Dockerfile (comments and spacing aside)\n\n");
+    for g in groups {
+        o += &format!("- {} students: {}\n", g.len(), g.join(", "));
     }
     o
 }
