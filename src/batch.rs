@@ -74,6 +74,9 @@ pub struct SubmissionResult {
     /// Each check's points, for the instructor's overrides of one check.
     #[serde(skip)]
     pub checks: Vec<crate::checks::CheckOutcome>,
+    /// For a report: its prose as five-word runs (`HandIn::prose_shingles`).
+    #[serde(skip)]
+    pub prose: std::collections::HashSet<String>,
     pub seconds: f64,
 }
 
@@ -313,6 +316,7 @@ impl SubmissionResult {
             interrupted: false,
             produced: Vec::new(),
             checks: Vec::new(),
+            prose: Default::default(),
             seconds: 0.0,
         }
     }
@@ -477,6 +481,7 @@ pub async fn grade_report_files(
                 let r = h.grade(&file.display().to_string(), rubric);
                 result.score_from(&r);
                 result.produced = h.produced_digests();
+                result.prose = h.prose_shingles();
                 Some(r)
             }
             Err(ReadFailure::Unreadable(e)) => {

@@ -34,6 +34,7 @@ fn row(name: &str, report: &str) -> Row {
     result.bonus_points = r.score.bonus_points;
     result.produced = h.produced_digests();
     result.checks = r.checks.clone();
+    result.prose = h.prose_shingles();
     Row { student: student(name), project: None, report: Some(result), overrides: Vec::new(), late: None }
 }
 
@@ -140,4 +141,17 @@ fn a_report_rubric_may_hold_the_class_deadline_and_penalty() {
     let bad = with.replace("2026-12-07 23:59", "7.12.2026");
     let e = lab7::checks::Rubric::parse(&bad, "test").unwrap_err().to_string();
     assert!(e.contains("[late] deadline") && e.contains("fix:"), "{e}");
+}
+
+#[test]
+fn reports_in_the_same_words_are_a_weaker_signal_and_translations_are_not() {
+    // complete-en.md and unpruned.md: one student's prose, one section less; complete-pl.md the
+    // same report in Polish.
+    let rows = [row("Ada", "complete-en.md"), row("Bob", "unpruned.md"), row("Cyd", "complete-pl.md")];
+    let pairs = gradebook::similar_prose(&rows);
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert_eq!((pairs[0].0.as_str(), pairs[0].1.as_str()), ("Ada", "Bob"));
+    assert!(pairs[0].2 > 0.8, "{pairs:?}");
+    let md = gradebook::similar_prose_markdown(&pairs);
+    assert!(md.contains("- Ada and Bob: ") && md.contains("% of their five-word runs in common"), "{md}");
 }

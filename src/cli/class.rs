@@ -84,7 +84,8 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     let shared = gradebook::shared_evidence(&rows);
     let table = gradebook::markdown(&rows)
         + &gradebook::shared_evidence_markdown(&rows, &shared)
-        + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(&rows));
+        + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(&rows))
+        + &gradebook::similar_prose_markdown(&gradebook::similar_prose(&rows));
     outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
     print!("{table}");
     print_changes(&before, &rows);

@@ -437,3 +437,37 @@ pub fn same_dockerfiles_markdown(groups: &[Vec<String>]) -> String {
     }
     o
 }
+
+/// How alike two reports' prose must be (shared five-word runs over all of either's) to be
+/// listed: most of the words the same, beyond a shared template's headings.
+pub const SIMILAR_PROSE: f64 = 0.6;
+
+/// A weaker signal: pairs of students whose reports' own words are mostly the same five-word
+/// runs (Jaccard similarity at least `SIMILAR_PROSE`), with the share, for the instructor.
+pub fn similar_prose(rows: &[Row]) -> Vec<(String, String, f64)> {
+    let mut pairs = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        let Some(pa) = a.report.as_ref().map(|r| &r.prose).filter(|p| p.len() >= 20) else { continue };
+        for b in &rows[i + 1..] {
+            let Some(pb) = b.report.as_ref().map(|r| &r.prose).filter(|p| p.len() >= 20) else { continue };
+            let common = pa.intersection(pb).count() as f64;
+            let jaccard = common / (pa.len() as f64 + pb.len() as f64 - common);
+            if jaccard >= SIMILAR_PROSE {
+                pairs.push((a.student.name.clone(), b.student.name.clone(), jaccard));
+            }
+        }
+    }
+    pairs
+}
+
+/// The pairs as Markdown, after the Dockerfiles.
+pub fn similar_prose_markdown(pairs: &[(String, String, f64)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("\n### A weaker signal: reports in mostly the same words\n\n");
+    for (a, b, j) in pairs {
+        o += &format!("- {a} and {b}: {:.0} % of their five-word runs in common\n", j * 100.0);
+    }
+    o
+}

@@ -80,6 +80,19 @@ impl HandIn {
         all
     }
 
+    /// The student's own words: the report's lines that are neither inside a code block nor
+    /// pasted output, lower-cased, as five-word runs (for telling two reports' prose alike).
+    pub fn prose_shingles(&self) -> std::collections::HashSet<String> {
+        let words: Vec<String> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| !self.pieces.in_code.get(*i).copied().unwrap_or(false) && !pieces::is_output(&l.text))
+            .flat_map(|(_, l)| l.text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+            .collect();
+        words.windows(5).map(|w| w.join(" ")).collect()
+    }
+
     /// The report's grade: each requirement with its quotes, the pasted builds summarised,
     /// the problems diagnosed.
     pub fn grade(&self, subject: &str, rubric: &Rubric) -> Report {

@@ -182,7 +182,12 @@ fn a_moodle_download_is_graded_one_row_per_student() {
         "{summary}"
     );
     assert!(summary.contains("no points taken"), "{summary}");
-    assert!(summary.contains("the same Dockerfile (comments and spacing aside)\n\n- 2 students: Jan Kowalski, Zażółć Gęślą-Jaźń\n"), "{summary}");
+    assert!(
+        summary.contains(
+            "the same Dockerfile (comments and spacing aside)\n\n- 2 students: Jan Kowalski, Zażółć Gęślą-Jaźń\n"
+        ),
+        "{summary}"
+    );
 
     // Back into Moodle: the worksheet filled for upload, the feedback files zipped by folder.
     let filled = records(&dir.path().join("grades-moodle-worksheet.csv"));
