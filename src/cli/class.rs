@@ -19,21 +19,72 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
     out.with_file_name(format!("{stem}{suffix}"))
 }
 
+/// Where a class's outputs go, beside `--out`: opened (and checked writable) before any work.
+struct Outputs {
+    work: PathBuf,
+    projects: outputs::BatchOutputs,
+    reports: outputs::BatchOutputs,
+    /// Every path of the batch's own, never read as a student's.
+    own: Vec<PathBuf>,
+}
+
+impl Outputs {
+    fn create(out: &Path) -> Result<Outputs, Error> {
+        outputs::check_file(out)?;
+        let work = beside(out, "-intake");
+        let projects = outputs::BatchOutputs::create(&beside(out, "-project.csv"))?;
+        let reports = outputs::BatchOutputs::create(&beside(out, "-report.csv"))?;
+        let mut own = vec![out.to_path_buf(), work.clone(), out.with_extension("md")];
+        own.extend(projects.paths());
+        own.extend(reports.paths());
+        Ok(Outputs { work, projects, reports, own })
+    }
+}
+
 pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
-    outputs::check_file(&a.out)?;
-    // The worksheet is read before any work: a file Moodle did not write stops the batch now.
+    // The worksheet and overrides are read before any work: a wrong file stops the batch now.
     let worksheet = a.moodle_worksheet.as_deref().map(moodle::Worksheet::read).transpose()?;
     let overrides = a.overrides.as_deref().map(gradebook::read_overrides).transpose()?.unwrap_or_default();
+    let rubric = super::report_rubric(a.rubric.as_deref())?;
     // The last run's totals, for what this regrade changed.
     let before = previous_totals(&a.out);
-    let work = beside(&a.out, "-intake");
-    let mut projects_out = outputs::BatchOutputs::create(&beside(&a.out, "-project.csv"))?;
-    let mut reports_out = outputs::BatchOutputs::create(&beside(&a.out, "-report.csv"))?;
-    let mut own = vec![a.out.clone(), work.clone(), a.out.with_extension("md")];
-    own.extend(projects_out.paths());
-    own.extend(reports_out.paths());
-    let intake_opts = IntakeOptions { dockerfile: a.file.clone(), limits: Default::default(), skip: own.clone() };
-    let class = intake::read_class(input, &work, &intake_opts)?;
+    let mut out = Outputs::create(&a.out)?;
+    let class = read(&a, input, &out, &overrides)?;
+    let projects = grade_projects(&a, &class, &mut out, interrupt).await?;
+    let files: Vec<(String, PathBuf)> =
+        class.students.iter().filter_map(|s| Some((s.key.clone(), s.report.clone()?))).collect();
+    let reading =
+        batch::ReportReading { reader: a.report.reader()?, own_outputs: out.own.clone(), cancel: interrupt.token() };
+    let reports =
+        batch::grade_report_files(files, &rubric, &reading, &mut |r, report| out.reports.record(r, report)).await?;
+
+    let rows: Vec<Row> = class
+        .students
+        .into_iter()
+        .map(|s| Row {
+            project: find(&projects, &s.key),
+            report: find(&reports, &s.key),
+            overrides: overrides.iter().filter(|o| o.names(&s)).cloned().collect(),
+            late: late(&a, rubric.late.as_ref(), worksheet.as_ref(), &s),
+            student: s,
+        })
+        .collect();
+    write_rows(&a.out, &rows)?;
+    print_changes(&before, &rows);
+    let feedback = feedback_files(&rows, &out.projects, &out.reports);
+    back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
+    let all_pass = rows.iter().all(|r| {
+        r.project.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
+            && r.report.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
+    });
+    Ok(if all_pass { Exit::Pass } else { Exit::Fail })
+}
+
+/// The class read from its input, what was found for each student said; an override naming
+/// nobody in it stops the run before any build.
+fn read(a: &BatchArgs, input: &Path, out: &Outputs, overrides: &[gradebook::Override]) -> Result<intake::Class, Error> {
+    let intake_opts = IntakeOptions { dockerfile: a.file.clone(), limits: Default::default(), skip: out.own.clone() };
+    let class = intake::read_class(input, &out.work, &intake_opts)?;
     eprintln!("[lab7] {} students in {} ({:?})", class.students.len(), input.display(), class.layout);
     for s in &class.students {
         eprintln!("[lab7]   {}: {}", s.name, s.found());
@@ -47,60 +98,47 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
             "name the student by participant id or by the full name as Moodle writes it",
         ));
     }
+    Ok(class)
+}
 
+/// Each student's project built by the lab, as `batch DIR` builds a folder's.
+async fn grade_projects(
+    a: &BatchArgs,
+    class: &intake::Class,
+    out: &mut Outputs,
+    interrupt: &signals::Interrupt,
+) -> Result<Vec<SubmissionResult>, Error> {
     let subs: Vec<Submission> = class.students.iter().filter_map(submission).collect();
-    let opts = batch::BatchOptions { own_outputs: own.clone(), ..super::batch_options(&a, interrupt)? };
-    let projects = if subs.is_empty() {
-        Vec::new()
-    } else {
-        environment::engine().await?;
-        let rubric = lab7::checks::Rubric::default_rubric();
-        batch::grade_submissions(subs, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
-            projects_out.record(r, report)
-        })
-        .await?
-    };
+    if subs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opts = batch::BatchOptions { own_outputs: out.own.clone(), ..super::batch_options(a, interrupt)? };
+    environment::engine().await?;
+    let rubric = lab7::checks::Rubric::default_rubric();
+    let projects = &mut out.projects;
+    batch::grade_submissions(subs, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
+        projects.record(r, report)
+    })
+    .await
+}
 
-    let files: Vec<(String, PathBuf)> =
-        class.students.iter().filter_map(|s| Some((s.key.clone(), s.report.clone()?))).collect();
-    let reading = batch::ReportReading { reader: a.report.reader()?, own_outputs: own, cancel: interrupt.token() };
-    let rubric = super::report_rubric(a.rubric.as_deref())?;
-    let reports =
-        batch::grade_report_files(files, &rubric, &reading, &mut |r, report| reports_out.record(r, report)).await?;
-
-    let rows: Vec<Row> = class
-        .students
-        .into_iter()
-        .map(|s| Row {
-            project: find(&projects, &s.key),
-            report: find(&reports, &s.key),
-            overrides: overrides.iter().filter(|o| o.names(&s)).cloned().collect(),
-            late: late(&a, rubric.late.as_ref(), worksheet.as_ref(), &s),
-            student: s,
-        })
-        .collect();
-    let csv = gradebook::csv(&rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
-    outputs::write(&a.out, &csv, "the class's results")?;
-    let shared = gradebook::shared_evidence(&rows);
-    let table = gradebook::markdown(&rows)
-        + &gradebook::shared_evidence_markdown(&rows, &shared)
-        + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(&rows))
-        + &gradebook::similar_prose_markdown(&gradebook::similar_prose(&rows));
-    outputs::write(&a.out.with_extension("md"), &table, "the class's summary")?;
+/// The class's CSV and its Markdown summary (with the shared-evidence findings), also printed.
+fn write_rows(out: &Path, rows: &[Row]) -> Result<(), Error> {
+    let csv = gradebook::csv(rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
+    outputs::write(out, &csv, "the class's results")?;
+    let shared = gradebook::shared_evidence(rows);
+    let table = gradebook::markdown(rows)
+        + &gradebook::shared_evidence_markdown(rows, &shared)
+        + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(rows))
+        + &gradebook::similar_prose_markdown(&gradebook::similar_prose(rows));
+    outputs::write(&out.with_extension("md"), &table, "the class's summary")?;
     print!("{table}");
-    print_changes(&before, &rows);
-    let feedback = feedback_files(&rows, &projects_out, &reports_out);
-    back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
     eprintln!(
         "lab7: wrote {} (one row per student), {} and the projects' and reports' own results beside it",
-        a.out.display(),
-        a.out.with_extension("md").display()
+        out.display(),
+        out.with_extension("md").display()
     );
-    let all_pass = rows.iter().all(|r| {
-        r.project.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
-            && r.report.as_ref().is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass))
-    });
-    Ok(if all_pass { Exit::Pass } else { Exit::Fail })
+    Ok(())
 }
 
 /// The lab's build of a student, when one Dockerfile was found.
