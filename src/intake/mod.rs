@@ -297,19 +297,15 @@ fn copy_tree(
             u.refuse(shown, &name, Why::Link);
             continue;
         }
-        let Some(copy) = u.copy(&path, shown, &name, to.join(&name)) else { continue };
+        let Some(copy) = u.copy(&path, shown, &name, to) else { continue };
         if name.eq_ignore_ascii_case("onlinetext.html") {
             links.extend(urls(&std::fs::read_to_string(&copy).unwrap_or_default()));
         }
         if unpack::Kind::of(&copy).is_some() {
             archives.push((shown_here.clone(), sha256_of(&copy)));
-            u.unpack(&copy, &shown_here, &unpacked_beside(&copy), 1);
+            u.unpack(&copy, &shown_here, &unpack::beside(&copy), 1);
         }
     }
-}
-
-fn unpacked_beside(archive: &Path) -> PathBuf {
-    unpack::beside(archive)
 }
 
 fn urls(html: &str) -> Vec<String> {

@@ -78,18 +78,19 @@ pub enum Kind {
     TarGz,
 }
 
+/// The name endings lab7 unpacks, and what each is.
+const SUFFIXES: [(&str, Kind); 4] =
+    [(".zip", Kind::Zip), (".tar.gz", Kind::TarGz), (".tgz", Kind::TarGz), (".tar", Kind::Tar)];
+
 impl Kind {
     pub fn of(path: &Path) -> Option<Kind> {
-        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-        if name.ends_with(".zip") {
-            Some(Kind::Zip)
-        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            Some(Kind::TarGz)
-        } else if name.ends_with(".tar") {
-            Some(Kind::Tar)
-        } else {
-            None
-        }
+        Kind::split(&path.file_name()?.to_string_lossy()).map(|(k, _)| k)
+    }
+
+    /// The kind a file name says, and the name without its ending (`app.tar.gz` → `app`).
+    fn split(name: &str) -> Option<(Kind, &str)> {
+        let lower = name.to_ascii_lowercase();
+        SUFFIXES.iter().find(|(end, _)| lower.ends_with(end)).map(|(end, k)| (*k, &name[..name.len() - end.len()]))
     }
 }
 
@@ -133,14 +134,17 @@ impl Unpacker {
         }
     }
 
-    /// Copies a plain file of the hand-in (not an archive entry) within the same limits.
-    pub fn copy(&mut self, from: &Path, shown: &str, name: &str, to: PathBuf) -> Option<PathBuf> {
+    /// Copies a plain file of the hand-in (not an archive entry) into `into`, within the same
+    /// limits as an entry.
+    pub fn copy(&mut self, from: &Path, shown: &str, name: &str, into: &Path) -> Option<PathBuf> {
         let mut f = std::fs::File::open(from).ok()?;
-        if self.entries >= self.limits.entries {
-            self.refuse(shown, name, Why::TooMuch);
-            return None;
-        }
-        self.write(shown, name, &mut f, to)
+        self.take(shown, name, EntryKind::File, into, &mut f)
+    }
+
+    /// An entry admitted and written, or refused (and why, recorded).
+    fn take(&mut self, shown: &str, name: &str, kind: EntryKind, into: &Path, from: &mut impl Read) -> Option<PathBuf> {
+        let path = self.admit(shown, name, kind, into)?;
+        self.write(shown, name, from, path)
     }
 
     pub(super) fn refuse(&mut self, archive: &str, entry: &str, why: Why) {
@@ -158,11 +162,7 @@ impl Unpacker {
                 continue;
             }
             let kind = if entry.is_symlink() { EntryKind::Link } else { EntryKind::File };
-            if let Some(path) = self.admit(shown, &name, kind, into) {
-                if let Some(p) = self.write(shown, &name, &mut entry, path) {
-                    written.push(p);
-                }
-            }
+            written.extend(self.take(shown, &name, kind, into, &mut entry));
         }
         Ok(written)
     }
@@ -181,11 +181,7 @@ impl Unpacker {
                 tar::EntryType::Symlink | tar::EntryType::Link => EntryKind::Link,
                 _ => EntryKind::Special,
             };
-            if let Some(path) = self.admit(shown, &name, kind, into) {
-                if let Some(p) = self.write(shown, &name, &mut entry, path) {
-                    written.push(p);
-                }
-            }
+            written.extend(self.take(shown, &name, kind, into, &mut entry));
         }
         Ok(written)
     }
@@ -236,11 +232,7 @@ impl Unpacker {
 /// extension (`app.tar.gz` → `app/`), `-unpacked` added when that name is taken.
 pub(super) fn beside(archive: &Path) -> PathBuf {
     let name = archive.file_name().unwrap_or_default().to_string_lossy();
-    let lower = name.to_ascii_lowercase();
-    let stem = [".tar.gz", ".tgz", ".tar", ".zip"]
-        .iter()
-        .find(|ext| lower.ends_with(*ext))
-        .map_or(&name[..], |ext| &name[..name.len() - ext.len()]);
+    let stem = Kind::split(&name).map_or(&name[..], |(_, stem)| stem);
     let dir = archive.with_file_name(stem);
     if dir.exists() {
         archive.with_file_name(format!("{stem}-unpacked"))
