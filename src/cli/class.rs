@@ -213,7 +213,7 @@ fn back_to_moodle(
     match worksheet {
         Some((mut w, full_marks)) => {
             eprintln!("lab7: the worksheet's columns: {}", w.describe());
-            let filled = w.fill(&grades, &moodle::now(), full_marks);
+            let filled = w.fill(&grades, &lab7::intake::now(), full_marks);
             let path = beside(out, "-moodle-worksheet.csv");
             w.write(&path)?;
             eprintln!(

@@ -215,13 +215,6 @@ fn max_grade_by_values(headers: &[String], rows: &[Vec<String>], after: usize) -
     })
 }
 
-/// The time to write in `Last modified (grade)`: now, in a form PHP's strtotime reads.
-pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    t.format(&fmt).unwrap_or_default()
-}
-
 /// Moodle's "upload multiple feedback files in a zip": each file under the student's folder
 /// name from the download (Moodle reads the participant id from it).
 pub fn feedback_zip(path: &Path, files: &[(String, String, String)]) -> Result<(), Error> {

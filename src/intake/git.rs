@@ -92,7 +92,7 @@ pub struct Cloned {
 /// Clones `entry` into `into` (which must not exist) and checks out its commit; git's own
 /// folder is removed afterwards, so only the files are graded.
 pub fn clone(entry: &RosterEntry, into: &Path) -> Result<Cloned, String> {
-    let fetched_at = crate::gradebook::moodle::now();
+    let fetched_at = super::now();
     git(None, &["clone", "--no-recurse-submodules", "--quiet", "--", &entry.url, &into.to_string_lossy()])?;
     if let Some(sha) = &entry.sha {
         git(Some(into), &["checkout", "--quiet", "--detach", sha])
@@ -119,8 +119,8 @@ pub fn collect(roster: &[RosterEntry], dir: &Path) -> Vec<Collected> {
     roster
         .iter()
         .map(|entry| {
-            let fetched_at = crate::gradebook::moodle::now();
-            let into = dir.join(format!("{}.git", safe_file_name(&entry.name)));
+            let fetched_at = super::now();
+            let into = dir.join(format!("{}.git", super::safe_name(&entry.name)));
             let snapshot = (|| {
                 if into.exists() {
                     return Err(format!("{} exists: collect into an empty folder", into.display()));
@@ -148,10 +148,6 @@ pub fn collected_roster(collected: &[Collected]) -> Result<String, csv::Error> {
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn safe_file_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
 /// Runs git with nothing of this machine's or the repository's configuration that could run

@@ -220,9 +220,9 @@ impl Group {
         if project == Project::Missing {
             if let Some(url) = links.iter().find(|l| git::looks_like_repository(l)) {
                 let entry = git::RosterEntry { name: self.name.clone(), url: url.clone(), sha: None };
-                match git::clone(&entry, &files.join("repository")) {
-                    Ok(c) => archives.push((url.clone(), format!("commit {} fetched {}", c.sha, c.fetched_at))),
-                    Err(e) => u.refuse(url, &format!("(the repository: {e})"), Why::Unreadable),
+                match fetch(&entry, &files.join("repository")) {
+                    Ok(graded) => archives.push(graded),
+                    Err(r) => u.refused.push(r),
                 }
                 project = find::project(&files, opts.dockerfile.as_deref());
             }
@@ -248,16 +248,10 @@ impl Group {
 fn cloned(entry: &git::RosterEntry, students: &Path, opts: &IntakeOptions) -> Student {
     let key = safe_name(&entry.name);
     let files = students.join(&key);
-    let mut refused = Vec::new();
-    let mut archives = Vec::new();
-    match git::clone(entry, &files) {
-        Ok(c) => archives.push((entry.url.clone(), format!("commit {} fetched {}", c.sha, c.fetched_at))),
-        Err(e) => refused.push(Refused {
-            archive: entry.url.clone(),
-            entry: format!("(the repository: {e})"),
-            why: Why::Unreadable,
-        }),
-    }
+    let (archives, refused) = match fetch(entry, &files) {
+        Ok(graded) => (vec![graded], Vec::new()),
+        Err(r) => (Vec::new(), vec![r]),
+    };
     let project = find::project(&files, opts.dockerfile.as_deref());
     let report = find::report(&files);
     Student {
@@ -272,6 +266,25 @@ fn cloned(entry: &git::RosterEntry, students: &Path, opts: &IntakeOptions) -> St
         links: vec![entry.url.clone()],
         refused,
     }
+}
+
+/// A repository cloned into `into`: what was graded (the URL, and the commit with the fetch
+/// time), or the refusal that names why not, for the student's row.
+fn fetch(entry: &git::RosterEntry, into: &Path) -> Result<(String, String), Refused> {
+    match git::clone(entry, into) {
+        Ok(c) => Ok((entry.url.clone(), format!("commit {} fetched {}", c.sha, c.fetched_at))),
+        Err(e) => {
+            Err(Refused { archive: entry.url.clone(), entry: format!("(the repository: {e})"), why: Why::Unreadable })
+        }
+    }
+}
+
+/// The moment lab7 reads or grades something (a clone's fetch, a worksheet's `Last modified
+/// (grade)`), in UTC, in a form PHP's strtotime reads as Moodle's importer does.
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.format(&fmt).unwrap_or_default()
 }
 
 /// Copies a student's folder of the download (regular files only, no link followed), unpacking
@@ -331,7 +344,7 @@ fn file_name(p: &Path) -> String {
 }
 
 /// A folder name any file system takes: letters (diacritics too), digits, `-` and `_`.
-fn safe_name(name: &str) -> String {
+pub(crate) fn safe_name(name: &str) -> String {
     let s: String = name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     if s.is_empty() || s.starts_with('.') {
         format!("s_{s}")
