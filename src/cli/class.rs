@@ -165,15 +165,7 @@ fn feedback_files(
         .map(|r| {
             let s = &r.student;
             let read = |dir: &Path| std::fs::read_to_string(dir.join(format!("{}.md", s.key))).ok();
-            let mut text = format!(
-                "# lab7 feedback: {}\n\nTotal {:.2} % (project {:.0} %, report {}, bonus {}).\n\nFound: {}.\n",
-                s.name,
-                r.total_percent(),
-                r.project_percent(),
-                r.report.as_ref().map_or("—".into(), |x| format!("{}/{}", x.points, x.max_points)),
-                r.report.as_ref().map_or("—".into(), |x| x.bonus_points.to_string()),
-                s.found()
-            );
+            let mut text = format!("# lab7 feedback: {}\n\nGrade: {}.\n\nFound: {}.\n", s.name, r.summary(), s.found());
             let attention = r.attention();
             if !attention.is_empty() {
                 text += &format!("\nTo note: {attention}.\n");
@@ -268,13 +260,7 @@ fn back_to_moodle(
 /// The worksheet's feedback comment: one line with the total and what to look at.
 fn comment(r: &Row) -> String {
     let attention = r.attention();
-    let mut c = format!(
-        "lab7: total {:.2} % (project {:.0} %, report {}, bonus {}).",
-        r.total_percent(),
-        r.project_percent(),
-        r.report.as_ref().map_or("none".into(), |x| format!("{}/{}", x.points, x.max_points)),
-        r.report.as_ref().map_or("0".into(), |x| x.bonus_points.to_string())
-    );
+    let mut c = format!("lab7: {}.", r.summary());
     if let Some(p) = &r.project {
         let failed = p.failed_check_names();
         if !failed.is_empty() {

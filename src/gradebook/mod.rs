@@ -234,6 +234,18 @@ impl Row {
         (total * 100.0).round() / 100.0
     }
 
+    /// The grade in one phrase, overrides and late penalty included, for the worksheet's comment
+    /// and the feedback file: `total 135.00 % (project 100 %, report 90/100, bonus 50)`.
+    pub fn summary(&self) -> String {
+        let report = self.report_points().map_or("—".into(), |x| format!("{x}/{}", self.report_max()));
+        let bonus = self.bonus_points().map_or("—".into(), |x| x.to_string());
+        format!(
+            "total {:.2} % (project {:.0} %, report {report}, bonus {bonus})",
+            self.total_percent(),
+            self.project_percent()
+        )
+    }
+
     /// Why the instructor should look: what was not found, an error, a review flag.
     pub fn attention(&self) -> String {
         let mut why = Vec::new();
