@@ -291,7 +291,7 @@ pub(super) struct BatchArgs {
     pub(super) overrides: Option<PathBuf>,
     /// For a Moodle class with --moodle-worksheet: the deadline, `YYYY-MM-DD HH:MM` in the
     /// site's time zone (as the worksheet's `Last modified (submission)` is written).
-    #[arg(long, value_name = "YYYY-MM-DD HH:MM", value_parser = parse_deadline, requires = "moodle_worksheet")]
+    #[arg(long, value_name = "YYYY-MM-DD HH:MM", value_parser = lab7::checks::parse_deadline, requires = "moodle_worksheet")]
     pub(super) deadline: Option<time::PrimitiveDateTime>,
     /// Percentage points of the total each started day after --deadline costs.
     #[arg(long, value_name = "PERCENT", requires = "deadline", default_value_t = 0.0)]
@@ -354,9 +354,4 @@ impl RemoteArgs {
         });
         self.nodes.iter().map(|n| RemoteNode::parse(n, tls.clone(), address)).collect()
     }
-}
-
-/// `--deadline`: a local date and time, typed once into the value lab7 compares.
-fn parse_deadline(s: &str) -> Result<time::PrimitiveDateTime, String> {
-    lab7::checks::parse_deadline(s)
 }
