@@ -90,7 +90,11 @@ fn the_instructors_overrides_are_applied_and_said() {
     r.overrides = overrides;
     assert_eq!(r.bonus_points(), Some(25.0));
     assert_eq!(r.total_percent(), 120.0, "a total set by the instructor is the total");
-    assert_eq!(r.summary(), "total 120.00 % (project 0 %, report 100/100, bonus 25)", "the comment and feedback say it too");
+    assert_eq!(
+        r.summary(),
+        "total 120.00 % (project 0 %, report 100/100, bonus 25)",
+        "the comment and feedback say it too"
+    );
     let said = r.attention();
     assert!(
         said.contains("bonus set to 25 by the instructor: the deletion was shown in class, not in the report"),

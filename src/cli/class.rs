@@ -203,43 +203,13 @@ fn back_to_moodle(
         })
         .collect();
     match worksheet {
-        Some((mut w, full_marks)) => {
-            eprintln!("lab7: the worksheet's columns: {}", w.describe());
-            let filled = w.fill(&grades, &lab7::intake::now(), full_marks);
-            let path = beside(out, "-moodle-worksheet.csv");
-            w.write(&path)?;
-            eprintln!(
-                "lab7: wrote {} ({} grades): upload it in Moodle (Grading action → Upload grading worksheet)",
-                path.display(),
-                filled.written
-            );
-            if !filled.not_in_worksheet.is_empty() {
-                eprintln!("lab7: not in the worksheet, so not written: participants {:?}", filled.not_in_worksheet);
-            }
-            if !filled.capped.is_empty() {
-                eprintln!("lab7: above the worksheet's Maximum Grade, written as the maximum (Moodle skips a higher grade): participants {:?}; raise the assignment's maximum grade and give --moodle-full-marks to keep the bonus", filled.capped);
-            }
-        }
+        Some((w, full_marks)) => fill_worksheet(out, w, &grades, full_marks)?,
         None => {
             let path = beside(out, "-moodle-grades.csv");
-            let mut w = csv::Writer::from_writer(Vec::new());
-            let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
-                w.write_record(rec).map_err(|e| Error::Lab(e.to_string()))
-            };
-            write(&mut w, &["Participant".into(), "Full name".into(), "Grade (%)".into(), "Feedback comments".into()])?;
-            for (r, g) in moodle_rows.iter().zip(&grades) {
-                write(
-                    &mut w,
-                    &[
-                        g.participant.to_string(),
-                        r.student.name.clone(),
-                        format!("{:.2}", g.percent),
-                        g.feedback.clone(),
-                    ],
-                )?;
-            }
-            let bytes = w.into_inner().map_err(|e| Error::Lab(e.to_string()))?;
-            outputs::write(&path, &String::from_utf8_lossy(&bytes), "the grades for Moodle")?;
+            let named: Vec<(&str, &moodle::Grade)> =
+                moodle_rows.iter().map(|r| r.student.name.as_str()).zip(&grades).collect();
+            let text = moodle::grades_csv(&named).map_err(|e| Error::Lab(e.to_string()))?;
+            outputs::write(&path, &text, "the grades for Moodle")?;
             eprintln!("lab7: wrote {} (no --moodle-worksheet: give the assignment's grading worksheet to have it filled for upload)", path.display());
         }
     }
@@ -254,6 +224,31 @@ fn back_to_moodle(
     let zip = beside(out, "-moodle-feedback.zip");
     moodle::feedback_zip(&zip, &files)?;
     eprintln!("lab7: wrote {} (Moodle: Grading action → Upload multiple feedback files in a zip)", zip.display());
+    Ok(())
+}
+
+/// The instructor's worksheet filled and written beside `--out`, with what did not fit said.
+fn fill_worksheet(
+    out: &Path,
+    mut w: moodle::Worksheet,
+    grades: &[moodle::Grade],
+    full_marks: Option<f64>,
+) -> Result<(), Error> {
+    eprintln!("lab7: the worksheet's columns: {}", w.describe());
+    let filled = w.fill(grades, &lab7::intake::now(), full_marks);
+    let path = beside(out, "-moodle-worksheet.csv");
+    w.write(&path)?;
+    eprintln!(
+        "lab7: wrote {} ({} grades): upload it in Moodle (Grading action → Upload grading worksheet)",
+        path.display(),
+        filled.written
+    );
+    if !filled.not_in_worksheet.is_empty() {
+        eprintln!("lab7: not in the worksheet, so not written: participants {:?}", filled.not_in_worksheet);
+    }
+    if !filled.capped.is_empty() {
+        eprintln!("lab7: above the worksheet's Maximum Grade, written as the maximum (Moodle skips a higher grade): participants {:?}; raise the assignment's maximum grade and give --moodle-full-marks to keep the bonus", filled.capped);
+    }
     Ok(())
 }
 

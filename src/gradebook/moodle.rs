@@ -215,6 +215,18 @@ fn max_grade_by_values(headers: &[String], rows: &[Vec<String>], after: usize) -
     })
 }
 
+/// Without a worksheet: each student's participant id, name, percent and comment, for the
+/// instructor to carry into Moodle's gradebook.
+pub fn grades_csv(grades: &[(&str, &Grade)]) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["Participant", "Full name", "Grade (%)", "Feedback comments"])?;
+    for (name, g) in grades {
+        w.write_record([g.participant.to_string(), name.to_string(), format!("{:.2}", g.percent), g.feedback.clone()])?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Moodle's "upload multiple feedback files in a zip": each file under the student's folder
 /// name from the download (Moodle reads the participant id from it).
 pub fn feedback_zip(path: &Path, files: &[(String, String, String)]) -> Result<(), Error> {

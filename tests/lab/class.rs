@@ -248,4 +248,9 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     let ewa = records(&out).into_iter().find(|r| &r[0] == "Ewa Lis").unwrap();
     assert_eq!(&ewa[3], "70.00", "{ewa:?}");
     assert!(ewa[13].contains("project set to 70 by the instructor: the build fails on a mirror outage"), "{ewa:?}");
+    // Without a worksheet this time: the grades keyed by participant, for Moodle's gradebook.
+    let plain = records(&dir.path().join("grades-moodle-grades.csv"));
+    let ewa = plain.iter().find(|r| &r[0] == "103").unwrap();
+    assert_eq!((&ewa[1], &ewa[2]), ("Ewa Lis", "35.00"), "{plain:?}");
+    assert!(ewa[3].starts_with("lab7: total 35.00 % (project 70 %"), "the override in the comment: {plain:?}");
 }
