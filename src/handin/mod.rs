@@ -80,15 +80,20 @@ impl HandIn {
         all
     }
 
-    /// The student's own words: the report's lines that are neither inside a code block nor
-    /// pasted output, lower-cased, as five-word runs (for telling two reports' prose alike).
+    /// Whether line `i` is the student's own words: not in a code block, not in a pasted
+    /// build, not pasted output.
+    pub fn is_own_words(&self, i: usize) -> bool {
+        !self.pieces.in_code.get(i).copied().unwrap_or(false)
+            && !self.pieces.builds.iter().any(|b| (b.span.0..=b.span.1).contains(&i))
+            && self.lines.get(i).is_some_and(|l| !pieces::is_output(&l.text))
+    }
+
+    /// The student's own words (`is_own_words`), lower-cased, as five-word runs (for telling
+    /// two reports' prose alike).
     pub fn prose_shingles(&self) -> std::collections::HashSet<String> {
-        let words: Vec<String> = self
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(i, l)| !self.pieces.in_code.get(*i).copied().unwrap_or(false) && !pieces::is_output(&l.text))
-            .flat_map(|(_, l)| l.text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
+        let words: Vec<String> = (0..self.lines.len())
+            .filter(|&i| self.is_own_words(i))
+            .flat_map(|i| self.lines[i].text.split_whitespace().map(str::to_lowercase).collect::<Vec<_>>())
             .collect();
         words.windows(5).map(|w| w.join(" ")).collect()
     }

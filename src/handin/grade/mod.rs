@@ -399,11 +399,5 @@ fn prose_around<'h>(h: &'h HandIn, idx: usize, problems: &[usize]) -> Vec<&'h su
 /// pasted build, not pasted output; `skip` leaves out more.
 fn prose_of_section(h: &HandIn, idx: usize, skip: impl Fn(usize) -> bool) -> Vec<&super::extract::Line> {
     let (start, end) = h.pieces.section_of(idx, h.lines.len());
-    (start..end)
-        .filter(|i| !skip(*i))
-        .filter(|i| !h.pieces.in_code.get(*i).copied().unwrap_or(false))
-        .filter(|i| !h.pieces.builds.iter().any(|b| (b.span.0..=b.span.1).contains(i)))
-        .map(|i| &h.lines[i])
-        .filter(|l| !super::pieces::is_output(&l.text))
-        .collect()
+    (start..end).filter(|i| !skip(*i) && h.is_own_words(*i)).map(|i| &h.lines[i]).collect()
 }
