@@ -160,3 +160,17 @@ fn reports_in_the_same_words_are_a_weaker_signal_and_translations_are_not() {
     let md = gradebook::similar_prose_markdown(&pairs);
     assert!(md.contains("- Ada and Bob: ") && md.contains("% of their five-word runs in common"), "{md}");
 }
+
+#[test]
+fn two_students_of_one_name_are_told_apart_in_shared_evidence() {
+    // The second Jan Kowalski's report shares a run with Ada's; the first's does not.
+    let rows = [
+        row("Jan Kowalski", "bonus-untagged-session.md"),
+        row("Jan Kowalski", "complete-en.md"),
+        row("Ada", "pieces-pl.md"),
+    ];
+    let pairs = gradebook::shared_evidence(&rows);
+    assert_eq!(pairs.iter().map(|p| p.rows).collect::<Vec<_>>(), [(1, 2)]);
+    let md = gradebook::shared_evidence_markdown(&rows, &pairs);
+    assert!(md.contains("**2 students**") && md.contains("  - Jan Kowalski, line "), "the right Jan's line: {md}");
+}

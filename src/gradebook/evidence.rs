@@ -10,24 +10,31 @@ use crate::intake::Project;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SharedEvidence {
     pub students: (String, String),
+    /// Where the two stand in the rows (names may repeat in a class).
+    pub rows: (usize, usize),
     pub digests: Vec<crate::reference::Digest>,
     /// One line of each, as quoted: where the first shared digest stands in each report.
     pub quotes: (crate::handin::Quote, crate::handin::Quote),
 }
 
+/// The digests a row's report showed of its runs (none without a report).
+fn produced(r: &Row) -> &[(crate::reference::Digest, crate::handin::Quote)] {
+    r.report.as_ref().map_or(&[], |x| &x.produced)
+}
+
 /// Each pair of students whose reports show a digest in common, in the rows' order.
 pub fn shared_evidence(rows: &[Row]) -> Vec<SharedEvidence> {
-    let produced = |r: &Row| r.report.as_ref().map(|x| x.produced.clone()).unwrap_or_default();
     let mut pairs = Vec::new();
     for (i, a) in rows.iter().enumerate() {
         let da = produced(a);
-        for b in &rows[i + 1..] {
+        for (j, b) in rows.iter().enumerate().skip(i + 1) {
             let db = produced(b);
             let common: Vec<_> =
                 da.iter().filter_map(|(d, q)| Some((d, q, db.iter().find(|(e, _)| e == d)?))).collect();
             let Some((_, qa, (_, qb))) = common.first() else { continue };
             pairs.push(SharedEvidence {
                 students: (a.student.name.clone(), b.student.name.clone()),
+                rows: (i, j),
                 digests: common.iter().map(|(d, _, _)| (*d).clone()).collect(),
                 quotes: ((*qa).clone(), qb.clone()),
             });
@@ -43,36 +50,34 @@ pub fn shared_evidence_markdown(rows: &[Row], pairs: &[SharedEvidence]) -> Strin
     if pairs.is_empty() {
         return "\nShared evidence: no digest of a run appears in two students' reports.\n".into();
     }
-    let mut groups: Vec<Vec<String>> = Vec::new();
+    // Rows joined by shared digests, by their place in the class (two students may share a name).
+    let mut groups: Vec<Vec<usize>> = Vec::new();
     for p in pairs {
-        let (a, b) = &p.students;
-        let ia = groups.iter().position(|g| g.contains(a));
-        let ib = groups.iter().position(|g| g.contains(b));
+        let (a, b) = p.rows;
+        let ia = groups.iter().position(|g| g.contains(&a));
+        let ib = groups.iter().position(|g| g.contains(&b));
         match (ia, ib) {
             (Some(i), Some(j)) if i != j => {
                 let moved = groups.remove(i.max(j));
                 groups[i.min(j)].extend(moved);
             }
             (Some(_), Some(_)) => {}
-            (Some(i), None) => groups[i].push(b.clone()),
-            (None, Some(j)) => groups[j].push(a.clone()),
-            (None, None) => groups.push(vec![a.clone(), b.clone()]),
+            (Some(i), None) => groups[i].push(b),
+            (None, Some(j)) => groups[j].push(a),
+            (None, None) => groups.push(vec![a, b]),
         }
     }
     let mut o = String::from(
         "\n## Shared evidence (for the instructor to judge; no points taken)\n\nA build's digests are unique to its run: the same one in two reports means the same run's output.\n",
     );
-    for g in &groups {
-        let first = pairs.iter().find(|p| g.contains(&p.students.0)).map(|p| p.digests[0].clone());
-        let Some(first) = first else { continue };
+    for g in &mut groups {
+        g.sort();
+        let Some(first) = pairs.iter().find(|p| g.contains(&p.rows.0)).map(|p| &p.digests[0]) else { continue };
         o += &format!("\n- **{} students** show the output of one run ({first}):\n", g.len());
-        for name in g {
-            let quote = rows
-                .iter()
-                .find(|r| &r.student.name == name)
-                .and_then(|r| r.report.as_ref()?.produced.iter().find(|(d, _)| *d == first).map(|(_, q)| q.clone()));
-            match quote {
-                Some(q) => o += &format!("  - {name}, {}: `{}`\n", q.at, q.text),
+        for &i in g.iter() {
+            let name = &rows[i].student.name;
+            match produced(&rows[i]).iter().find(|(d, _)| d == first) {
+                Some((_, q)) => o += &format!("  - {name}, {}: `{}`\n", q.at, q.text),
                 None => o += &format!("  - {name}\n"),
             }
         }
