@@ -268,29 +268,46 @@ fn comment(r: &Row) -> String {
     c + " Details in lab7-feedback.md."
 }
 
-/// Each student's total in the CSV an earlier run wrote at `out`, by name.
-fn previous_totals(out: &Path) -> Vec<(String, String)> {
+/// A student as the last run's CSV and this run tell them apart: the participant id where
+/// Moodle gave one (names may repeat), else the name.
+fn who(participant: &str, name: &str) -> String {
+    if participant.is_empty() {
+        name.to_string()
+    } else {
+        format!("#{participant}")
+    }
+}
+
+/// Each student's total in the CSV an earlier run wrote at `out`: (who, name, total).
+fn previous_totals(out: &Path) -> Vec<(String, String, String)> {
     let Ok(mut r) = csv::Reader::from_path(out) else { return Vec::new() };
     let Ok(headers) = r.headers().cloned() else { return Vec::new() };
-    let (Some(name), Some(total)) =
-        (headers.iter().position(|h| h == "student"), headers.iter().position(|h| h == "total_percent"))
+    let column = |c: &str| headers.iter().position(|h| h == c);
+    let (Some(name), Some(id), Some(total)) = (column("student"), column("participant"), column("total_percent"))
     else {
         return Vec::new();
     };
-    r.records().flatten().filter_map(|rec| Some((rec.get(name)?.to_string(), rec.get(total)?.to_string()))).collect()
+    r.records()
+        .flatten()
+        .filter_map(|rec| {
+            let (n, t) = (rec.get(name)?, rec.get(total)?);
+            Some((who(rec.get(id)?, n), n.to_string(), t.to_string()))
+        })
+        .collect()
 }
 
 /// What this run changed since the last one, student by student.
-fn print_changes(before: &[(String, String)], rows: &[Row]) {
+fn print_changes(before: &[(String, String, String)], rows: &[Row]) {
     if before.is_empty() {
         return;
     }
+    let key = |r: &Row| who(&r.student.participant.map(|p| p.to_string()).unwrap_or_default(), &r.student.name);
     let mut changed = 0;
     for r in rows {
         let now = format!("{:.2}", r.total_percent());
-        match before.iter().find(|(n, _)| *n == r.student.name) {
-            Some((_, was)) if *was == now => {}
-            Some((_, was)) => {
+        match before.iter().find(|(k, _, _)| *k == key(r)) {
+            Some((_, _, was)) if *was == now => {}
+            Some((_, _, was)) => {
                 changed += 1;
                 eprintln!("lab7: changed since the last run: {}: {was} % → {now} %", r.student.name);
             }
@@ -300,7 +317,7 @@ fn print_changes(before: &[(String, String)], rows: &[Row]) {
             }
         }
     }
-    for (name, was) in before.iter().filter(|(n, _)| !rows.iter().any(|r| r.student.name == *n)) {
+    for (_, name, was) in before.iter().filter(|(k, _, _)| !rows.iter().any(|r| key(r) == *k)) {
         changed += 1;
         eprintln!("lab7: gone since the last run: {name} (was {was} %)");
     }
