@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::{self, CheckId, Evidence, Rubric, Status};
+use crate::checks::{self, Evidence, Rubric, Status};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
 use crate::report::{BuildSummary, Report, RunSummary, Verdict};
@@ -61,7 +61,6 @@ pub struct SubmissionResult {
     pub max_points: f64,
     pub bonus_points: f64,
     pub percent: f64,
-    pub failed_checks: Vec<CheckId>,
     pub error: Option<String>,
     /// Why an instructor should check it by hand (`Report::review`).
     pub review: Option<String>,
@@ -71,7 +70,7 @@ pub struct SubmissionResult {
     /// (`HandIn::produced_digests`), for the class's shared-evidence check.
     #[serde(skip)]
     pub produced: Vec<(crate::reference::Digest, crate::handin::Quote)>,
-    /// Each check's points, for the instructor's overrides of one check.
+    /// Each check as graded: what failed, and each one's points for the instructor's overrides.
     #[serde(skip)]
     pub checks: Vec<crate::checks::CheckOutcome>,
     /// For a report: its prose as five-word runs (`HandIn::prose_shingles`).
@@ -310,7 +309,6 @@ impl SubmissionResult {
             max_points: 0.0,
             bonus_points: 0.0,
             percent: 0.0,
-            failed_checks: Vec::new(),
             error: None,
             review: None,
             interrupted: false,
@@ -327,14 +325,13 @@ impl SubmissionResult {
         self.max_points = r.score.max_points;
         self.bonus_points = r.score.bonus_points;
         self.percent = r.score.percent;
-        self.failed_checks = r.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id).collect();
         self.review = r.review.clone();
         self.checks = r.checks.clone();
     }
 
     /// The ids of the checks it failed, as the rubric names them.
     pub fn failed_check_names(&self) -> Vec<String> {
-        self.failed_checks.iter().map(CheckId::to_string).collect()
+        self.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect()
     }
 }
 
