@@ -1,5 +1,5 @@
 # lab7 — the two commands of the README, and the steps they run first.
-.PHONY: demo test env env-lab build unit bench soak dist class
+.PHONY: demo test env env-lab build unit bench soak dist image class
 
 CARGO ?= cargo
 # Tests of one binary at once. The Docker tests (tests/lab) mostly wait on containers, and
@@ -51,6 +51,12 @@ bench: env
 # manifest, in target/dist (scripts/dist.sh installs what it needs).
 dist:
 	bash scripts/dist.sh
+
+# lab7's container image for linux/amd64 and linux/arm64 (docker buildx, FROM scratch with the
+# static binaries), as an OCI archive in target/image and loaded as lab7:VERSION; then the
+# image's own tests (tests/image.rs) run it as a student would (scripts/image.sh).
+image: env
+	bash scripts/image.sh
 
 # A Moodle-shaped class of twelve students (scripts/moodle-class.py), graded end to end as an
 # instructor would: the download zip and the grading worksheet in, one row per student, the

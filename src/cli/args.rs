@@ -53,6 +53,10 @@ pub(super) enum Command {
     /// report is read by a child process of this kind, whose memory and CPU time are capped.
     #[command(hide = true)]
     ReadReport(ReadReportArgs),
+    /// (lab7's own) Print this machine's interface addresses, one per line: lab7 running in a
+    /// container runs its own image on the host's network with this, to learn the host's.
+    #[command(hide = true)]
+    HostAddresses,
 }
 
 /// How much reading one report may take (a PDF or DOCX is a student's file).

@@ -212,10 +212,10 @@ pub fn rules_v6(egress: Egress) -> String {
     r + "-A LAB7-NODE -j REJECT\nCOMMIT\n"
 }
 
-/// The host's own addresses, as lab7 sees them (Docker Desktop's VM sees others, which the
-/// private ranges cover).
+/// The host's own addresses, as lab7 sees them — in a container, as its host's network
+/// shows them (`placement`). Docker Desktop's VM sees others, which the private ranges cover.
 pub fn host_addresses() -> Vec<IpAddr> {
-    if_addrs::get_if_addrs().map(|ifs| ifs.into_iter().map(|i| i.ip()).collect()).unwrap_or_default()
+    super::placement::host_addresses()
 }
 
 /// The node's `buildkitd.toml`: registry7 (and the mirror) over plain HTTP; offline,

@@ -9,13 +9,13 @@ pub mod docker;
 pub mod isolation;
 pub mod lifecycle;
 pub mod pins;
+pub mod placement;
 pub mod remote;
 
 mod images;
 mod node;
 mod registry7;
 
-use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 
@@ -113,6 +113,7 @@ impl LabEnvironment {
     pub async fn start(images: &Images, options: &EnvOptions) -> Result<LabEnvironment, Error> {
         let docker = docker::connect().await?;
         docker::engine_of(&docker).await?;
+        placement::detect(&docker).await?;
         lifecycle::sweep(&docker).await?;
         let lease = RunLease::take()?;
         let run_id = lease.run_id.clone();
@@ -120,10 +121,11 @@ impl LabEnvironment {
         let guard = RemoveOnDrop(Some(run_id.clone()));
         let network = format!("lab7-{run_id}");
         let addresses = create_network(&docker, &network, &run_id).await?;
+        join_network(&docker, &network).await?;
         let registry_name = format!("lab7-registry7-{run_id}");
         let mirror_name = format!("lab7-mirror-{run_id}");
         let remote = options.remote.as_ref();
-        let access = RegistryAccess::for_node(remote);
+        let access = RegistryAccess::for_node(remote, &network);
         let mirror = async {
             match images.mirror.as_ref().filter(|_| remote.is_none()) {
                 Some(image) => registry_container(image, &mirror_name, &network, &run_id)?
@@ -180,7 +182,7 @@ impl LabEnvironment {
             .remove_container(self.registry.container.id(), Some(options))
             .await
             .map_err(|e| docker::error(&format!("remove {}", self.registry.name), e))?;
-        let access = RegistryAccess::for_node(self.node.remote.as_ref());
+        let access = RegistryAccess::for_node(self.node.remote.as_ref(), &self.network);
         let fresh =
             start_registry7(&self.images.registry, &self.registry.name, &self.network, &self.run_id, &access).await?;
         // The old handle's drop finds its container gone already; that is expected.
@@ -192,7 +194,7 @@ impl LabEnvironment {
     /// the published `IP:PORT` for a remote node.
     pub async fn registry_host(&self) -> Result<String, Error> {
         match &self.node.remote {
-            Some(_) => self.registry.published().await,
+            Some(_) => self.registry.address().await,
             None => Ok(format!("{}:{REGISTRY_PORT}", self.registry.name)),
         }
     }
@@ -272,6 +274,18 @@ async fn create_network(docker: &Docker, name: &str, run_id: &str) -> Result<Run
         .ok_or_else(|| Error::docker(format!("network {name} has no IPv4 subnet and gateway"), None))
 }
 
-fn labels(run_id: &str) -> HashMap<String, String> {
-    HashMap::from([(RUN_LABEL.to_string(), run_id.to_string()), (OWNER_LABEL.to_string(), lifecycle::owner())])
+fn labels(run_id: &str) -> std::collections::HashMap<String, String> {
+    lifecycle::labels(run_id, &lifecycle::Owner::me())
+}
+
+/// lab7 in a container joins the run's network to reach registry7 there; it leaves it when
+/// the run is removed ([`lifecycle::remove_run`]).
+async fn join_network(docker: &Docker, network: &str) -> Result<(), Error> {
+    use testcontainers::bollard::models::NetworkConnectRequest;
+    let Some(own) = placement::own_container() else { return Ok(()) };
+    let request = NetworkConnectRequest { container: own.id.clone(), endpoint_config: None };
+    docker
+        .connect_network(network, request)
+        .await
+        .map_err(|e| docker::error(&format!("join network {network} (lab7 runs in a container)"), e))
 }

@@ -30,19 +30,34 @@ pub struct Registry7 {
     docker: Docker,
 }
 
-/// Where registry7 is published and whether it asks for a login: on loopback and open for
-/// lab7's own node; on an address a remote node reaches, behind the run's password, for one.
+/// How lab7 reaches registry7 and whether it asks for a login: published on the host's
+/// loopback and open for lab7's own node; on an address a remote node reaches, behind the
+/// run's password, for one; not published at all when lab7 runs in a container on the run's
+/// network.
 #[derive(Debug, Clone)]
 pub(super) struct RegistryAccess {
-    host_ip: IpAddr,
+    reach: Reach,
     pub(super) login: Option<RegistryLogin>,
 }
 
+#[derive(Debug, Clone)]
+enum Reach {
+    /// A port published on this host address.
+    Published(IpAddr),
+    /// Its address on the run's network, which lab7's own container has joined.
+    RunNetwork(String),
+}
+
 impl RegistryAccess {
-    pub(super) fn for_node(remote: Option<&RemoteNode>) -> RegistryAccess {
+    pub(super) fn for_node(remote: Option<&RemoteNode>, network: &str) -> RegistryAccess {
         match remote {
-            Some(r) => RegistryAccess { host_ip: r.registry_address, login: Some(RegistryLogin::new()) },
-            None => RegistryAccess { host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST), login: None },
+            Some(r) => {
+                RegistryAccess { reach: Reach::Published(r.registry_address), login: Some(RegistryLogin::new()) }
+            }
+            None if super::placement::own_container().is_some() => {
+                RegistryAccess { reach: Reach::RunNetwork(network.to_string()), login: None }
+            }
+            None => RegistryAccess { reach: Reach::Published(IpAddr::V4(Ipv4Addr::LOCALHOST)), login: None },
         }
     }
 }
@@ -60,19 +75,36 @@ impl Registry7 {
         ["registry", "garbage-collect", self.version.config_path()]
     }
 
-    /// Where it is published, `IP:PORT` (the port changes when the container restarts).
-    pub(super) async fn published(&self) -> Result<String, Error> {
-        let port = self
-            .container
-            .get_host_port_ipv4(REGISTRY_PORT.tcp())
-            .await
-            .map_err(|e| docker::error("registry7 port", e))?;
-        Ok(format!("{}:{port}", self.access.host_ip))
+    /// Where lab7 reaches it, `IP:PORT`: the published port (it changes when the container
+    /// restarts), or its address on the run's network (which may change too).
+    pub(super) async fn address(&self) -> Result<String, Error> {
+        match &self.access.reach {
+            Reach::Published(ip) => {
+                let port = self
+                    .container
+                    .get_host_port_ipv4(REGISTRY_PORT.tcp())
+                    .await
+                    .map_err(|e| docker::error("registry7 port", e))?;
+                Ok(format!("{ip}:{port}"))
+            }
+            Reach::RunNetwork(network) => {
+                let info = self
+                    .docker
+                    .inspect_container(self.container.id(), None)
+                    .await
+                    .map_err(|e| docker::error("registry7's address", e))?;
+                let on = info.network_settings.and_then(|n| n.networks).and_then(|mut n| n.remove(network));
+                let ip = on.and_then(|e| e.ip_address).filter(|ip| !ip.is_empty()).ok_or_else(|| {
+                    Error::docker(format!("registry7 has no address on {network} (is it running?)"), None)
+                })?;
+                Ok(format!("{ip}:{REGISTRY_PORT}"))
+            }
+        }
     }
 
-    /// A client on the registry's published port, with the run's login when it has one.
+    /// A client on the registry's address, with the run's login when it has one.
     pub async fn client(&self) -> Result<RegistryClient, Error> {
-        let client = RegistryClient::new(&self.published().await?);
+        let client = RegistryClient::new(&self.address().await?);
         Ok(match &self.access.login {
             Some(l) => client.with_login(&l.user, &l.password),
             None => client,
@@ -155,14 +187,20 @@ pub(super) async fn start_registry7(
             .with_env_var("REGISTRY_AUTH_HTPASSWD_PATH", "/auth/htpasswd")
             .with_copy_to("/auth/htpasswd", login.htpasswd().into_bytes());
     }
-    let host_ip = access.host_ip.to_string();
+    let host_ip = match &access.reach {
+        Reach::Published(ip) => Some(ip.to_string()),
+        Reach::RunNetwork(_) => None,
+    };
     request
         .with_host_config_modifier(move |hc| {
             // Published for lab7 on the host's loopback only (for a remote node, on the address
-            // it reaches, behind the login): nothing else may use it.
+            // it reaches, behind the login): nothing else may use it. lab7 in a container
+            // reaches it on the run's network instead: not published at all.
             hc.publish_all_ports = Some(false);
-            let binding = PortBinding { host_ip: Some(host_ip.clone()), host_port: Some(String::new()) };
-            hc.port_bindings = Some(HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))]));
+            hc.port_bindings = host_ip.clone().map(|ip| {
+                let binding = PortBinding { host_ip: Some(ip), host_port: Some(String::new()) };
+                HashMap::from([(format!("{REGISTRY_PORT}/tcp"), Some(vec![binding]))])
+            });
             hc.memory = Some(1 << 30);
             hc.pids_limit = Some(512);
         })
