@@ -84,7 +84,7 @@ impl Packer<'_> {
                 }
             }
             let entry = name.join(child.file_name());
-            self.tar.append_path_with_name(&path, &entry).map_err(|e| read_error(&path, e))?;
+            self.append(&path, &entry, &meta).map_err(|e| read_error(&path, e))?;
             self.entries += 1;
             if kind.is_dir() {
                 self.walk(&path, &entry)?;
@@ -93,9 +93,39 @@ impl Packer<'_> {
         Ok(())
     }
 
+    #[cfg(not(windows))]
+    fn append(&mut self, path: &Path, entry: &Path, _meta: &fs::Metadata) -> std::io::Result<()> {
+        self.tar.append_path_with_name(path, entry)
+    }
+
+    /// Windows has no execute bits: buildx there sends every file and folder with them set
+    /// (`mode & 0755 | 0111`, fsutil's walker), so a `RUN ./build.sh` runs. lab7 sends the same.
+    #[cfg(windows)]
+    fn append(&mut self, path: &Path, entry: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+        header.set_mode(mode_from_windows(header.mode()?));
+        if meta.file_type().is_symlink() {
+            header.set_size(0);
+            self.tar.append_link(&mut header, entry, fs::read_link(path)?)
+        } else if meta.is_dir() {
+            header.set_size(0);
+            self.tar.append_data(&mut header, entry, std::io::empty())
+        } else {
+            self.tar.append_data(&mut header, entry, File::open(path)?)
+        }
+    }
+
     fn too_large(&self) -> Error {
         Error::input(format!("{}: the build context is over {} MiB, lab7's limit", self.dir.display(), self.max_bytes >> 20), "list what the image does not need (node_modules, build output, data) in .dockerignore, or raise the limit with --max-context")
     }
+}
+
+/// A file's mode as buildx on Windows sends it: read, write as Windows has them, and
+/// execute for everyone.
+#[cfg_attr(not(any(windows, test)), allow(dead_code))]
+fn mode_from_windows(mode: u32) -> u32 {
+    (mode | 0o111) & 0o755
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {
@@ -139,6 +169,13 @@ fn clean(pattern: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn from_windows_every_file_is_sent_executable_as_buildx_sends_it() {
+        assert_eq!(mode_from_windows(0o666), 0o755); // a plain file, as Windows reports it
+        assert_eq!(mode_from_windows(0o444), 0o555); // read-only
+        assert_eq!(mode_from_windows(0o777), 0o755); // a folder
+    }
 
     fn entries(packed: PackedContext) -> Vec<(String, tar::EntryType, Option<String>)> {
         let mut archive = tar::Archive::new(packed.file);
