@@ -441,6 +441,17 @@ ensure_buildx() {
   apt_install docker-buildx/sid
 }
 
+# Headless Chromium, which the HTML reports' tests open each page in (tests/html.rs).
+ensure_browser() {
+  if command -v chromium >/dev/null 2>&1; then
+    say "reusing $(chromium --version 2>/dev/null | head -1)"
+    return 0
+  fi
+  is_root_debian || { say "chromium is missing: the HTML report tests need it (apt-get install chromium)"; return 0; }
+  say "installing chromium (Debian), for the HTML report tests"
+  apt_install chromium fonts-dejavu-core
+}
+
 # Each step with its time, so that a slow first run shows where it went.
 step() {
   local started=$SECONDS
@@ -450,6 +461,7 @@ step() {
 
 step ensure_docker
 [ -n "$LAB_ONLY" ] || step ensure_buildx
+[ -n "$LAB_ONLY" ] || step ensure_browser
 step ensure_emulation
 step ensure_images
 write_env

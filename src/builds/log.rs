@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::Serialize;
 
-pub use super::vertex::{LogForm, Step, Vertex, VertexState};
+pub use super::vertex::{LogForm, Step, Vertex, VertexState, VertexTime};
 use super::{log_text, rawjson, tty};
 use crate::platform::Platform;
 use crate::reference::Digest;
@@ -127,9 +127,10 @@ impl BuildLog {
             };
             if body == "CACHED" {
                 v.state = VertexState::Cached;
-            } else if body.starts_with("DONE") {
+            } else if let Some(took) = body.strip_prefix("DONE") {
                 if v.state == VertexState::Unfinished {
                     v.state = VertexState::Done;
+                    v.time = VertexTime::of_plain(took);
                 }
             } else if let Some(msg) = body.strip_prefix("ERROR: ").or(body.strip_prefix("ERROR ")) {
                 v.state = VertexState::Error(msg.to_string());

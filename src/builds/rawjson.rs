@@ -12,7 +12,10 @@ use std::collections::HashMap;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::vertex::{Vertex, VertexState};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::vertex::{Vertex, VertexState, VertexTime};
 
 #[derive(Deserialize, Default)]
 struct SolveStatus {
@@ -33,6 +36,7 @@ struct RawVertex {
     cached: bool,
     #[serde(default)]
     error: String,
+    started: Option<String>,
     completed: Option<String>,
 }
 
@@ -67,6 +71,8 @@ struct Assembly {
     statuses: HashMap<String, Vec<(String, String)>>,
     output: HashMap<String, Vec<String>>,
     errors: Vec<String>,
+    /// A vertex's own start and end, as BuildKit stamped them.
+    times: HashMap<String, (Option<OffsetDateTime>, Option<OffsetDateTime>)>,
 }
 
 impl Assembly {
@@ -83,6 +89,10 @@ impl Assembly {
         if !self.vertices.contains_key(&v.digest) {
             self.order.push(v.digest.clone());
         }
+        let stamp = |t: &Option<String>| t.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        let time = self.times.entry(v.digest.clone()).or_default();
+        time.0 = time.0.or(stamp(&v.started));
+        time.1 = stamp(&v.completed).or(time.1);
         let entry = self.vertices.entry(v.digest).or_insert_with(|| Vertex::named(&v.name));
         entry.state = state;
     }
@@ -108,11 +118,19 @@ impl Assembly {
     }
 
     fn finish(mut self) -> (Vec<Vertex>, Vec<String>) {
+        let first = self.times.values().filter_map(|t| t.0).min();
         let vertices = self
             .order
             .iter()
             .filter_map(|d| {
                 let mut v = self.vertices.remove(d)?;
+                v.time = match (first, self.times.get(d)) {
+                    (Some(first), Some((Some(start), Some(end)))) => Some(VertexTime {
+                        start_ms: Some((*start - first).whole_milliseconds().max(0) as u64),
+                        duration_ms: (*end - *start).whole_milliseconds().max(0) as u64,
+                    }),
+                    _ => None,
+                };
                 v.lines.extend(self.statuses.remove(d).unwrap_or_default().into_iter().map(|(_, l)| l));
                 v.lines.extend(self.output.remove(d).unwrap_or_default());
                 Some(v)

@@ -70,6 +70,26 @@ pub struct Vertex {
     pub state: VertexState,
     /// Progress lines under the vertex (`resolve …`, `writing layer …`).
     pub lines: Vec<String>,
+    /// When it ran, as far as the output says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<VertexTime>,
+}
+
+/// How long a vertex took, and when it started where the output says (rawjson's `started`
+/// and `completed`; the plain form prints only `DONE 0.3s`), in milliseconds from the first
+/// vertex's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VertexTime {
+    pub start_ms: Option<u64>,
+    pub duration_ms: u64,
+}
+
+impl VertexTime {
+    /// `0.3s` or `12.4s`, as the plain form prints a duration after DONE.
+    pub fn of_plain(done: &str) -> Option<VertexTime> {
+        let seconds: f64 = done.trim().strip_suffix('s')?.parse().ok()?;
+        Some(VertexTime { start_ms: None, duration_ms: (seconds * 1000.0).round() as u64 })
+    }
 }
 
 /// `[linux/amd64->arm64 build  3/10] RUN …`, as BuildKit's Dockerfile frontend names a step
@@ -82,7 +102,13 @@ static STEP: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Vertex {
     pub(crate) fn named(name: &str) -> Vertex {
-        Vertex { name: name.to_string(), step: parse_step(name), state: VertexState::Unfinished, lines: Vec::new() }
+        Vertex {
+            name: name.to_string(),
+            step: parse_step(name),
+            state: VertexState::Unfinished,
+            lines: Vec::new(),
+            time: None,
+        }
     }
 }
 

@@ -96,6 +96,9 @@ pub(super) struct Output {
     /// Write the report to FILE instead of standard output.
     #[arg(long)]
     pub(super) out: Option<PathBuf>,
+    /// The HTML page's language (default: from the locale, LANG=pl_PL… is Polish).
+    #[arg(long, value_enum)]
+    pub(super) lang: Option<lab7::report::html::Lang>,
     /// A rubric TOML file (default: the built-in rubric.toml).
     #[arg(long)]
     pub(super) rubric: Option<PathBuf>,

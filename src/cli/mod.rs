@@ -59,7 +59,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
 
 fn emit(report: &Report, out: &Output) -> Result<Exit, Error> {
     let color = out.out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let text = formats::render(report, out.format, color);
+    let lang = out.lang.unwrap_or_else(lab7::report::html::Lang::from_locale);
+    let text = formats::render(report, out.format, formats::Style { color, lang });
     match &out.out {
         Some(path) => outputs::write(path, &text, "the report")?,
         None => print!("{text}"),

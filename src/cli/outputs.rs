@@ -78,7 +78,7 @@ impl BatchOutputs {
         if let Some(report) = report {
             for (format, ext) in [(Format::Md, "md"), (Format::Json, "json")] {
                 let path = self.reports.join(format!("{}.{ext}", r.submission));
-                write(&path, &formats::render(report, format, false), "the report")?;
+                write(&path, &formats::render(report, format, formats::Style::default()), "the report")?;
             }
         }
         Ok(())

@@ -25,10 +25,21 @@ pub enum Format {
     Gradescope,
     /// PrairieLearn's external grader results.json.
     Prairielearn,
+    /// One self-contained HTML page with the builds, image, cache and deletion drawn.
+    Html,
 }
 
-pub fn render(report: &Report, format: Format, color: bool) -> String {
+/// How a rendering looks beyond its format: colour on a terminal, the HTML page's language.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+    pub lang: super::html::Lang,
+}
+
+pub fn render(report: &Report, format: Format, style: Style) -> String {
+    let color = style.color;
     match format {
+        Format::Html => super::html::render(report, style.lang),
         Format::Human => human(report, color),
         Format::Json => serde_json::to_string_pretty(report).expect("a report serializes") + "\n",
         Format::Md => markdown(report),
@@ -58,7 +69,7 @@ fn paint(text: &str, status: Status, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-fn score_line(r: &Report) -> String {
+pub(super) fn score_line(r: &Report) -> String {
     let s = &r.score;
     let bonus = if s.bonus_max_points > 0.0 {
         format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points)

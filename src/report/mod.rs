@@ -2,6 +2,7 @@
 //! person, Markdown for a lab report, JUnit for CI, results.json for Gradescope.
 
 pub mod formats;
+pub mod html;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,71 @@ pub struct BuildSummary {
     pub cached_lines: Vec<String>,
     pub cache_layers_exported: Option<usize>,
     pub first_failure: Option<String>,
+    /// Every vertex in the order the output shows them, for the HTML timeline (not in the
+    /// JSON schema: the JSON carries the counts above).
+    #[serde(skip)]
+    pub steps: Vec<StepLine>,
+}
+
+/// One vertex of a build as a timeline draws it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepLine {
+    pub label: String,
+    pub platform: Option<String>,
+    pub kind: StepKind,
+    pub state: StepState,
+    /// From the first vertex's start, where the output says (rawjson).
+    pub start_ms: Option<u64>,
+    pub duration_ms: Option<u64>,
+}
+
+/// What a vertex is, for the timeline: a Dockerfile step, the cache's import or export (the
+/// lab's evidence, drawn as bars of their own), or BuildKit's own work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Step,
+    CacheImport,
+    CacheExport,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Built,
+    Cached,
+    Failed,
+    Unfinished,
+}
+
+impl StepLine {
+    fn of(v: &crate::builds::Vertex) -> StepLine {
+        use crate::builds::VertexState;
+        let kind = if v.step.is_some() {
+            StepKind::Step
+        } else if v.name.starts_with("importing cache manifest") {
+            StepKind::CacheImport
+        } else if v.name.starts_with("exporting cache") {
+            StepKind::CacheExport
+        } else {
+            StepKind::Other
+        };
+        let state = match v.state {
+            VertexState::Done => StepState::Built,
+            VertexState::Cached => StepState::Cached,
+            VertexState::Error(_) => StepState::Failed,
+            VertexState::Unfinished => StepState::Unfinished,
+        };
+        StepLine {
+            label: v.name.clone(),
+            platform: v.step.as_ref().and_then(|s| s.platform.as_ref()).map(|p| p.to_string()),
+            kind,
+            state,
+            start_ms: v.time.and_then(|t| t.start_ms),
+            duration_ms: v.time.map(|t| t.duration_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,6 +360,7 @@ impl BuildSummary {
             cached_lines: log.cached_lines(),
             cache_layers_exported: log.cache_export().map(|e| e.layers_written),
             first_failure: if exit_code == Some(0) { None } else { log.first_failure() },
+            steps: log.vertices.iter().map(StepLine::of).collect(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the Docker gate, fixtures, the normalized report.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::PathBuf;
 
 use regex::Regex;

@@ -87,3 +87,36 @@ fn report_of_the_reference_run() {
     assert_eq!((report.score.points, report.score.bonus_points), (100.0, 50.0));
     common::assert_report_snapshot("reference_report", &report);
 }
+
+/// The run's HTML page (`check --format html`), opened in headless Chromium: the image as a
+/// tree of its two platforms, the cache beside it, the storage before and after the deletion.
+#[cfg(feature = "browser-tests")]
+#[test]
+fn the_html_page_draws_the_image_the_cache_and_the_deletion() {
+    use lab7::report::html::{render, Lang};
+    let run = reference_run();
+    let report = common::report_of(run);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("check.html");
+    std::fs::write(&file, render(&report, Lang::En)).unwrap();
+    let page = common::browser::open(&file, "check-reference");
+    page.assert_self_contained_and_described();
+    let platforms: Vec<&str> =
+        page.all("li.platform-manifest").iter().filter_map(|li| li.value().attr("data-platform")).collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    // Attestations apart from the platforms (buildctl, as lab7 runs it, adds none; buildx does).
+    let listed = report.run.as_ref().and_then(|r| r.image.as_ref()).expect("the image listing");
+    let attestations = listed.manifests.iter().filter(|m| m.attestation).count();
+    assert_eq!(page.all("li.attestation").len(), attestations);
+    let cache = run.cache.as_ref().expect("the cache was read");
+    let values: Vec<String> =
+        page.all("#cache-chart .hbar").iter().map(|b| b.value().attr("data-value").unwrap().to_string()).collect();
+    assert_eq!(values.len(), 2);
+    assert!(values[1].starts_with(&format!("{} layers", cache.layers_not_in_image)), "{values:?}");
+    let deletion = run.deletion.as_ref().expect("the deletion ran");
+    let storage: Vec<String> =
+        page.all("#storage-chart .hbar").iter().map(|b| b.value().attr("data-value").unwrap().to_string()).collect();
+    assert_eq!(storage, [format!("{} bytes", deletion.storage_before), format!("{} bytes", deletion.storage_after)]);
+    assert!(page.text().contains(&format!("reclaimed: {} bytes", deletion.reclaimed())));
+    assert_eq!(page.all("figure.timeline").len(), 2);
+}
