@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod builds;
 pub mod checks;
+pub mod dashboard;
 pub mod diagnosis;
 pub mod environment;
 pub mod gradebook;

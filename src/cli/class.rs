@@ -55,8 +55,10 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
         class.students.iter().filter_map(|s| Some((s.key.clone(), s.report.clone()?))).collect();
     let reading =
         batch::ReportReading { reader: a.report.reader()?, own_outputs: out.own.clone(), cancel: interrupt.token() };
+    out.reports.expected = Some(files.len());
     let reports =
         batch::grade_report_files(files, &rubric, &reading, &mut |r, report| out.reports.record(r, report)).await?;
+    out.projects.finish()?;
 
     let rows: Vec<Row> = class
         .students
@@ -70,6 +72,8 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
         })
         .collect();
     write_rows(&a.out, &rows)?;
+    out.reports.show_shared(shared_pairs(&rows));
+    out.reports.finish()?;
     print_changes(&before, &rows);
     let feedback = feedback_files(&rows, &out.projects, &out.reports);
     back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
@@ -116,6 +120,7 @@ async fn grade_projects(
     environment::engine().await?;
     let rubric = lab7::checks::Rubric::default_rubric();
     let projects = &mut out.projects;
+    projects.expected = Some(subs.len());
     batch::grade_submissions(subs, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
         projects.record(r, report)
     })
@@ -139,6 +144,22 @@ fn write_rows(out: &Path, rows: &[Row]) -> Result<(), Error> {
         out.with_extension("md").display()
     );
     Ok(())
+}
+
+/// The shared evidence for the reports' page: each pair with the lines the digests stand in.
+fn shared_pairs(rows: &[Row]) -> Vec<lab7::dashboard::SharedPair> {
+    gradebook::shared_evidence(rows)
+        .into_iter()
+        .map(|p| lab7::dashboard::SharedPair {
+            // Short, as `docker images` shows them: the lines quoted hold each whole.
+            digests: p.digests.iter().map(|d| d.to_string().chars().take(19).collect()).collect(),
+            lines: (
+                format!("{}: {}", p.quotes.0.at, p.quotes.0.text),
+                format!("{}: {}", p.quotes.1.at, p.quotes.1.text),
+            ),
+            students: p.students,
+        })
+        .collect()
 }
 
 /// The lab's build of a student, when one Dockerfile was found.

@@ -461,10 +461,14 @@ fn batch_options(a: &BatchArgs, interrupt: &signals::Interrupt) -> Result<batch:
 /// The class summary on standard output, where the files went, and the batch's exit code.
 fn finish_batch(results: &[batch::SubmissionResult], out: &std::path::Path, sink: &outputs::BatchOutputs) -> Exit {
     print!("{}", batch::markdown(results));
+    if let Err(e) = sink.finish() {
+        eprintln!("lab7: {e}");
+    }
     eprintln!(
-        "lab7: wrote {}, {} and the reports in {}",
+        "lab7: wrote {}, {}, {} and the reports in {}",
         out.display(),
         sink.summary.display(),
+        sink.dashboard.display(),
         sink.reports.display()
     );
     if results.iter().any(|r| r.error.is_some()) {

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use lab7::batch::{self, SubmissionResult};
+use lab7::dashboard;
 use lab7::report::formats::{self, Format};
+use lab7::report::html::Lang;
 use lab7::report::Report;
 use lab7::Error;
 
@@ -40,14 +42,28 @@ pub fn write(path: &Path, text: &str, what: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|e| unwritable(path, what, e))
 }
 
+/// Replaces `path` whole (a temporary file renamed over it): a browser reloading the page
+/// while the batch runs never reads half of it.
+fn replace(path: &Path, text: &str, what: &str) -> Result<(), Error> {
+    let tmp = path.with_extension("html.part");
+    write(&tmp, text, what)?;
+    std::fs::rename(&tmp, path).map_err(|e| unwritable(path, what, e))
+}
+
 /// A batch's outputs: the CSV (a row appended as each submission ends), the Markdown
-/// summary beside it (rewritten each time), and each submission's report in a folder.
+/// summary and the class's page beside it (rewritten each time), and each submission's
+/// report in a folder.
 pub struct BatchOutputs {
     csv: File,
     csv_path: PathBuf,
     pub summary: PathBuf,
+    pub dashboard: PathBuf,
     pub reports: PathBuf,
     done: Vec<SubmissionResult>,
+    class: dashboard::Class,
+    lang: Lang,
+    /// How many submissions the batch will grade, once known.
+    pub expected: Option<usize>,
 }
 
 impl BatchOutputs {
@@ -59,12 +75,45 @@ impl BatchOutputs {
         let stem = csv_path.file_stem().map_or("results".into(), |s| s.to_string_lossy().into_owned());
         let reports = csv_path.with_file_name(format!("{stem}-reports"));
         check_dir(&reports)?;
-        Ok(BatchOutputs { csv, csv_path: csv_path.to_path_buf(), summary, reports, done: Vec::new() })
+        let outputs = BatchOutputs {
+            csv,
+            csv_path: csv_path.to_path_buf(),
+            summary,
+            dashboard: csv_path.with_extension("html"),
+            reports,
+            done: Vec::new(),
+            class: dashboard::Class::default(),
+            lang: Lang::from_locale(),
+            expected: None,
+        };
+        outputs.draw(false)?;
+        Ok(outputs)
     }
 
     /// Where this batch writes: the batch skips these when they lie in the class folder.
     pub fn paths(&self) -> Vec<PathBuf> {
-        vec![self.csv_path.clone(), self.summary.clone(), self.reports.clone()]
+        vec![self.csv_path.clone(), self.summary.clone(), self.dashboard.clone(), self.reports.clone()]
+    }
+
+    /// The class's page as it stands; `finished` stops its reloading.
+    fn draw(&self, finished: bool) -> Result<(), Error> {
+        let folder = self.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let progress = dashboard::Progress { finished, expected: self.expected };
+        replace(
+            &self.dashboard,
+            &dashboard::render(&self.done, &self.class, progress, &folder, self.lang),
+            "the class's page",
+        )
+    }
+
+    /// The batch is over: the page stops reloading.
+    pub fn finish(&self) -> Result<(), Error> {
+        self.draw(true)
+    }
+
+    /// The class workflow's shared evidence, shown on the page from now on.
+    pub fn show_shared(&mut self, pairs: Vec<dashboard::SharedPair>) {
+        self.class.shared = pairs;
     }
 
     /// One finished submission: its row, the summary so far, its report (md and json).
@@ -76,11 +125,13 @@ impl BatchOutputs {
         self.done.push(r.clone());
         write(&self.summary, &batch::markdown(&self.done), "the summary")?;
         if let Some(report) = report {
-            for (format, ext) in [(Format::Md, "md"), (Format::Json, "json")] {
+            let style = formats::Style { color: false, lang: self.lang };
+            for (format, ext) in [(Format::Md, "md"), (Format::Json, "json"), (Format::Html, "html")] {
                 let path = self.reports.join(format!("{}.{ext}", r.submission));
-                write(&path, &formats::render(report, format, formats::Style::default()), "the report")?;
+                write(&path, &formats::render(report, format, style), "the report")?;
             }
+            self.class.met(&r.submission, report);
         }
-        Ok(())
+        self.draw(false)
     }
 }

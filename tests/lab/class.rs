@@ -189,6 +189,21 @@ fn a_moodle_download_is_graded_one_row_per_student() {
         "{summary}"
     );
 
+    // The reports' page (grades-report.html) shows the three pairs of that group, with lines.
+    #[cfg(feature = "browser-tests")]
+    {
+        let page = common::browser::open(&dir.path().join("grades-report.html"), "class-reports");
+        page.assert_self_contained_and_described();
+        let pairs = page.all("tr.shared-pair");
+        assert_eq!(pairs.len(), 3, "{}", page.text());
+        let all: String = pairs.iter().flat_map(|p| p.text()).collect();
+        for name in ["Jan Kowalski — ", "Zażółć Gęślą-Jaźń", "Mallory Ęwil", "exporting manifest list sha256:"]
+        {
+            assert!(all.contains(name), "{name}: {all}");
+        }
+        assert!(page.all("meta[http-equiv=refresh]").is_empty());
+    }
+
     // Back into Moodle: the worksheet filled for upload, the feedback files zipped by folder.
     let filled = records(&dir.path().join("grades-moodle-worksheet.csv"));
     let sheet_row = |id: &str| filled.iter().find(|r| &r[0] == id).unwrap().clone();

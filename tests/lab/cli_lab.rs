@@ -214,14 +214,24 @@ fn delete_untagged_breaks_multi_arch_images_on_2_8_only(#[case] registry3: bool)
     })
 }
 
+/// The lab examples graded as a class with two jobs, once: several tests read it.
+fn examples_batch() -> &'static (std::path::PathBuf, std::process::Output) {
+    static BATCH: std::sync::OnceLock<(std::path::PathBuf, std::process::Output)> = std::sync::OnceLock::new();
+    BATCH.get_or_init(|| {
+        common::require_docker("batch");
+        let dir = tempfile::tempdir().unwrap().keep();
+        let csv = dir.join("results.csv");
+        // Two jobs at once: each submission in environments of its own, verdicts as one by one.
+        let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap(), "--jobs", "2"]);
+        (dir, o)
+    })
+}
+
 #[test]
 fn batch_grades_every_example_with_the_verdict_it_deserves() {
-    common::require_docker("batch");
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("results.csv");
-    // Two jobs at once: each submission in environments of its own, verdicts as one by one.
-    let o = lab7(&common::root(), &["batch", "lab_examples", "--out", csv.to_str().unwrap(), "--jobs", "2"]);
-    assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(&o));
+    let (dir, o) = examples_batch();
+    assert_eq!(o.status.code(), Some(1), "not every example passes: {}", text(o));
+    let csv = dir.join("results.csv");
     let table = std::fs::read_to_string(&csv).unwrap();
     let verdict = |name: &str| {
         table
@@ -240,7 +250,36 @@ fn batch_grades_every_example_with_the_verdict_it_deserves() {
     assert!(table.contains("single-stage,fail,80,100,50"), "{table}");
     assert_eq!(verdict("wrong-arch-final"), "fail", "{table}");
     assert_eq!(table.lines().count(), 1 + 5, "a header and one row per example: {table}");
-    assert!(dir.path().join("results.md").exists());
+    assert!(dir.join("results.md").exists());
+}
+
+/// results.html: the class as a picture, opened in headless Chromium once the batch is over.
+#[cfg(feature = "browser-tests")]
+#[test]
+fn the_class_page_draws_the_batch_and_links_each_students_report() {
+    let (dir, o) = examples_batch();
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let page = common::browser::open(&dir.join("results.html"), "batch-results");
+    page.assert_self_contained_and_described();
+    assert!(page.all("meta[http-equiv=refresh]").is_empty(), "the batch is over: the page must stop reloading");
+    let students = page.all("tr.student");
+    assert_eq!(students.len(), 5);
+    for link in page.all("tr.student a") {
+        let href = link.value().attr("href").unwrap();
+        assert!(dir.join(href).is_file(), "{href} is not there");
+        assert!(href.ends_with(".html"));
+    }
+    let value = |b: &scraper::ElementRef| b.value().attr("data-value").unwrap().to_string();
+    let spread: usize = page.all("#distribution .hbar").iter().map(|b| value(b).parse::<usize>().unwrap()).sum();
+    assert_eq!(spread, 5, "every student in one score range");
+    let builds = page.all("#pass-rates .hbar").into_iter().find(|b| b.value().attr("title") == Some("builds_succeed"));
+    // arm64-fails fails the builds; the four others build.
+    assert_eq!(builds.map(|b| value(&b)).as_deref(), Some("4/5 (80 %)"));
+    assert_eq!(page.all("#times .hbar").len(), 5);
+    // A student's own page, linked from the row, opens as its own self-contained report.
+    let own = common::browser::open(&dir.join("results-reports/arm64-fails.html"), "batch-arm64-fails");
+    own.assert_self_contained_and_described();
+    assert!(!own.all("#problems .problem").is_empty());
 }
 
 /// A base image that cannot be pulled. Offline, lab7's docker.io mirror lacks it: the
