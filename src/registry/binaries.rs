@@ -23,6 +23,10 @@ pub struct PlatformBinaries {
     pub foreign: Vec<(String, String)>,
     /// Layers that could not be read, and why (a compression lab7 does not read, too big).
     pub unread: Vec<String>,
+    /// The image's layers in its manifest's order: digest and size (the HTML image tree; not
+    /// in the JSON schema).
+    #[serde(skip)]
+    pub layers: Vec<(crate::reference::Digest, u64)>,
 }
 
 impl PlatformBinaries {
@@ -62,7 +66,13 @@ pub struct LayerScan {
 impl LayerScan {
     pub fn new(platform: Platform) -> LayerScan {
         LayerScan {
-            result: PlatformBinaries { platform, elf_files: 0, foreign: Vec::new(), unread: Vec::new() },
+            result: PlatformBinaries {
+                platform,
+                elf_files: 0,
+                foreign: Vec::new(),
+                unread: Vec::new(),
+                layers: Vec::new(),
+            },
             seen: BTreeSet::new(),
         }
     }

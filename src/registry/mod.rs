@@ -406,6 +406,7 @@ impl RegistryClient {
         for (platform, f) in images {
             let Manifest::Image(m) = &f.body else { continue };
             let mut scan = binaries::LayerScan::new(platform);
+            scan.result.layers = m.layers().iter().map(|l| (BlobRef::of(l).digest, l.size())).collect();
             for layer in m.layers().iter().rev() {
                 let media_type = layer.media_type().to_string();
                 let Some(file) = self.blob_to_file(repo, &BlobRef::of(layer).digest).await? else {

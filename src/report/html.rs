@@ -343,14 +343,49 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// index → each platform's manifest, attestations apart.
+/// index → each platform's manifest → its layers, attestations apart.
 #[derive(Serialize)]
 struct ImageTree {
     name: String,
     digest: String,
     media_type: String,
-    platforms: Vec<(String, String, u64)>,
+    platforms: Vec<PlatformBranch>,
     attestations: Vec<(String, u64)>,
+}
+
+#[derive(Serialize)]
+struct PlatformBranch {
+    platform: String,
+    digest: String,
+    size: u64,
+    /// Each layer: short digest and size.
+    layers: Vec<(String, u64)>,
+    /// What its ELF binaries are built for, as read from the layers.
+    binaries: String,
+}
+
+impl PlatformBranch {
+    fn of(m: &super::ManifestLine, read: Option<&crate::registry::binaries::PlatformBinaries>) -> PlatformBranch {
+        let arch = m.platform.rsplit('/').next().unwrap_or_default();
+        let binaries = match read {
+            None => String::new(),
+            Some(b) if b.elf_files == 0 => "no ELF binaries read".into(),
+            Some(b) if b.foreign.is_empty() => format!("{} ELF binaries, all built for {arch}", b.elf_files),
+            Some(b) => {
+                let foreign: Vec<String> = b.foreign.iter().map(|(path, a)| format!("{path} ({a})")).collect();
+                format!("{} ELF binaries; built for another CPU: {}", b.elf_files, foreign.join(", "))
+            }
+        };
+        PlatformBranch {
+            platform: m.platform.clone(),
+            digest: m.digest.clone(),
+            size: m.size,
+            layers: read.map_or_else(Vec::new, |b| {
+                b.layers.iter().map(|(d, size)| (d.to_string().chars().take(19).collect(), *size)).collect()
+            }),
+            binaries,
+        }
+    }
 }
 
 impl ImageTree {
@@ -361,7 +396,13 @@ impl ImageTree {
             name: image.name.clone(),
             digest: image.digest.clone(),
             media_type: image.media_type.clone(),
-            platforms: plat.iter().map(|m| (m.platform.clone(), m.digest.clone(), m.size)).collect(),
+            platforms: plat
+                .iter()
+                .map(|m| {
+                    let read = image.platforms_read.iter().find(|b| b.platform.to_string() == m.platform);
+                    PlatformBranch::of(m, read)
+                })
+                .collect(),
             attestations: att.iter().map(|m| (m.digest.clone(), m.size)).collect(),
         })
     }

@@ -177,6 +177,10 @@ pub struct ImageListing {
     pub digest: String,
     pub media_type: String,
     pub manifests: Vec<ManifestLine>,
+    /// Each platform's layers and what its binaries are built for, as lab7 read them (the
+    /// HTML image tree; not in the JSON schema).
+    #[serde(skip)]
+    pub platforms_read: Vec<crate::registry::binaries::PlatformBinaries>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,6 +299,7 @@ impl RunSummary {
                 digest: i.digest.to_string(),
                 media_type: i.media_type.clone(),
                 manifests: i.entries.iter().map(manifest_line).collect(),
+                platforms_read: i.binaries.clone(),
             }),
             cache: run.cache.as_ref().map(|c| CacheListing {
                 name: format!("{}:{}", run.spec.cache_ref(), run.spec.cache.reference),

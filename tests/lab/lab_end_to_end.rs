@@ -104,6 +104,16 @@ fn the_html_page_draws_the_image_the_cache_and_the_deletion() {
     let platforms: Vec<&str> =
         page.all("li.platform-manifest").iter().filter_map(|li| li.value().attr("data-platform")).collect();
     assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    // Each platform's layers under it, and what its binaries are built for.
+    let image = run.image.as_ref().unwrap();
+    for (li, arch) in page.all("li.platform-manifest").iter().zip(["amd64", "arm64"]) {
+        let read = image.binaries.iter().find(|b| b.platform.architecture == arch).expect("binaries read");
+        let layers = li.select(&scraper::Selector::parse("li.layer").unwrap()).count();
+        assert_eq!(layers, read.layers.len(), "{arch}");
+        assert!(layers > 0);
+        let text: String = li.text().collect();
+        assert!(text.contains(&format!("all built for {arch}")), "{text}");
+    }
     // Attestations apart from the platforms (buildctl, as lab7 runs it, adds none; buildx does).
     let listed = report.run.as_ref().and_then(|r| r.image.as_ref()).expect("the image listing");
     let attestations = listed.manifests.iter().filter(|m| m.attestation).count();
