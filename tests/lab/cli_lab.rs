@@ -118,6 +118,21 @@ fn inspect_and_audit_read_a_live_registry_without_changing_it() {
         assert_eq!(status(CheckId::ManifestListsBothArchitectures), Status::Pass);
         assert_eq!(status(CheckId::CacheSeparateImageModeMax), Status::Pass);
         assert_eq!(status(CheckId::CacheDeleted), Status::Skipped);
+        // The same audit as a page: a row per check, its status in words (audit has no builds or
+        // run to draw).
+        let o = lab7(
+            &common::root(),
+            &["audit", "--registry", &host, "--image", "lab:cachetest", "--cache", "cachedata1", "--format", "html"],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        let page = scraper::Html::parse_document(&String::from_utf8_lossy(&o.stdout));
+        let rows = scraper::Selector::parse("tr.check .status").unwrap();
+        let statuses: Vec<String> = page.select(&rows).map(|s| s.text().collect()).collect();
+        assert_eq!(statuses.len(), report.checks.len(), "{}", text(&o));
+        assert_eq!(
+            statuses.iter().filter(|s| *s == "PASS").count(),
+            report.checks.iter().filter(|c| c.status == Status::Pass).count()
+        );
         // Read-only: the cache is still there.
         assert_eq!(client.tags("cachedata1").await.unwrap(), vec!["latest".to_string()]);
         audit_credits_the_cache_the_bonus_deleted(env, spec).await;
