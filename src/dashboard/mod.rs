@@ -56,7 +56,7 @@ pub struct Progress {
 
 /// The page: `reports` is the folder of each submission's `<name>.html`, relative to the page.
 pub fn render(results: &[SubmissionResult], class: &Class, progress: Progress, reports: &str, lang: Lang) -> String {
-    let mut env = minijinja::Environment::new();
+    let mut env = crate::report::html::templates();
     env.add_template("class.html", include_str!("class.html")).expect("the class template parses");
     let page = Page::of(results, class, progress, reports, lang);
     env.get_template("class.html").and_then(|t| t.render(&page)).expect("the class template renders")

@@ -120,10 +120,18 @@ fn words(lang: Lang) -> BTreeMap<&'static str, &'static str> {
     WORDS.iter().map(|(k, en, pl)| (*k, if lang == Lang::Pl { *pl } else { *en })).collect()
 }
 
+/// lab7's pages: `page.html` (the head every page shares: the Content-Security-Policy, the
+/// common style) and `report.html` (a report); the class's page adds its own.
+pub fn templates() -> minijinja::Environment<'static> {
+    let mut env = minijinja::Environment::new();
+    env.add_template("page.html", include_str!("html/page.html")).expect("the page template parses");
+    env.add_template("report.html", include_str!("html/report.html")).expect("the report template parses");
+    env
+}
+
 /// The page of a report.
 pub fn render(report: &Report, lang: Lang) -> String {
-    let mut env = minijinja::Environment::new();
-    env.add_template("report.html", include_str!("html/report.html")).expect("the report template parses");
+    let env = templates();
     let page = Page::of(report, lang);
     env.get_template("report.html").and_then(|t| t.render(&page)).expect("the report template renders")
 }
