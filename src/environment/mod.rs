@@ -113,7 +113,8 @@ impl LabEnvironment {
     pub async fn start(images: &Images, options: &EnvOptions) -> Result<LabEnvironment, Error> {
         let docker = docker::connect().await?;
         docker::engine_of(&docker).await?;
-        placement::detect(&docker).await?;
+        let helper = |own: &str| lifecycle::labels(&lifecycle::new_run_id(), &lifecycle::Owner::Container(own.into()));
+        placement::detect(&docker, &helper).await?;
         lifecycle::sweep(&docker).await?;
         let lease = RunLease::take()?;
         let run_id = lease.run_id.clone();

@@ -7,6 +7,7 @@
 //! read on the host's network by a helper container of lab7's own image, since the container's
 //! addresses are not the host's.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,7 +20,6 @@ use testcontainers::bollard::query_parameters::{
 use testcontainers::bollard::Docker;
 
 use super::docker;
-use super::lifecycle::Owner;
 use crate::Error;
 
 /// Where this lab7 process runs, as far as the engine is concerned.
@@ -39,15 +39,21 @@ pub struct OwnContainer {
     pub image: String,
 }
 
-static PLACEMENT: OnceLock<Placement> = OnceLock::new();
+/// Found once: a batch's jobs start their environments at once, and one of them looks.
+static PLACEMENT: tokio::sync::OnceCell<Placement> = tokio::sync::OnceCell::const_new();
 static HOST_ADDRESSES: OnceLock<Vec<IpAddr>> = OnceLock::new();
+
+/// The labels of the helper container (a run of its own, owned by lab7's container, so that a
+/// sweep removes it if lab7 dies before it does), from lab7's container id.
+pub type HelperLabels<'a> = &'a (dyn Fn(&str) -> HashMap<String, String> + Sync);
 
 /// Where lab7 runs, found once per process: a container id in the mount table that the engine
 /// knows as a container is lab7's own container; anything else is the host.
-pub async fn detect(docker: &Docker) -> Result<&'static Placement, Error> {
-    if let Some(p) = PLACEMENT.get() {
-        return Ok(p);
-    }
+pub async fn detect(docker: &Docker, helper_labels: HelperLabels<'_>) -> Result<&'static Placement, Error> {
+    PLACEMENT.get_or_try_init(|| look(docker, helper_labels)).await
+}
+
+async fn look(docker: &Docker, helper_labels: HelperLabels<'_>) -> Result<Placement, Error> {
     let found = match own_container_id() {
         Some(id) => match docker.inspect_container(&id, None).await {
             Ok(c) => Placement::Container(OwnContainer { id, image: c.image.unwrap_or_default() }),
@@ -56,10 +62,10 @@ pub async fn detect(docker: &Docker) -> Result<&'static Placement, Error> {
         None => Placement::Host,
     };
     if let Placement::Container(own) = &found {
-        let addresses = read_host_addresses(docker, own).await?;
+        let addresses = read_host_addresses(docker, own, helper_labels(&own.id)).await?;
         let _ = HOST_ADDRESSES.set(addresses);
     }
-    Ok(PLACEMENT.get_or_init(|| found))
+    Ok(found)
 }
 
 /// Where lab7 runs, if [`detect`] has said it already; the host otherwise.
@@ -110,20 +116,22 @@ fn container_id_in(mountinfo: &str) -> Option<String> {
 
 /// Runs lab7's own image on the host's network (`lab7 host-addresses`, a hidden command) and
 /// reads what it prints: one address per line.
-async fn read_host_addresses(docker: &Docker, own: &OwnContainer) -> Result<Vec<IpAddr>, Error> {
-    let run_id = super::lifecycle::new_run_id();
-    let name = format!("lab7-host-addresses-{run_id}");
+async fn read_host_addresses(
+    docker: &Docker,
+    own: &OwnContainer,
+    labels: HashMap<String, String>,
+) -> Result<Vec<IpAddr>, Error> {
     let exe = std::env::current_exe().map_err(|e| Error::docker(format!("lab7's own path: {e}"), None))?;
     let body = ContainerCreateBody {
         image: Some(own.image.clone()),
         entrypoint: Some(vec![exe.to_string_lossy().into_owned(), "host-addresses".into()]),
         cmd: Some(vec![]),
-        // A run of its own, owned by this container: a sweep removes it if lab7 dies before it does.
-        labels: Some(super::lifecycle::labels(&run_id, &Owner::Container(own.id.clone()))),
+        labels: Some(labels),
         host_config: Some(HostConfig { network_mode: Some("host".into()), ..Default::default() }),
         ..Default::default()
     };
-    let create = CreateContainerOptionsBuilder::new().name(&name).build();
+    // Named by Docker: a sweep finds it by its labels.
+    let create = CreateContainerOptionsBuilder::new().build();
     let id = docker
         .create_container(Some(create), body)
         .await

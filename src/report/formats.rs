@@ -69,19 +69,9 @@ fn paint(text: &str, status: Status, color: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-pub(super) fn score_line(r: &Report) -> String {
-    let s = &r.score;
-    let bonus = if s.bonus_max_points > 0.0 {
-        format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points)
-    } else {
-        String::new()
-    };
-    format!("{}/{}{bonus} = {}%", s.points, s.max_points, s.percent)
-}
-
 /// The verdict and score in one line, and why to check it by hand when there is a reason.
 fn summary_line(r: &Report) -> String {
-    let line = format!("lab7 {}: {:?}, {}", r.kind, r.verdict, score_line(r));
+    let line = format!("lab7 {}: {:?}, {}", r.kind, r.verdict, r.score_line());
     match &r.review {
         Some(review) => format!("{line}. CHECK BY HAND: {review}"),
         None => line,
@@ -95,7 +85,7 @@ pub fn human(r: &Report, color: bool) -> String {
         Verdict::Fail => Status::Fail,
     };
     let _ =
-        writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), score_line(r));
+        writeln!(out, "lab7 {} {} — {}  {}", r.kind, r.subject, paint(mark(verdict), verdict, color), r.score_line());
     if let Some(review) = &r.review {
         let _ = writeln!(out, "CHECK BY HAND: {review}");
     }
@@ -228,7 +218,7 @@ pub fn imagetools(name: &str, media_type: &str, digest: &str, manifests: &[super
 pub fn markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Lab 7 — buildx, multi-platform build and registry cache\n");
-    let _ = writeln!(o, "Graded by lab7 {} (`{}`): **{:?}**, {}.\n", r.lab7_version, r.kind, r.verdict, score_line(r));
+    let _ = writeln!(o, "Graded by lab7 {} (`{}`): **{:?}**, {}.\n", r.lab7_version, r.kind, r.verdict, r.score_line());
     if let Some(review) = &r.review {
         let _ = writeln!(o, "> **Check by hand:** {review}\n");
     }

@@ -167,7 +167,7 @@ impl Page {
             version: r.lab7_version.clone(),
             pass: r.verdict == Verdict::Pass,
             verdict: if r.verdict == Verdict::Pass { "PASS" } else { "FAIL" },
-            score: super::formats::score_line(r),
+            score: r.score_line(),
             review: r.review.clone(),
             problems: checks.iter().filter(|c| c.status == "FAIL").cloned().collect(),
             checks,

@@ -247,6 +247,17 @@ impl Report {
         }
     }
 
+    /// `85/100 + bonus 50/50 = 135%`: the score as every format states it.
+    pub fn score_line(&self) -> String {
+        let s = &self.score;
+        let bonus = if s.bonus_max_points > 0.0 {
+            format!(" + bonus {}/{}", s.bonus_points, s.bonus_max_points)
+        } else {
+            String::new()
+        };
+        format!("{}/{}{bonus} = {}%", s.points, s.max_points, s.percent)
+    }
+
     pub fn with_review(mut self, review: Option<String>) -> Report {
         self.review = review;
         self
