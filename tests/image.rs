@@ -124,6 +124,15 @@ fn remove(name: &str) {
     docker(&["rm", "-f", name]);
 }
 
+/// A detached lab7 container, removed when the test ends — passed or failed.
+struct Detached(String);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        remove(&self.0);
+    }
+}
+
 /// `lab7 doctor --clean` of the host's own lab7: it removes runs whose owner is gone.
 fn clean_from_host() -> Output {
     Command::new(env!("CARGO_BIN_EXE_lab7")).args(["doctor", "--clean"]).current_dir(repo()).output().unwrap()
@@ -148,6 +157,7 @@ fn in_a_container_registry7_is_unpublished_and_the_node_refuses_the_hosts_own_ad
     require_image();
     let name = unique("firewall");
     let work = slow_reference();
+    let _gone_at_end = Detached(name.clone());
     let owner = start_detached(&name, work.path());
     let node = node_of(&owner).unwrap();
     // The host's addresses as the host sees them (its bridges of runs aside: they come and go,
@@ -191,6 +201,7 @@ fn docker_stop_ends_the_run_and_removes_what_it_started() {
     require_image();
     let name = unique("stop");
     let work = slow_reference();
+    let _gone_at_end = Detached(name.clone());
     let owner = start_detached(&name, work.path());
     // docker stop: SIGTERM, then SIGKILL after 10 s; lab7 must be done with its cleanup by then.
     let stopped = Instant::now();
@@ -208,6 +219,7 @@ fn what_a_killed_container_left_the_next_lab7_removes() {
     require_image();
     let name = unique("kill");
     let work = slow_reference();
+    let _gone_at_end = Detached(name.clone());
     let owner = start_detached(&name, work.path());
     assert!(docker(&["kill", &name]).status.success());
     wait_exit(&name);
