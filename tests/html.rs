@@ -147,3 +147,17 @@ fn the_page_prints() {
         assert!(text.contains(words), "{words} not in the printed page:\n{text}");
     }
 }
+
+/// A tty capture has no times at all: each step is a mark, and the page says so.
+#[test]
+fn a_tty_capture_is_drawn_as_marks_without_times() {
+    let [b1, b2] = logs("buildx-0.29-tty-80");
+    let (page, _) = page("grade-logs-tty", &["grade-logs", &b1, &b2]);
+    page.assert_self_contained_and_described();
+    let caption: String = page.all("figure#build-2 figcaption")[0].text().collect();
+    assert!(caption.contains("this output form gives no times"), "{caption}");
+    let times: Vec<&str> =
+        page.all("figure#build-2 g.row").iter().filter_map(|g| g.value().attr("data-time")).collect();
+    assert!(!times.is_empty() && times.iter().all(|t| *t == "—"), "{times:?}");
+    assert!(rows(&page, 2).iter().any(|(state, word)| state == "cached" && word == "CACHED"));
+}

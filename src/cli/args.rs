@@ -262,6 +262,9 @@ pub(super) struct BatchArgs {
     /// its `[late]` gives a class's deadline and penalty).
     #[arg(long)]
     pub(super) rubric: Option<PathBuf>,
+    /// The language of the HTML pages (results.html, each student's report page); default from the locale.
+    #[arg(long, value_enum)]
+    pub(super) lang: Option<lab7::report::html::Lang>,
     #[command(flatten)]
     pub(super) report: ReportLimitArgs,
     /// The CSV to write; the Markdown summary goes beside it (.md).

@@ -29,11 +29,11 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn create(out: &Path) -> Result<Outputs, Error> {
+    fn create(out: &Path, lang: Option<lab7::report::html::Lang>) -> Result<Outputs, Error> {
         outputs::check_file(out)?;
         let work = beside(out, "-intake");
-        let projects = outputs::BatchOutputs::create(&beside(out, "-project.csv"))?;
-        let reports = outputs::BatchOutputs::create(&beside(out, "-report.csv"))?;
+        let projects = outputs::BatchOutputs::create(&beside(out, "-project.csv"), lang)?;
+        let reports = outputs::BatchOutputs::create(&beside(out, "-report.csv"), lang)?;
         let mut own = vec![out.to_path_buf(), work.clone(), out.with_extension("md")];
         own.extend(projects.paths());
         own.extend(reports.paths());
@@ -48,7 +48,7 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     let rubric = super::report_rubric(a.rubric.as_deref())?;
     // The last run's totals, for what this regrade changed.
     let before = previous_totals(&a.out);
-    let mut out = Outputs::create(&a.out)?;
+    let mut out = Outputs::create(&a.out, a.lang)?;
     let class = read(&a, input, &out, &overrides)?;
     let projects = grade_projects(&a, &class, &mut out, interrupt).await?;
     let files: Vec<(String, PathBuf)> =

@@ -386,7 +386,7 @@ async fn audit(a: AuditArgs) -> Result<Exit, Error> {
 async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit, Error> {
     if let Some(dir) = &a.reports {
         let rubric = report_rubric(a.rubric.as_deref())?;
-        let mut sink = outputs::BatchOutputs::create(&a.out)?;
+        let mut sink = outputs::BatchOutputs::create(&a.out, a.lang)?;
         let reading =
             batch::ReportReading { reader: a.report.reader()?, own_outputs: sink.paths(), cancel: interrupt.token() };
         let results = batch::grade_reports(dir, &rubric, &reading, &mut |r, report| sink.record(r, report)).await?;
@@ -405,7 +405,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     let opts = batch_options(&a, interrupt)?;
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.
-    let mut sink = outputs::BatchOutputs::create(&a.out)?;
+    let mut sink = outputs::BatchOutputs::create(&a.out, a.lang)?;
     let opts = batch::BatchOptions { own_outputs: sink.paths(), ..opts };
     environment::engine().await?;
     let rubric = Rubric::default_rubric();

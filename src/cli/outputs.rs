@@ -67,7 +67,7 @@ pub struct BatchOutputs {
 }
 
 impl BatchOutputs {
-    pub fn create(csv_path: &Path) -> Result<BatchOutputs, Error> {
+    pub fn create(csv_path: &Path, lang: Option<Lang>) -> Result<BatchOutputs, Error> {
         let mut csv = File::create(csv_path).map_err(|e| unwritable(csv_path, "the results", e))?;
         csv.write_all(batch::csv_header().as_bytes()).map_err(|e| unwritable(csv_path, "the results", e))?;
         let summary = csv_path.with_extension("md");
@@ -83,7 +83,7 @@ impl BatchOutputs {
             reports,
             done: Vec::new(),
             class: dashboard::Class::default(),
-            lang: Lang::from_locale(),
+            lang: lang.unwrap_or_else(Lang::from_locale),
             expected: None,
         };
         outputs.draw(false)?;
