@@ -36,28 +36,42 @@ fn headless(browser: &str) -> Command {
 }
 
 /// Opens `file` as a student would (file://), reads its DOM and console, and keeps screenshots
-/// named `name` in target/html-artifacts.
+/// named `name` in target/html-artifacts: the desktop one taken by the browser that reads the
+/// DOM, the phone one by a second browser at the same time.
 pub fn open(file: &Path, name: &str) -> Page {
     let browser = chromium();
     let url = format!("file://{}", file.canonicalize().unwrap().display());
-    let out = headless(&browser).args(["--enable-logging=stderr", "--v=0", "--dump-dom", &url]).output().unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/html-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = |what: &str| {
+        let shot = dir.join(format!("{name}-{what}.png"));
+        let _ = std::fs::remove_file(&shot);
+        shot
+    };
+    let desktop = shot("desktop");
+    let dump = headless(&browser)
+        .args(["--window-size=1100,3000", &format!("--screenshot={}", desktop.display())])
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let phone = shot("phone");
+    let phone_browser = headless(&browser)
+        .args(["--window-size=390,4000", &format!("--screenshot={}", phone.display()), &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = dump.wait_with_output().unwrap();
     assert!(out.status.success(), "chromium --dump-dom {url}: {}", String::from_utf8_lossy(&out.stderr));
     let console =
         String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(String::from).collect();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/html-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut screenshots = Vec::new();
-    for (size, what) in [("1100,3000", "desktop"), ("390,4000", "phone")] {
-        let shot = dir.join(format!("{name}-{what}.png"));
-        let _ = std::fs::remove_file(&shot);
-        let arg = format!("--screenshot={}", shot.display());
-        let made = headless(&browser).args([&format!("--window-size={size}"), &arg, &url]).output().unwrap();
-        assert!(
-            made.status.success() && shot.exists(),
-            "no screenshot of {url}: {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        screenshots.push(shot);
+    let made = phone_browser.wait_with_output().unwrap();
+    assert!(made.status.success(), "chromium --screenshot {url}: {}", String::from_utf8_lossy(&made.stderr));
+    let screenshots = vec![desktop, phone];
+    for shot in &screenshots {
+        assert!(shot.is_file(), "no screenshot {} of {url}", shot.display());
     }
     Page { dom: scraper::Html::parse_document(&String::from_utf8_lossy(&out.stdout)), console, screenshots }
 }
