@@ -6,9 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use lab7::batch::{self, Submission, SubmissionResult};
+use lab7::dashboard;
 use lab7::environment::{self, Images};
 use lab7::gradebook::{self, moodle, Row};
 use lab7::intake::{self, IntakeOptions, Project, Student};
+use lab7::report::html::Lang;
 use lab7::{Error, Exit};
 
 use super::args::BatchArgs;
@@ -34,7 +36,7 @@ impl Outputs {
         let work = beside(out, "-intake");
         let projects = outputs::BatchOutputs::create(&beside(out, "-project.csv"), lang)?;
         let reports = outputs::BatchOutputs::create(&beside(out, "-report.csv"), lang)?;
-        let mut own = vec![out.to_path_buf(), work.clone(), out.with_extension("md")];
+        let mut own = vec![out.to_path_buf(), work.clone(), out.with_extension("md"), out.with_extension("html")];
         own.extend(projects.paths());
         own.extend(reports.paths());
         Ok(Outputs { work, projects, reports, own })
@@ -74,6 +76,7 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
     write_rows(&a.out, &rows)?;
     out.reports.show_shared(shared_pairs(&rows));
     out.reports.finish()?;
+    class_page(&a.out, &rows, &out, a.lang.unwrap_or_else(Lang::from_locale))?;
     print_changes(&before, &rows);
     let feedback = feedback_files(&rows, &out.projects, &out.reports);
     back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
@@ -144,6 +147,43 @@ fn write_rows(out: &Path, rows: &[Row]) -> Result<(), Error> {
         out.with_extension("md").display()
     );
     Ok(())
+}
+
+/// The class's own page (`grades.html` beside `grades.csv`): a row per student with the total,
+/// linking to the student's project and report pages; the charts over both; the shared evidence.
+fn class_page(csv: &Path, rows: &[Row], out: &Outputs, lang: Lang) -> Result<(), Error> {
+    let folder =
+        |o: &outputs::BatchOutputs| o.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into());
+    let (projects, reports) = (folder(&out.projects), folder(&out.reports));
+    let entries: Vec<dashboard::Entry> = rows.iter().map(|r| student_entry(r, &projects, &reports)).collect();
+    let mut class = dashboard::Class::default();
+    class.merge(out.projects.class());
+    class.merge(out.reports.class());
+    class.shared = shared_pairs(rows);
+    let done = dashboard::Progress { finished: true, expected: None };
+    outputs::replace(&csv.with_extension("html"), &dashboard::render(&entries, &class, done, lang), "the class's page")
+}
+
+/// A student on the class's page: both parts' checks, the total, a link to each part graded.
+fn student_entry(r: &Row, projects: &str, reports: &str) -> dashboard::Entry {
+    let parts = [("project", projects, r.project.as_ref()), ("report", reports, r.report.as_ref())];
+    let graded: Vec<(&str, &str, &SubmissionResult)> =
+        parts.into_iter().filter_map(|(what, dir, p)| Some((what, dir, p.filter(|p| p.verdict.is_some())?))).collect();
+    let passed = |p: Option<&SubmissionResult>| p.is_some_and(|p| p.verdict == Some(lab7::report::Verdict::Pass));
+    dashboard::Entry {
+        name: r.student.name.clone(),
+        verdict: match (graded.is_empty(), passed(r.project.as_ref()) && passed(r.report.as_ref())) {
+            (true, _) => "ERROR",
+            (false, true) => "PASS",
+            (false, false) => "FAIL",
+        },
+        graded: !graded.is_empty(),
+        percent: r.total_percent(),
+        checks: graded.iter().flat_map(|(_, _, p)| p.checks.clone()).collect(),
+        note: r.attention(),
+        links: graded.iter().map(|(what, dir, p)| (what.to_string(), format!("{dir}/{}.html", p.submission))).collect(),
+        seconds: graded.iter().map(|(_, _, p)| p.seconds).sum(),
+    }
 }
 
 /// The shared evidence for the reports' page: each pair with the lines the digests stand in.

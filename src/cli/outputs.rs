@@ -44,7 +44,7 @@ pub fn write(path: &Path, text: &str, what: &str) -> Result<(), Error> {
 
 /// Replaces `path` whole (a temporary file renamed over it): a browser reloading the page
 /// while the batch runs never reads half of it.
-fn replace(path: &Path, text: &str, what: &str) -> Result<(), Error> {
+pub fn replace(path: &Path, text: &str, what: &str) -> Result<(), Error> {
     let tmp = path.with_extension("html.part");
     write(&tmp, text, what)?;
     std::fs::rename(&tmp, path).map_err(|e| unwritable(path, what, e))
@@ -98,17 +98,20 @@ impl BatchOutputs {
     /// The class's page as it stands; `finished` stops its reloading.
     fn draw(&self, finished: bool) -> Result<(), Error> {
         let folder = self.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let entries: Vec<dashboard::Entry> =
+            self.done.iter().map(|r| dashboard::Entry::of_submission(r, &folder)).collect();
         let progress = dashboard::Progress { finished, expected: self.expected };
-        replace(
-            &self.dashboard,
-            &dashboard::render(&self.done, &self.class, progress, &folder, self.lang),
-            "the class's page",
-        )
+        replace(&self.dashboard, &dashboard::render(&entries, &self.class, progress, self.lang), "the class's page")
     }
 
     /// The batch is over: the page stops reloading.
     pub fn finish(&self) -> Result<(), Error> {
         self.draw(true)
+    }
+
+    /// What the submissions met, for a page over several batches (a class's).
+    pub fn class(&self) -> &dashboard::Class {
+        &self.class
     }
 
     /// The class workflow's shared evidence, shown on the page from now on.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::batch::SubmissionResult;
-use crate::checks::{CheckId, Status};
+use crate::checks::{CheckId, CheckOutcome, Status};
 use crate::report::html::Lang;
 use crate::report::{Report, Verdict};
 
@@ -47,6 +47,62 @@ impl Class {
     }
 }
 
+/// One line of the page: a submission of a batch, or a student of a class (project and report).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub verdict: &'static str,
+    /// Graded at all: its percent and checks count in the charts.
+    pub graded: bool,
+    pub percent: f64,
+    pub checks: Vec<CheckOutcome>,
+    pub note: String,
+    /// Its own pages: (what, href relative to the class's page).
+    pub links: Vec<(String, String)>,
+    pub seconds: f64,
+}
+
+impl Entry {
+    /// A batch's submission, its report page in the folder `reports` beside the class's page.
+    pub fn of_submission(r: &SubmissionResult, reports: &str) -> Entry {
+        Entry {
+            name: r.submission.clone(),
+            verdict: match (r.verdict, r.interrupted) {
+                (_, true) => "INTERRUPTED",
+                (Some(Verdict::Pass), _) => "PASS",
+                (Some(Verdict::Fail), _) => "FAIL",
+                (None, _) => "ERROR",
+            },
+            graded: r.verdict.is_some(),
+            percent: r.percent,
+            checks: r.checks.clone(),
+            note: r.error.clone().or(r.review.clone()).unwrap_or_default(),
+            links: r
+                .verdict
+                .map(|_| ("report".to_string(), format!("{reports}/{}.html", r.submission)))
+                .into_iter()
+                .collect(),
+            seconds: r.seconds,
+        }
+    }
+
+    fn failed(&self) -> String {
+        let ids: Vec<String> =
+            self.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect();
+        ids.join(", ")
+    }
+}
+
+impl Class {
+    /// Adds what another part of the class met (a class's projects and reports are two batches).
+    pub fn merge(&mut self, other: &Class) {
+        for (cause, who) in &other.diagnoses {
+            let mine = self.diagnoses.entry(cause.clone()).or_default();
+            mine.extend(who.iter().filter(|w| !mine.contains(w)).cloned().collect::<Vec<_>>());
+        }
+    }
+}
+
 /// How far the batch is: `expected` submissions in all, when known.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -54,11 +110,11 @@ pub struct Progress {
     pub expected: Option<usize>,
 }
 
-/// The page: `reports` is the folder of each submission's `<name>.html`, relative to the page.
-pub fn render(results: &[SubmissionResult], class: &Class, progress: Progress, reports: &str, lang: Lang) -> String {
+/// The page of a class's entries.
+pub fn render(entries: &[Entry], class: &Class, progress: Progress, lang: Lang) -> String {
     let mut env = crate::report::html::templates();
     env.add_template("class.html", include_str!("class.html")).expect("the class template parses");
-    let page = Page::of(results, class, progress, reports, lang);
+    let page = Page::of(entries, class, progress, lang);
     env.get_template("class.html").and_then(|t| t.render(&page)).expect("the class template renders")
 }
 
@@ -96,7 +152,7 @@ struct Row {
     percent: String,
     failed: String,
     note: String,
-    report: Option<String>,
+    links: Vec<(String, String)>,
     seconds: String,
 }
 
@@ -109,8 +165,8 @@ fn bars(items: Vec<(String, f64, String, String)>) -> Vec<Bar> {
 }
 
 impl Page {
-    fn of(results: &[SubmissionResult], class: &Class, progress: Progress, reports: &str, lang: Lang) -> Page {
-        let graded: Vec<&SubmissionResult> = results.iter().filter(|r| r.verdict.is_some()).collect();
+    fn of(results: &[Entry], class: &Class, progress: Progress, lang: Lang) -> Page {
+        let graded: Vec<&Entry> = results.iter().filter(|r| r.graded).collect();
         Page {
             lang: if lang == Lang::Pl { "pl" } else { "en" },
             pl: lang == Lang::Pl,
@@ -118,29 +174,29 @@ impl Page {
             done: results.len(),
             expected: progress.expected,
             graded: graded.len(),
-            passed: graded.iter().filter(|r| r.verdict == Some(Verdict::Pass)).count(),
+            passed: graded.iter().filter(|r| r.verdict == "PASS").count(),
             distribution: distribution(results),
             checks: pass_rates(&graded),
             diagnoses: diagnoses(class),
             times: bars(
                 results
                     .iter()
-                    .map(|r| (r.submission.clone(), r.seconds, format!("{:.1} s", r.seconds), String::new()))
+                    .map(|r| (r.name.clone(), r.seconds, format!("{:.1} s", r.seconds), String::new()))
                     .collect(),
             ),
-            rows: results.iter().map(|r| Row::of(r, reports)).collect(),
+            rows: results.iter().map(Row::of).collect(),
             shared: class.shared.clone(),
         }
     }
 }
 
 /// Students per tenth of the score (150 % with the whole bonus), and those not graded at all.
-fn distribution(results: &[SubmissionResult]) -> Vec<Bar> {
+fn distribution(results: &[Entry]) -> Vec<Bar> {
     let mut counts = [0usize; 15];
-    for r in results.iter().filter(|r| r.verdict.is_some()) {
+    for r in results.iter().filter(|r| r.graded) {
         counts[((r.percent / 10.0).floor() as usize).min(14)] += 1;
     }
-    let not_graded = results.iter().filter(|r| r.verdict.is_none()).count();
+    let not_graded = results.iter().filter(|r| !r.graded).count();
     let mut items: Vec<(String, f64, String, String)> = counts
         .iter()
         .enumerate()
@@ -153,7 +209,7 @@ fn distribution(results: &[SubmissionResult]) -> Vec<Bar> {
 }
 
 /// Each check's pass rate over the submissions where it was graded (not skipped).
-fn pass_rates(graded: &[&SubmissionResult]) -> Vec<Bar> {
+fn pass_rates(graded: &[&Entry]) -> Vec<Bar> {
     let mut by: BTreeMap<CheckId, (String, usize, usize)> = BTreeMap::new();
     for c in graded.iter().flat_map(|r| &r.checks).filter(|c| c.status != Status::Skipped) {
         let e = by.entry(c.id).or_insert((c.title.clone(), 0, 0));
@@ -182,20 +238,15 @@ fn diagnoses(class: &Class) -> Vec<Bar> {
 }
 
 impl Row {
-    fn of(r: &SubmissionResult, reports: &str) -> Row {
+    fn of(e: &Entry) -> Row {
         Row {
-            name: r.submission.clone(),
-            verdict: match (r.verdict, r.interrupted) {
-                (_, true) => "INTERRUPTED",
-                (Some(Verdict::Pass), _) => "PASS",
-                (Some(Verdict::Fail), _) => "FAIL",
-                (None, _) => "ERROR",
-            },
-            percent: r.verdict.map(|_| format!("{} %", r.percent)).unwrap_or_default(),
-            failed: r.failed_check_names().join(", "),
-            note: r.error.clone().or(r.review.clone()).unwrap_or_default(),
-            report: r.verdict.map(|_| format!("{reports}/{}.html", r.submission)),
-            seconds: format!("{:.1} s", r.seconds),
+            name: e.name.clone(),
+            verdict: e.verdict,
+            percent: if e.graded { format!("{} %", e.percent) } else { String::new() },
+            failed: e.failed(),
+            note: e.note.clone(),
+            links: e.links.clone(),
+            seconds: format!("{:.1} s", e.seconds),
         }
     }
 }
@@ -207,10 +258,10 @@ mod tests {
     #[test]
     fn the_page_reloads_itself_only_while_the_batch_runs() {
         let running = Progress { finished: false, expected: Some(30) };
-        let page = render(&[], &Class::default(), running, "results-reports", Lang::En);
+        let page = render(&[], &Class::default(), running, Lang::En);
         assert!(page.contains(r#"<meta http-equiv="refresh" content="10">"#));
         assert!(page.contains("0/30 done"));
         let over = Progress { finished: true, expected: Some(30) };
-        assert!(!render(&[], &Class::default(), over, "results-reports", Lang::En).contains("http-equiv=\"refresh\""));
+        assert!(!render(&[], &Class::default(), over, Lang::En).contains("http-equiv=\"refresh\""));
     }
 }

@@ -189,11 +189,23 @@ fn a_moodle_download_is_graded_one_row_per_student() {
         "{summary}"
     );
 
-    // The reports' page (grades-report.html) shows the three pairs of that group, with lines.
+    // The class's page (grades.html): a row per student linking to their project's and report's
+    // pages, and the three pairs of that group with the lines the digests stand in.
     #[cfg(feature = "browser-tests")]
     {
-        let page = common::browser::open(&dir.path().join("grades-report.html"), "class-reports");
+        let page = common::browser::open(&dir.path().join("grades.html"), "class");
         page.assert_self_contained_and_described();
+        let students = page.all("tr.student");
+        assert_eq!(students.len(), rows.len(), "{}", page.text());
+        let links = page.all("tr.student a");
+        assert!(links.len() >= rows.len(), "{}", page.text());
+        for a in &links {
+            let href = a.value().attr("href").unwrap();
+            assert!(dir.path().join(href).is_file(), "{href} is not there");
+        }
+        let jan: String =
+            students.iter().find(|r| r.text().any(|t| t.contains("Jan Kowalski"))).unwrap().text().collect();
+        assert!(jan.contains("project") && jan.contains("report") && jan.contains("150 %"), "{jan}");
         let pairs = page.all("tr.shared-pair");
         assert_eq!(pairs.len(), 3, "{}", page.text());
         let all: String = pairs.iter().flat_map(|p| p.text()).collect();
@@ -202,6 +214,8 @@ fn a_moodle_download_is_graded_one_row_per_student() {
             assert!(all.contains(name), "{name}: {all}");
         }
         assert!(page.all("meta[http-equiv=refresh]").is_empty());
+        let reports = common::browser::open(&dir.path().join("grades-report.html"), "class-reports");
+        assert_eq!(reports.all("tr.shared-pair").len(), 3);
     }
 
     // Back into Moodle: the worksheet filled for upload, the feedback files zipped by folder.
