@@ -173,9 +173,9 @@ fn student_entry(r: &Row, projects: &str, reports: &str) -> dashboard::Entry {
     dashboard::Entry {
         name: r.student.name.clone(),
         verdict: match (graded.is_empty(), passed(r.project.as_ref()) && passed(r.report.as_ref())) {
-            (true, _) => "ERROR",
-            (false, true) => "PASS",
-            (false, false) => "FAIL",
+            (true, _) => dashboard::Standing::Error,
+            (false, true) => dashboard::Standing::Pass,
+            (false, false) => dashboard::Standing::Fail,
         },
         graded: !graded.is_empty(),
         percent: r.total_percent(),

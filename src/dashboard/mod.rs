@@ -47,11 +47,23 @@ impl Class {
     }
 }
 
+/// Where a line of the page stands, drawn as its word (and a colour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Standing {
+    Pass,
+    Fail,
+    /// lab7 could not grade it.
+    Error,
+    /// The batch was stopped while it was graded.
+    Interrupted,
+}
+
 /// One line of the page: a submission of a batch, or a student of a class (project and report).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub name: String,
-    pub verdict: &'static str,
+    pub verdict: Standing,
     /// Graded at all: its percent and checks count in the charts.
     pub graded: bool,
     pub percent: f64,
@@ -68,10 +80,10 @@ impl Entry {
         Entry {
             name: r.submission.clone(),
             verdict: match (r.verdict, r.interrupted) {
-                (_, true) => "INTERRUPTED",
-                (Some(Verdict::Pass), _) => "PASS",
-                (Some(Verdict::Fail), _) => "FAIL",
-                (None, _) => "ERROR",
+                (_, true) => Standing::Interrupted,
+                (Some(Verdict::Pass), _) => Standing::Pass,
+                (Some(Verdict::Fail), _) => Standing::Fail,
+                (None, _) => Standing::Error,
             },
             graded: r.verdict.is_some(),
             percent: r.percent,
@@ -148,7 +160,7 @@ struct Bar {
 #[derive(Serialize)]
 struct Row {
     name: String,
-    verdict: &'static str,
+    verdict: Standing,
     percent: String,
     failed: String,
     note: String,
@@ -174,7 +186,7 @@ impl Page {
             done: results.len(),
             expected: progress.expected,
             graded: graded.len(),
-            passed: graded.iter().filter(|r| r.verdict == "PASS").count(),
+            passed: graded.iter().filter(|r| r.verdict == Standing::Pass).count(),
             distribution: distribution(results),
             checks: pass_rates(&graded),
             diagnoses: diagnoses(class),

@@ -169,7 +169,7 @@ impl Page {
             verdict: if r.verdict == Verdict::Pass { "PASS" } else { "FAIL" },
             score: r.score_line(),
             review: r.review.clone(),
-            problems: checks.iter().filter(|c| c.status == "FAIL").cloned().collect(),
+            problems: checks.iter().filter(|c| c.failed).cloned().collect(),
             checks,
             builds: r.builds.iter().map(|b| Timeline::of(b, &t)).collect(),
             image: run.and_then(ImageTree::of),
@@ -183,7 +183,9 @@ impl Page {
 #[derive(Serialize, Clone)]
 struct CheckRow {
     title: String,
+    /// The status as its word: PASS, FAIL or SKIP.
     status: &'static str,
+    failed: bool,
     points: String,
     expected: String,
     seen: String,
@@ -203,6 +205,7 @@ impl CheckRow {
                 Status::Fail => "FAIL",
                 Status::Skipped => "SKIP",
             },
+            failed: c.status == Status::Fail,
             points: format!("{}/{}", c.points, c.max_points),
             expected: c.expected.clone(),
             seen: c.seen.clone(),
