@@ -31,7 +31,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn create(out: &Path, lang: Option<lab7::report::html::Lang>) -> Result<Outputs, Error> {
+    fn create(out: &Path, lang: Option<Lang>) -> Result<Outputs, Error> {
         outputs::check_file(out)?;
         let work = beside(out, "-intake");
         let projects = outputs::BatchOutputs::create(&beside(out, "-project.csv"), lang)?;
@@ -73,10 +73,13 @@ pub(super) async fn grade(a: BatchArgs, input: &Path, interrupt: &signals::Inter
             student: s,
         })
         .collect();
-    write_rows(&a.out, &rows)?;
-    out.reports.show_shared(shared_pairs(&rows));
+    // Every pair of reports compared once: the summary, the reports' page and the class's page show it.
+    let shared = gradebook::shared_evidence(&rows);
+    write_rows(&a.out, &rows, &shared)?;
+    let pairs = shared_pairs(&shared);
+    out.reports.show_shared(pairs.clone());
     out.reports.finish()?;
-    class_page(&a.out, &rows, &out, a.lang.unwrap_or_else(Lang::from_locale))?;
+    class_page(&a.out, &rows, &out, pairs, a.lang.unwrap_or_else(Lang::from_locale))?;
     print_changes(&before, &rows);
     let feedback = feedback_files(&rows, &out.projects, &out.reports);
     back_to_moodle(&a.out, worksheet.map(|w| (w, a.moodle_full_marks)), &rows, &feedback)?;
@@ -131,12 +134,11 @@ async fn grade_projects(
 }
 
 /// The class's CSV and its Markdown summary (with the shared-evidence findings), also printed.
-fn write_rows(out: &Path, rows: &[Row]) -> Result<(), Error> {
+fn write_rows(out: &Path, rows: &[Row], shared: &[gradebook::SharedEvidence]) -> Result<(), Error> {
     let csv = gradebook::csv(rows).map_err(|e| Error::Lab(format!("writing the class CSV: {e}")))?;
     outputs::write(out, &csv, "the class's results")?;
-    let shared = gradebook::shared_evidence(rows);
     let table = gradebook::markdown(rows)
-        + &gradebook::shared_evidence_markdown(rows, &shared)
+        + &gradebook::shared_evidence_markdown(rows, shared)
         + &gradebook::same_dockerfiles_markdown(&gradebook::same_dockerfiles(rows))
         + &gradebook::similar_prose_markdown(&gradebook::similar_prose(rows));
     outputs::write(&out.with_extension("md"), &table, "the class's summary")?;
@@ -151,15 +153,19 @@ fn write_rows(out: &Path, rows: &[Row]) -> Result<(), Error> {
 
 /// The class's own page (`grades.html` beside `grades.csv`): a row per student with the total,
 /// linking to the student's project and report pages; the charts over both; the shared evidence.
-fn class_page(csv: &Path, rows: &[Row], out: &Outputs, lang: Lang) -> Result<(), Error> {
-    let folder =
-        |o: &outputs::BatchOutputs| o.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into());
-    let (projects, reports) = (folder(&out.projects), folder(&out.reports));
+fn class_page(
+    csv: &Path,
+    rows: &[Row],
+    out: &Outputs,
+    shared: Vec<dashboard::SharedPair>,
+    lang: Lang,
+) -> Result<(), Error> {
+    let (projects, reports) = (out.projects.reports_folder(), out.reports.reports_folder());
     let entries: Vec<dashboard::Entry> = rows.iter().map(|r| student_entry(r, &projects, &reports)).collect();
     let mut class = dashboard::Class::default();
     class.merge(out.projects.class());
     class.merge(out.reports.class());
-    class.shared = shared_pairs(rows);
+    class.shared = shared;
     let done = dashboard::Progress { finished: true, expected: None };
     outputs::replace(&csv.with_extension("html"), &dashboard::render(&entries, &class, done, lang), "the class's page")
 }
@@ -186,18 +192,18 @@ fn student_entry(r: &Row, projects: &str, reports: &str) -> dashboard::Entry {
     }
 }
 
-/// The shared evidence for the reports' page: each pair with the lines the digests stand in.
-fn shared_pairs(rows: &[Row]) -> Vec<lab7::dashboard::SharedPair> {
-    gradebook::shared_evidence(rows)
-        .into_iter()
-        .map(|p| lab7::dashboard::SharedPair {
+/// The shared evidence for the pages: each pair with the lines the digests stand in.
+fn shared_pairs(shared: &[gradebook::SharedEvidence]) -> Vec<dashboard::SharedPair> {
+    shared
+        .iter()
+        .map(|p| dashboard::SharedPair {
             // Short, as `docker images` shows them: the lines quoted hold each whole.
-            digests: p.digests.iter().map(|d| d.to_string().chars().take(19).collect()).collect(),
+            digests: p.digests.iter().map(|d| format!("sha256:{}", d.short())).collect(),
             lines: (
                 format!("{}: {}", p.quotes.0.at, p.quotes.0.text),
                 format!("{}: {}", p.quotes.1.at, p.quotes.1.text),
             ),
-            students: p.students,
+            students: p.students.clone(),
         })
         .collect()
 }

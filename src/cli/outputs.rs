@@ -95,9 +95,14 @@ impl BatchOutputs {
         vec![self.csv_path.clone(), self.summary.clone(), self.dashboard.clone(), self.reports.clone()]
     }
 
+    /// The reports' folder by its name, as the pages beside it link into it.
+    pub fn reports_folder(&self) -> String {
+        self.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned())
+    }
+
     /// The class's page as it stands; `finished` stops its reloading.
     fn draw(&self, finished: bool) -> Result<(), Error> {
-        let folder = self.reports.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        let folder = self.reports_folder();
         let entries: Vec<dashboard::Entry> =
             self.done.iter().map(|r| dashboard::Entry::of_submission(r, &folder)).collect();
         let progress = dashboard::Progress { finished, expected: self.expected };
