@@ -192,8 +192,16 @@ struct CheckRow {
     fix: Option<String>,
     docs: String,
     quotes: Vec<(String, String)>,
-    /// Known failures diagnosed for it: cause, fixes, docs, evidence lines.
-    diagnoses: Vec<(String, Vec<String>, String, Vec<String>)>,
+    /// Known failures diagnosed for it.
+    diagnoses: Vec<DiagnosisRow>,
+}
+
+#[derive(Serialize, Clone)]
+struct DiagnosisRow {
+    cause: String,
+    fix: Vec<String>,
+    docs: String,
+    evidence: Vec<String>,
 }
 
 impl CheckRow {
@@ -214,8 +222,11 @@ impl CheckRow {
             quotes: c.quotes.iter().map(|q| (q.at.clone(), q.text.clone())).collect(),
             diagnoses: r
                 .diagnoses_of(c.id)
-                .map(|d| {
-                    (d.cause.clone(), d.fix.clone(), d.docs.clone(), d.evidence.iter().map(|e| e.1.clone()).collect())
+                .map(|d| DiagnosisRow {
+                    cause: d.cause.clone(),
+                    fix: d.fix.clone(),
+                    docs: d.docs.clone(),
+                    evidence: d.evidence.iter().map(|(_, line)| line.clone()).collect(),
                 })
                 .collect(),
         }
@@ -392,7 +403,7 @@ impl PlatformBranch {
             digest: m.digest.clone(),
             size: m.size,
             layers: read.map_or_else(Vec::new, |b| {
-                b.layers.iter().map(|(d, size)| (d.to_string().chars().take(19).collect(), *size)).collect()
+                b.layers.iter().map(|(d, size)| (format!("sha256:{}", d.short()), *size)).collect()
             }),
             binaries,
         }
