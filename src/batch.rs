@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::{self, Evidence, Rubric, Status};
+use crate::checks::{self, Evidence, Rubric};
 use crate::environment::{EnvOptions, Images, LabEnvironment};
 use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
 use crate::report::{BuildSummary, Report, RunSummary, Verdict};
@@ -331,7 +331,7 @@ impl SubmissionResult {
 
     /// The ids of the checks it failed, as the rubric names them.
     pub fn failed_check_names(&self) -> Vec<String> {
-        self.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect()
+        checks::failed_names(&self.checks)
     }
 }
 

@@ -99,9 +99,7 @@ impl Entry {
     }
 
     fn failed(&self) -> String {
-        let ids: Vec<String> =
-            self.checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect();
-        ids.join(", ")
+        crate::checks::failed_names(&self.checks).join(", ")
     }
 }
 
