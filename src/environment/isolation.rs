@@ -44,7 +44,7 @@ const BLOCKED_V4: [&str; 13] = [
 /// loopback, link-local, multicast or reserved address (IPv4 as `BLOCKED_V4`; IPv6 anything
 /// but global unicast), or one of this machine's own addresses (the node's rules hold them).
 pub fn is_fenced(ip: IpAddr) -> bool {
-    is_fenced_range(ip) || host_addresses().contains(&ip)
+    is_fenced_range(ip) || super::placement::host_addresses().contains(&ip)
 }
 
 fn is_fenced_range(ip: IpAddr) -> bool {
@@ -210,12 +210,6 @@ pub fn rules_v6(egress: Egress) -> String {
         r += "-A LAB7-NODE -d 2000::/3 -j RETURN\n";
     }
     r + "-A LAB7-NODE -j REJECT\nCOMMIT\n"
-}
-
-/// The host's own addresses, as lab7 sees them — in a container, as its host's network
-/// shows them (`placement`). Docker Desktop's VM sees others, which the private ranges cover.
-pub fn host_addresses() -> Vec<IpAddr> {
-    super::placement::host_addresses()
 }
 
 /// The node's `buildkitd.toml`: registry7 (and the mirror) over plain HTTP; offline,

@@ -280,7 +280,7 @@ pub(super) async fn start_node(
     options: &EnvOptions,
 ) -> Result<Started, Error> {
     let limits = options.limits;
-    let v4 = isolation::rules_v4(options.egress, &isolation::host_addresses(), addresses);
+    let v4 = isolation::rules_v4(options.egress, &super::placement::host_addresses(), addresses);
     let node = generic(image)?
         .with_wait_for(WaitFor::message_on_stderr("running server on"))
         .with_container_name(name)

@@ -81,7 +81,9 @@ pub fn own_container() -> Option<&'static OwnContainer> {
     }
 }
 
-/// The grading host's own addresses: this process's own on the host, the helper's in a container.
+/// The grading host's own addresses, which the node's firewall refuses: this process's own on
+/// the host, the helper's in a container. (Docker Desktop's VM sees others, which the private
+/// ranges cover.)
 pub fn host_addresses() -> Vec<IpAddr> {
     match HOST_ADDRESSES.get() {
         Some(a) => a.clone(),

@@ -211,7 +211,7 @@ fn buildkitd_fetches_reach_neither_the_host_nor_private_networks() {
         let env = LabEnvironment::start(&Images::load(), &EnvOptions::new()).await.unwrap();
         let run_gateway = format!("{}:{}", gateway_of(&env.network).await, host.port);
         let docker0 = format!("{}:{}", gateway_of("bridge").await, host.port);
-        let own = lab7::environment::isolation::host_addresses()
+        let own = lab7::environment::placement::host_addresses()
             .into_iter()
             .find(|a| a.is_ipv4() && !a.is_loopback() && !a.to_string().starts_with("172."))
             .map(|a| format!("{a}:{}", host.port));
