@@ -135,13 +135,7 @@ fn the_page_prints() {
     let [b1, b2] = logs("buildx-0.29-rawjson");
     let (_, html) = page("grade-logs-print", &["grade-logs", &b1, &b2]);
     let pdf = html.with_extension("pdf");
-    let printed = std::process::Command::new(std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into()))
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer"])
-        .arg(format!("--print-to-pdf={}", pdf.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    assert!(printed.status.success() && pdf.exists(), "{}", String::from_utf8_lossy(&printed.stderr));
+    std::fs::write(&pdf, browser::print(&html)).unwrap();
     let text = pdf_extract::extract_text(&pdf).unwrap();
     for words in ["Build 2 shows CACHED", "exporting cache to registry", "CACHED"] {
         assert!(text.contains(words), "{words} not in the printed page:\n{text}");

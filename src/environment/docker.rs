@@ -40,6 +40,10 @@ pub fn fix_for(message: &str) -> String {
         "the image is missing and could not be pulled: run `make env` (scripts/lab-env.sh) to pull or build it".into()
     } else if has(&["no space left"]) {
         "the Docker host's disk is full: free space (`docker system prune`) and run again".into()
+    } else if has(&["has active endpoints"]) {
+        // Seen when a container was removed while the engine was still starting it: the
+        // endpoint outlives the container, and only the daemon's start clears it.
+        "the network still holds an endpoint of a container that is gone (a stale endpoint in the Docker daemon): restart Docker (`sudo systemctl restart docker`, or Docker Desktop's Restart), then `lab7 doctor --clean`".into()
     } else if has(&["conflict", "already in use"]) {
         "a container or network of an earlier run is in the way: `lab7 doctor --clean` removes leftovers of runs that are gone".into()
     } else if has(&["address pools", "could not find an available"]) {
@@ -129,6 +133,9 @@ mod tests {
         assert!(fix_for("write /var/lib/docker/x: no space left on device").contains("disk is full"));
         assert!(fix_for("Conflict. The container name \"/x\" is already in use").contains("doctor --clean"));
         assert!(!fix_for("something else entirely").contains("start Docker"));
+        // What Docker 28 answered for a node removed while it was being started (seen here).
+        let stale = "Docker responded with status code 403: error while removing network: network lab7-a57edaf9a5cc has active endpoints (name:\"lab7-node-a57edaf9a5cc\" id:\"3cdce8dac2c1\")";
+        assert!(fix_for(stale).contains("restart Docker"));
         let on = |os: &str| Engine {
             host: String::new(),
             version: String::new(),

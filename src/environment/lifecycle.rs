@@ -240,15 +240,23 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
         let docker = docker.clone();
         removals.spawn(async move {
             let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
-            docker.remove_container(&id, Some(options)).await
+            match docker.remove_container(&id, Some(options)).await {
+                // Another removal of it is under way: the engine finishes a removal whose
+                // client has died (a run killed while cleaning up), and until it has, the
+                // container holds its endpoint on the network removed next.
+                Err(e) if e.to_string().contains("is already in progress") => {
+                    gone(&docker, &id).await;
+                    Ok(())
+                }
+                other => other,
+            }
         });
     }
     while let Some(done) = removals.join_next().await {
         match done {
             Ok(Ok(())) => {}
             // Already gone (removed by its own handle a moment ago): that is the goal.
-            Ok(Err(e))
-                if e.to_string().contains("No such container") || e.to_string().contains("is already in progress") => {}
+            Ok(Err(e)) if e.to_string().contains("No such container") => {}
             Ok(Err(e)) => return Err(super::docker::error("remove a lab7 container", e)),
             Err(e) => return Err(Error::docker(format!("remove a lab7 container: {e}"), None)),
         }
@@ -266,6 +274,16 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Waits (at most a minute) until the engine no longer knows the container.
+async fn gone(docker: &Docker, id: &str) {
+    for _ in 0..600 {
+        if docker.inspect_container(id, None).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Disconnects what is still attached to a run's network once its own containers are gone:

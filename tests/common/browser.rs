@@ -1,79 +1,170 @@
 //! Headless Chromium (Debian's `chromium`, installed by `make env`) as the HTML reports'
-//! reader: the DOM after the page loaded, every console message (a request the page's
+//! reader: the DOM after the page loaded, every message of its console (a request the page's
 //! Content-Security-Policy refused is one), and screenshots kept in target/html-artifacts.
+//!
+//! One browser per test binary, driven over the DevTools protocol (the headless_chrome
+//! crate): each page opens in a tab of its own. A browser started per page (it was two:
+//! `--dump-dom` and a phone-wide `--screenshot`) cost about 2 CPU-seconds each, a tenth of the
+//! Docker tests' CPU on 2 cores; a tab costs a few hundredths.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use headless_chrome::protocol::cdp::types::Event;
+use headless_chrome::protocol::cdp::{Emulation, Page as Cdp};
+use headless_chrome::{Browser, LaunchOptions, Tab};
 
 pub struct Page {
     pub dom: scraper::Html,
     /// What the browser's console said while loading the page.
     pub console: Vec<String>,
-    /// A desktop-wide and a phone-wide screenshot of the whole page.
+    /// A desktop-wide and a phone-wide screenshot of the page.
     pub screenshots: Vec<PathBuf>,
 }
 
-fn chromium() -> String {
-    let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let found = Command::new(&browser).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(
-        found,
-        "the HTML report tests need headless Chromium ({browser}): `make env` installs Debian's chromium, \
-         or `apt-get install chromium`; set CHROMIUM=/path/to/chrome elsewhere"
-    );
-    browser
+/// The binary's browser, started by the first page; closed when the binary exits.
+static BROWSER: OnceLock<Mutex<Option<Browser>>> = OnceLock::new();
+
+/// Statics are never dropped: at exit the browser is taken out and dropped, which ends
+/// Chromium (its process would otherwise outlive the tests).
+extern "C" fn close_browser() {
+    if let Some(browser) = BROWSER.get().and_then(|b| b.lock().ok()).and_then(|mut b| b.take()) {
+        drop(browser);
+    }
 }
 
-fn headless(browser: &str) -> Command {
-    let mut c = Command::new(browser);
-    // No sandbox: the tests run as root. No GPU, no first-run or network-touching features.
-    c.args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]).args([
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]);
-    c
+fn browser() -> Browser {
+    let shared = BROWSER.get_or_init(|| {
+        let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+        let found = std::process::Command::new(&path).arg("--version").output().is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "the HTML report tests need headless Chromium ({path}): `make env` installs Debian's chromium, \
+             or `apt-get install chromium`; set CHROMIUM=/path/to/chrome elsewhere"
+        );
+        let path = which(&path);
+        let options = LaunchOptions::default_builder()
+            .path(Some(path))
+            // No sandbox: the tests run as root.
+            .sandbox(false)
+            .headless(true)
+            // A test binary's pages come minutes apart: the browser stays until the binary ends.
+            .idle_browser_timeout(Duration::from_secs(3600))
+            .build()
+            .expect("Chromium's launch options");
+        let browser = Browser::new(options).unwrap_or_else(|e| panic!("start headless Chromium: {e}"));
+        // SAFETY: registers a plain function with no arguments, run once at exit.
+        unsafe { libc::atexit(close_browser) };
+        Mutex::new(Some(browser))
+    });
+    shared.lock().unwrap().clone().expect("the browser is open until the binary exits")
 }
 
-/// Opens `file` as a student would (file://), reads its DOM and console, and keeps screenshots
-/// named `name` in target/html-artifacts: the desktop one taken by the browser that reads the
-/// DOM, the phone one by a second browser at the same time.
-pub fn open(file: &Path, name: &str) -> Page {
-    let browser = chromium();
+/// `chromium` from PATH as headless_chrome wants it: a path.
+fn which(program: &str) -> PathBuf {
+    let given = PathBuf::from(program);
+    if given.components().count() > 1 {
+        return given;
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or(given)
+}
+
+/// The viewport the page is laid out and shot in.
+fn viewport(tab: &Tab, width: u32, height: u32) {
+    tab.call_method(Emulation::SetDeviceMetricsOverride {
+        width,
+        height,
+        device_scale_factor: 1.0,
+        mobile: false,
+        scale: None,
+        screen_width: None,
+        screen_height: None,
+        position_x: None,
+        position_y: None,
+        dont_set_visible_size: None,
+        screen_orientation: None,
+        viewport: None,
+        display_feature: None,
+        device_posture: None,
+    })
+    .unwrap_or_else(|e| panic!("set the viewport to {width}×{height}: {e}"));
+}
+
+/// A tab of the binary's browser with `file` loaded in a desktop-wide viewport, and what its
+/// console says (filled as the page loads).
+fn load(file: &Path) -> (Arc<Tab>, Arc<Mutex<Vec<String>>>, String) {
     let url = format!("file://{}", file.canonicalize().unwrap().display());
+    let tab = browser().new_tab().unwrap_or_else(|e| panic!("a browser tab for {url}: {e}"));
+    let console = Arc::new(Mutex::new(Vec::new()));
+    let loaded = Arc::new((Mutex::new(false), Condvar::new()));
+    let (said, load) = (console.clone(), loaded.clone());
+    tab.enable_log().unwrap();
+    tab.enable_runtime().unwrap();
+    tab.add_event_listener(Arc::new(move |event: &Event| match event {
+        // Refused requests (CSP), network and other browser messages.
+        Event::LogEntryAdded(e) => {
+            let entry = &e.params.entry;
+            said.lock().unwrap().push(format!("{:?} {:?}: {}", entry.level, entry.source, entry.text));
+        }
+        // The page's own console calls and uncaught exceptions.
+        Event::RuntimeConsoleAPICalled(e) => {
+            said.lock().unwrap().push(format!("console.{:?}: {:?}", e.params.Type, e.params.args))
+        }
+        Event::RuntimeExceptionThrown(e) => {
+            said.lock().unwrap().push(format!("exception: {}", e.params.exception_details.text))
+        }
+        Event::PageLoadEventFired(_) => {
+            *load.0.lock().unwrap() = true;
+            load.1.notify_all();
+        }
+        _ => {}
+    }))
+    .unwrap();
+    viewport(&tab, 1100, 3000);
+    tab.navigate_to(&url).unwrap_or_else(|e| panic!("open {url}: {e}"));
+    let (done, signal) = &*loaded;
+    let waited = signal.wait_timeout_while(done.lock().unwrap(), Duration::from_secs(60), |done| !*done).unwrap();
+    assert!(*waited.0, "{url} did not load within a minute");
+    drop(waited);
+    (tab, console, url)
+}
+
+/// Opens `file` as a student would (file://), reads its DOM and console, and keeps a
+/// desktop-wide and a phone-wide screenshot named `name` in target/html-artifacts.
+pub fn open(file: &Path, name: &str) -> Page {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/html-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
-    let shot = |what: &str| {
+    let (tab, console, url) = load(file);
+    let html = tab.get_content().unwrap_or_else(|e| panic!("the DOM of {url}: {e}"));
+    let mut screenshots = Vec::new();
+    for (what, width, height) in [("desktop", 1100, 3000), ("phone", 390, 4000)] {
+        viewport(&tab, width, height);
+        let png = tab
+            .capture_screenshot(Cdp::CaptureScreenshotFormatOption::Png, None, None, true)
+            .unwrap_or_else(|e| panic!("a {what} screenshot of {url}: {e}"));
         let shot = dir.join(format!("{name}-{what}.png"));
-        let _ = std::fs::remove_file(&shot);
-        shot
-    };
-    let desktop = shot("desktop");
-    let dump = headless(&browser)
-        .args(["--window-size=1100,3000", &format!("--screenshot={}", desktop.display())])
-        .args(["--enable-logging=stderr", "--v=0", "--dump-dom", &url])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let phone = shot("phone");
-    let phone_browser = headless(&browser)
-        .args(["--window-size=390,4000", &format!("--screenshot={}", phone.display()), &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = dump.wait_with_output().unwrap();
-    assert!(out.status.success(), "chromium --dump-dom {url}: {}", String::from_utf8_lossy(&out.stderr));
-    let console =
-        String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(String::from).collect();
-    let made = phone_browser.wait_with_output().unwrap();
-    assert!(made.status.success(), "chromium --screenshot {url}: {}", String::from_utf8_lossy(&made.stderr));
-    let screenshots = vec![desktop, phone];
-    for shot in &screenshots {
-        assert!(shot.is_file(), "no screenshot {} of {url}", shot.display());
+        std::fs::write(&shot, png).unwrap();
+        screenshots.push(shot);
     }
-    Page { dom: scraper::Html::parse_document(&String::from_utf8_lossy(&out.stdout)), console, screenshots }
+    let _ = tab.close(true);
+    let console = console.lock().unwrap().clone();
+    Page { dom: scraper::Html::parse_document(&html), console, screenshots }
+}
+
+/// `file` printed to PDF as the browser's print dialog would, without header and footer.
+pub fn print(file: &Path) -> Vec<u8> {
+    let (tab, _, url) = load(file);
+    let options =
+        headless_chrome::types::PrintToPdfOptions { display_header_footer: Some(false), ..Default::default() };
+    let pdf = tab.print_to_pdf(Some(options)).unwrap_or_else(|e| panic!("print {url}: {e}"));
+    let _ = tab.close(true);
+    pdf
 }
 
 impl Page {
