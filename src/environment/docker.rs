@@ -41,8 +41,8 @@ pub fn fix_for(message: &str) -> String {
     } else if has(&["no space left"]) {
         "the Docker host's disk is full: free space (`docker system prune`) and run again".into()
     } else if has(&["has active endpoints"]) {
-        // Seen when a container was removed while the engine was still starting it: the
-        // endpoint outlives the container, and only the daemon's start clears it.
+        // Seen once here, after two test runs had been started at once: the network kept an
+        // endpoint of a container that was gone, and only a daemon restart cleared it.
         "the network still holds an endpoint of a container that is gone (a stale endpoint in the Docker daemon): restart Docker (`sudo systemctl restart docker`, or Docker Desktop's Restart), then `lab7 doctor --clean`".into()
     } else if has(&["conflict", "already in use"]) {
         "a container or network of an earlier run is in the way: `lab7 doctor --clean` removes leftovers of runs that are gone".into()
@@ -133,7 +133,7 @@ mod tests {
         assert!(fix_for("write /var/lib/docker/x: no space left on device").contains("disk is full"));
         assert!(fix_for("Conflict. The container name \"/x\" is already in use").contains("doctor --clean"));
         assert!(!fix_for("something else entirely").contains("start Docker"));
-        // What Docker 28 answered for a node removed while it was being started (seen here).
+        // What Docker 28 answered for a network holding such a stale endpoint (seen here).
         let stale = "Docker responded with status code 403: error while removing network: network lab7-a57edaf9a5cc has active endpoints (name:\"lab7-node-a57edaf9a5cc\" id:\"3cdce8dac2c1\")";
         assert!(fix_for(stale).contains("restart Docker"));
         let on = |os: &str| Engine {

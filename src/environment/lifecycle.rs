@@ -241,9 +241,9 @@ pub async fn remove_run(docker: &Docker, run_id: &str) -> Result<(), Error> {
         removals.spawn(async move {
             let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
             match docker.remove_container(&id, Some(options)).await {
-                // Another removal of it is under way: the engine finishes a removal whose
-                // client has died (a run killed while cleaning up), and until it has, the
-                // container holds its endpoint on the network removed next.
+                // Another removal of it is under way (another lab7, or one the engine goes on
+                // with after its client died): until it ends, the container still holds its
+                // endpoint on the network removed next.
                 Err(e) if e.to_string().contains("is already in progress") => {
                     gone(&docker, &id).await;
                     Ok(())

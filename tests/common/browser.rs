@@ -43,9 +43,9 @@ fn browser() -> Browser {
             "the HTML report tests need headless Chromium ({path}): `make env` installs Debian's chromium, \
              or `apt-get install chromium`; set CHROMIUM=/path/to/chrome elsewhere"
         );
-        let path = which(&path);
         let options = LaunchOptions::default_builder()
-            .path(Some(path))
+            // A bare name is looked up on PATH, as for the check above (std's Command).
+            .path(Some(PathBuf::from(path)))
             // No sandbox: the tests run as root.
             .sandbox(false)
             .headless(true)
@@ -59,20 +59,6 @@ fn browser() -> Browser {
         Mutex::new(Some(browser))
     });
     shared.lock().unwrap().clone().expect("the browser is open until the binary exits")
-}
-
-/// `chromium` from PATH as headless_chrome wants it: a path.
-fn which(program: &str) -> PathBuf {
-    let given = PathBuf::from(program);
-    if given.components().count() > 1 {
-        return given;
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(program))
-        .find(|p| p.is_file())
-        .unwrap_or(given)
 }
 
 /// The viewport the page is laid out and shot in.
