@@ -160,6 +160,9 @@ fn the_download_zip_itself_is_read_as_its_folder_is() {
     assert_eq!(class.layout, Layout::MoodleZip);
     assert_eq!(class.students.len(), 5);
     assert_eq!(dockerfile_of(student(&class, 101)), "lab7/Dockerfile_multi");
+    // The students' own archives in the download are theirs to unpack: nothing refused.
+    assert!(class.refused.is_empty(), "{:?}", class.refused);
+    assert!(class.students.iter().all(|s| s.refused.is_empty()), "{:?}", class.students);
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -136,6 +136,9 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
             ));
         }
         u.unpack(input, &file_name(input), &download, 1);
+        // The archives inside are the students' hand-ins, each unpacked below within its own
+        // student's limits: not refused here, where only the download itself is unpacked.
+        u.refused.retain(|r| r.why != unpack::Why::TooDeep);
         (download, Layout::MoodleZip, u.refused)
     } else if input.is_dir() {
         (input.to_path_buf(), Layout::Folders, Vec::new())
