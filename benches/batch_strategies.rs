@@ -42,6 +42,7 @@ fn grade(rt: &tokio::runtime::Runtime, dir: &Path, strategy: Strategy, jobs: usi
         nodes: Vec::new(),
         cancel: CancellationToken::new(),
         own_outputs: Vec::new(),
+        reuse_from: None,
     };
     let started = Instant::now();
     let results = rt

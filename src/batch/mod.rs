@@ -15,6 +15,8 @@ use crate::lab::{self, LabOptions, LabRun, Progress, Stage, Timing};
 use crate::report::{BuildSummary, Report, RunSummary, Verdict};
 use crate::Error;
 
+pub mod reuse;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
     /// registry7 and a node started for each submission, removed after it.
@@ -44,6 +46,10 @@ pub struct BatchOptions {
     /// The batch's own outputs (the CSV, its summary, the reports folder): where they lie in
     /// the class folder (`--out DIR/results.csv`), they are skipped, never graded.
     pub own_outputs: Vec<PathBuf>,
+    /// The last run's reports folder: a submission whose inputs are as when it was graded there
+    /// takes that report instead of being built again (`reuse`); `None` builds every one
+    /// (`--rebuild`).
+    pub reuse_from: Option<PathBuf>,
 }
 
 /// What the machine can take by default: one job per CPU (a build is mostly CPU, arm64 under
@@ -77,6 +83,12 @@ pub struct SubmissionResult {
     #[serde(skip)]
     pub prose: std::collections::HashSet<String>,
     pub seconds: f64,
+    /// The digest of what it was graded from (`reuse::inputs_of`), remembered beside its report.
+    #[serde(skip)]
+    pub inputs: Option<crate::reference::Digest>,
+    /// Taken from the last run's report, not built again (`reuse`).
+    #[serde(skip)]
+    pub reused: bool,
 }
 
 /// One submission to grade: its name in the results, the folder that is its build context, and
@@ -123,6 +135,21 @@ pub async fn grade_submissions(
     progress: &dyn Progress,
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
+    let (kept, subs) = reuse::split(subs, opts, images, rubric);
+    let mut reused = Vec::new();
+    for (result, report) in kept {
+        done(&result, Some(&report))?;
+        reused.push(result);
+    }
+    if !reused.is_empty() {
+        let mut names: Vec<&str> = reused.iter().map(|r| r.submission.as_str()).collect();
+        names.sort_unstable();
+        eprintln!(
+            "[lab7] {} unchanged since the last run (files, lab7 and settings): their reports are kept, not built again (--rebuild builds them): {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Set when the results can no longer be written: no worker starts another submission.
     let stop = opts.cancel.child_token();
@@ -166,6 +193,7 @@ pub async fn grade_submissions(
     let (ended, results) = tokio::join!(workers, collect);
     ended.into_iter().collect::<Result<Vec<()>, Error>>()?;
     let mut results = results?;
+    results.append(&mut reused);
     results.sort_by(|a, b| a.submission.cmp(&b.submission));
     Ok(results)
 }
@@ -175,7 +203,7 @@ type Graded = (SubmissionResult, Option<Report>);
 /// One job: grades submissions until none is left, sending each result as it ends.
 #[allow(clippy::too_many_arguments)] // the batch's inputs, passed down unchanged
 async fn worker(
-    subs: &[Submission],
+    subs: &[(Submission, Option<crate::reference::Digest>)],
     next: &std::sync::atomic::AtomicUsize,
     stop: &CancellationToken,
     shared: &mut Option<LabEnvironment>,
@@ -187,7 +215,7 @@ async fn worker(
 ) -> Result<(), Error> {
     loop {
         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let Some(sub) = subs.get(i) else { return Ok(()) };
+        let Some((sub, inputs)) = subs.get(i) else { return Ok(()) };
         if stop.is_cancelled() {
             return Ok(());
         }
@@ -217,7 +245,9 @@ async fn worker(
             }
         };
         // The receiver lives as long as the batch: a failed send means it ended on an error.
-        let _ = tx.send(result_of(sub, outcome, opts, rubric, started));
+        let (mut result, report) = result_of(sub, outcome, opts, rubric, started);
+        result.inputs = inputs.clone();
+        let _ = tx.send((result, report));
     }
 }
 
@@ -316,6 +346,8 @@ impl SubmissionResult {
             checks: Vec::new(),
             prose: Default::default(),
             seconds: 0.0,
+            inputs: None,
+            reused: false,
         }
     }
 

@@ -294,6 +294,11 @@ pub(super) struct BatchArgs {
     pub(super) jobs: Option<u16>,
     #[command(flatten)]
     pub(super) remote: RemoteArgs,
+    /// Build every submission again. Without it, a submission whose files, Dockerfile, lab7 and
+    /// settings are all as when the last run into the same --out graded it keeps that report
+    /// (said on stderr), so that a regrade builds only what changed.
+    #[arg(long)]
+    pub(super) rebuild: bool,
     /// For a Moodle class: the instructor's word, `student,what,points,reason` per line (what:
     /// total, project, report or bonus; student: participant id or name), applied over lab7's
     /// grades and shown in every row and feedback. Give it to every regrade.

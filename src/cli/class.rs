@@ -122,7 +122,8 @@ async fn grade_projects(
     if subs.is_empty() {
         return Ok(Vec::new());
     }
-    let opts = batch::BatchOptions { own_outputs: out.own.clone(), ..super::batch_options(a, interrupt)? };
+    let reuse_from = (!a.rebuild).then(|| out.projects.reports.clone());
+    let opts = batch::BatchOptions { own_outputs: out.own.clone(), reuse_from, ..super::batch_options(a, interrupt)? };
     environment::engine().await?;
     let rubric = lab7::checks::Rubric::default_rubric();
     let projects = &mut out.projects;

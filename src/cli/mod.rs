@@ -406,7 +406,8 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.
     let mut sink = outputs::BatchOutputs::create(&a.out, a.lang)?;
-    let opts = batch::BatchOptions { own_outputs: sink.paths(), ..opts };
+    let reuse_from = (!a.rebuild).then(|| sink.reports.clone());
+    let opts = batch::BatchOptions { own_outputs: sink.paths(), reuse_from, ..opts };
     environment::engine().await?;
     let rubric = Rubric::default_rubric();
     let results = batch::grade_all(&dir, &opts, &Images::load(), &rubric, &progress::View::new(), &mut |r, report| {
@@ -455,6 +456,7 @@ fn batch_options(a: &BatchArgs, interrupt: &signals::Interrupt) -> Result<batch:
         nodes: a.remote.nodes()?,
         cancel: interrupt.token(),
         own_outputs: Vec::new(),
+        reuse_from: None,
     })
 }
 

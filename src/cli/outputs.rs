@@ -124,6 +124,19 @@ impl BatchOutputs {
         self.class.shared = pairs;
     }
 
+    /// A submission's report in each format, and (once they are all written) the inputs it was
+    /// graded from, for the next run to reuse.
+    fn write_report(&self, r: &SubmissionResult, report: &Report) -> Result<(), Error> {
+        let remembered = |e: std::io::Error| unwritable(&self.reports, "what the report was graded from", e);
+        batch::reuse::forget(&self.reports, &r.submission).map_err(remembered)?;
+        let style = formats::Style { color: false, lang: self.lang };
+        for (format, ext) in [(Format::Md, "md"), (Format::Json, "json"), (Format::Html, "html")] {
+            let path = self.reports.join(format!("{}.{ext}", r.submission));
+            write(&path, &formats::render(report, format, style), "the report")?;
+        }
+        batch::reuse::remember(&self.reports, r).map_err(remembered)
+    }
+
     /// One finished submission: its row, the summary so far, its report (md and json).
     pub fn record(&mut self, r: &SubmissionResult, report: Option<&Report>) -> Result<(), Error> {
         self.csv
@@ -133,10 +146,9 @@ impl BatchOutputs {
         self.done.push(r.clone());
         write(&self.summary, &batch::markdown(&self.done), "the summary")?;
         if let Some(report) = report {
-            let style = formats::Style { color: false, lang: self.lang };
-            for (format, ext) in [(Format::Md, "md"), (Format::Json, "json"), (Format::Html, "html")] {
-                let path = self.reports.join(format!("{}.{ext}", r.submission));
-                write(&path, &formats::render(report, format, style), "the report")?;
+            // A reused report's files are the last run's, kept as written (`batch::reuse`).
+            if !r.reused {
+                self.write_report(r, report)?;
             }
             self.class.met(&r.submission, report);
         }

@@ -138,6 +138,8 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     );
     let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "not every student passes: {said}");
+    // Each student's archive is theirs to unpack, not refused from the download.
+    assert!(!said.contains("refused from the download"), "{said}");
     let header = csv::Reader::from_path(&out).unwrap().headers().unwrap().clone();
     assert_eq!(header.iter().collect::<Vec<_>>(), lab7::gradebook::COLUMNS, "{said}");
     let rows = records(&out);
@@ -254,6 +256,7 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     );
 
     // A regrade with the instructor's word: kept in the row, the feedback, and what changed said.
+    let jan_report = std::fs::read(dir.path().join("grades-project-reports/p101.json")).unwrap();
     let overrides = dir.path().join("overrides.csv");
     std::fs::write(
         &overrides,
@@ -272,6 +275,11 @@ fn a_moodle_download_is_graded_one_row_per_student() {
         ],
     );
     let said_again = common::text(&again);
+    // Nothing of the projects changed: their reports are the first run's, not built again.
+    assert!(said_again.contains("3 unchanged since the last run (files, lab7 and settings)"), "{said_again}");
+    assert!(said_again.contains("(--rebuild builds them): p101, p102, p103"), "{said_again}");
+    assert!(!said_again.contains("submission 1/"), "a project was built again: {said_again}");
+    assert_eq!(std::fs::read(dir.path().join("grades-project-reports/p101.json")).unwrap(), jan_report);
     assert!(said_again.contains("changed since the last run: Ewa Lis: 40.00 % → 35.00 %"), "{said_again}");
     assert!(!said_again.contains("changed since the last run: Jan"), "{said_again}");
     let ewa = records(&out).into_iter().find(|r| &r[0] == "Ewa Lis").unwrap();
