@@ -136,20 +136,7 @@ pub async fn grade_submissions(
     done: &mut OnGraded<'_>,
 ) -> Result<Vec<SubmissionResult>, Error> {
     let (kept, subs) = reuse::split(subs, opts, images, rubric);
-    let mut reused = Vec::new();
-    for (result, report) in kept {
-        done(&result, Some(&report))?;
-        reused.push(result);
-    }
-    if !reused.is_empty() {
-        let mut names: Vec<&str> = reused.iter().map(|r| r.submission.as_str()).collect();
-        names.sort_unstable();
-        eprintln!(
-            "[lab7] {} unchanged since the last run (files, lab7 and settings): their reports are kept, not built again (--rebuild builds them): {}",
-            names.len(),
-            names.join(", ")
-        );
-    }
+    let mut reused = reuse::hand_over(kept, done)?;
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Set when the results can no longer be written: no worker starts another submission.
     let stop = opts.cancel.child_token();

@@ -1,5 +1,5 @@
 //! A regrade builds only what changed. Each graded submission's inputs — its files, its
-//! Dockerfile's name, this lab7 (the executable itself, not only its version), the images, the
+//! Dockerfile's name, this lab7 (its version and its executable as built), the images, the
 //! node's limits and network, the client, the timeouts and the rubric — are summed up in one
 //! digest, kept beside its report as `<name>.inputs`. The next batch into the same reports
 //! folder takes the report of a submission whose digest is unchanged instead of building it
@@ -137,6 +137,28 @@ pub fn split(
         }
     }
     (kept, to_grade)
+}
+
+/// Each kept report handed to `done` as a graded one, the kept ones named on stderr.
+pub fn hand_over(
+    kept: Vec<(SubmissionResult, Report)>,
+    done: &mut super::OnGraded<'_>,
+) -> Result<Vec<SubmissionResult>, crate::Error> {
+    let mut reused = Vec::new();
+    for (result, report) in kept {
+        done(&result, Some(&report))?;
+        reused.push(result);
+    }
+    if !reused.is_empty() {
+        let mut names: Vec<&str> = reused.iter().map(|r| r.submission.as_str()).collect();
+        names.sort_unstable();
+        eprintln!(
+            "[lab7] {} unchanged since the last run (files, lab7 and settings): their reports are kept, not built again (--rebuild builds them): {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    Ok(reused)
 }
 
 fn inputs_file(reports: &Path, name: &str) -> PathBuf {
