@@ -118,6 +118,9 @@ fn an_interrupted_batch_keeps_the_rows_and_reports_it_finished() {
         assert!(table.lines().any(|l| l.starts_with("a-reference,pass,")), "{table}");
         assert!(table.lines().any(|l| l.starts_with("b-sleeper,interrupted,")), "{table}");
         assert!(out.path().join("results-reports/a-reference.md").exists());
+        // What was graded whole is remembered for a regrade to keep; what was cut short is not.
+        assert!(out.path().join("results-reports/a-reference.inputs").exists());
+        assert!(!out.path().join("results-reports/b-sleeper.inputs").exists());
         assert!(out.path().join("results.md").exists());
     })
 }
