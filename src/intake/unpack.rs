@@ -102,6 +102,12 @@ pub struct Unpacker {
     pub refused: Vec<Refused>,
 }
 
+/// An archive opened for reading through a buffer: its readers ask for a few bytes at a time
+/// (a zip's headers field by field), one system call each without it.
+fn open(archive: &Path) -> Result<std::io::BufReader<std::fs::File>, String> {
+    std::fs::File::open(archive).map(std::io::BufReader::new).map_err(|e| e.to_string())
+}
+
 impl Unpacker {
     pub fn new(limits: Limits) -> Unpacker {
         Unpacker { limits, entries: 0, bytes: 0, refused: Vec::new() }
@@ -117,10 +123,8 @@ impl Unpacker {
         let Some(kind) = Kind::of(archive) else { return };
         let written = match kind {
             Kind::Zip => self.zip(archive, shown, into),
-            Kind::Tar => std::fs::File::open(archive).map_err(|e| e.to_string()).and_then(|f| self.tar(f, shown, into)),
-            Kind::TarGz => std::fs::File::open(archive)
-                .map_err(|e| e.to_string())
-                .and_then(|f| self.tar(flate2::read::GzDecoder::new(f), shown, into)),
+            Kind::Tar => open(archive).and_then(|f| self.tar(f, shown, into)),
+            Kind::TarGz => open(archive).and_then(|f| self.tar(flate2::read::GzDecoder::new(f), shown, into)),
         };
         match written {
             Ok(files) => {
@@ -152,8 +156,7 @@ impl Unpacker {
     }
 
     fn zip(&mut self, archive: &Path, shown: &str, into: &Path) -> Result<Vec<PathBuf>, String> {
-        let file = std::fs::File::open(archive).map_err(|e| e.to_string())?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
+        let mut zip = zip::ZipArchive::new(open(archive)?).map_err(|e| e.to_string())?;
         let mut written = Vec::new();
         for i in 0..zip.len() {
             let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
