@@ -129,6 +129,8 @@ pub fn split(
             Some(report) => {
                 let mut result = SubmissionResult::named(sub.name.clone());
                 result.score_from(&report);
+                // The time its grading took then, for the class page's time per submission.
+                result.seconds = report.run.as_ref().map_or(0.0, |run| run.timings.iter().map(|t| t.seconds).sum());
                 result.inputs = inputs;
                 result.reused = true;
                 kept.push((result, report));

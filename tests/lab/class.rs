@@ -257,6 +257,7 @@ fn a_moodle_download_is_graded_one_row_per_student() {
 
     // A regrade with the instructor's word: kept in the row, the feedback, and what changed said.
     let jan_report = std::fs::read(dir.path().join("grades-project-reports/p101.json")).unwrap();
+    let projects_before = records(&dir.path().join("grades-project.csv"));
     let overrides = dir.path().join("overrides.csv");
     std::fs::write(
         &overrides,
@@ -280,6 +281,18 @@ fn a_moodle_download_is_graded_one_row_per_student() {
     assert!(said_again.contains("(--rebuild builds them): p101, p102, p103"), "{said_again}");
     assert!(!said_again.contains("submission 1/"), "a project was built again: {said_again}");
     assert_eq!(std::fs::read(dir.path().join("grades-project-reports/p101.json")).unwrap(), jan_report);
+    // Their rows are the first run's, with the time their grading took then.
+    let without_seconds = |rows: Vec<csv::StringRecord>| {
+        let mut rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().enumerate().filter(|(i, _)| *i != 8).map(|(_, f)| f.into()).collect())
+            .collect();
+        rows.sort();
+        rows
+    };
+    let projects_after = records(&dir.path().join("grades-project.csv"));
+    assert!(projects_after.iter().all(|r| r[8].parse::<f64>().unwrap() > 0.0), "{projects_after:?}");
+    assert_eq!(without_seconds(projects_after), without_seconds(projects_before));
     assert!(said_again.contains("changed since the last run: Ewa Lis: 40.00 % → 35.00 %"), "{said_again}");
     assert!(!said_again.contains("changed since the last run: Jan"), "{said_again}");
     let ewa = records(&out).into_iter().find(|r| &r[0] == "Ewa Lis").unwrap();
