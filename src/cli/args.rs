@@ -2,7 +2,7 @@
 //! turned into the library's types by the few methods here (the ripgrep way: raw flags become
 //! typed values in one place).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -368,5 +368,31 @@ impl RemoteArgs {
             server_name: self.node_tlsservername.clone(),
         });
         self.nodes.iter().map(|n| RemoteNode::parse(n, tls.clone(), address)).collect()
+    }
+}
+
+impl BatchArgs {
+    /// Where the last run's reports are kept for this one to reuse: `reports`, unless `--rebuild`.
+    pub(super) fn reuse_from(&self, reports: &Path) -> Option<PathBuf> {
+        (!self.rebuild).then(|| reports.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(args: &[&str]) -> BatchArgs {
+        match Cli::try_parse_from(["lab7", "batch"].iter().chain(args)).expect("parses").command {
+            Command::Batch(a) => *a,
+            _ => unreachable!("a batch command"),
+        }
+    }
+
+    #[test]
+    fn a_batch_reuses_the_last_runs_reports_unless_told_to_rebuild() {
+        let reports = Path::new("out/results-reports");
+        assert_eq!(batch(&["class"]).reuse_from(reports).as_deref(), Some(reports));
+        assert_eq!(batch(&["class", "--rebuild"]).reuse_from(reports), None);
     }
 }

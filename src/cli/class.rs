@@ -122,7 +122,7 @@ async fn grade_projects(
     if subs.is_empty() {
         return Ok(Vec::new());
     }
-    let reuse_from = (!a.rebuild).then(|| out.projects.reports.clone());
+    let reuse_from = a.reuse_from(&out.projects.reports);
     let opts = batch::BatchOptions { own_outputs: out.own.clone(), reuse_from, ..super::batch_options(a, interrupt)? };
     environment::engine().await?;
     let rubric = lab7::checks::Rubric::default_rubric();

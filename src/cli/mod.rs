@@ -406,7 +406,7 @@ async fn batch_cmd(a: BatchArgs, interrupt: &signals::Interrupt) -> Result<Exit,
     // Every output is opened before the first submission, and Docker must answer: a batch
     // that cannot grade anyone is an environment error (2), not a class of failures.
     let mut sink = outputs::BatchOutputs::create(&a.out, a.lang)?;
-    let reuse_from = (!a.rebuild).then(|| sink.reports.clone());
+    let reuse_from = a.reuse_from(&sink.reports);
     let opts = batch::BatchOptions { own_outputs: sink.paths(), reuse_from, ..opts };
     environment::engine().await?;
     let rubric = Rubric::default_rubric();
