@@ -121,13 +121,9 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
     }
     let (root, mut layout, refused) = if input.is_file() {
         let download = work.join("download");
-        // The whole class's download: as many entries as 500 students' hand-ins, no nesting here.
-        let class = Limits {
-            entries: opts.limits.entries * 500,
-            total_bytes: opts.limits.total_bytes * 100,
-            depth: 1,
-            ..opts.limits
-        };
+        // The whole class's download: as many entries as 500 students' hand-ins.
+        let class =
+            Limits { entries: opts.limits.entries * 500, total_bytes: opts.limits.total_bytes * 100, ..opts.limits };
         let mut u = unpack::Unpacker::new(class);
         if unpack::Kind::of(input) != Some(unpack::Kind::Zip) {
             return Err(Error::input(
@@ -135,10 +131,9 @@ pub fn read_class(input: &Path, work: &Path, opts: &IntakeOptions) -> Result<Cla
                 "give Moodle's \"Download all submissions\" zip, a roster CSV (name,url[,sha]), or a folder with one folder per student",
             ));
         }
-        u.unpack(input, &file_name(input), &download, 1);
-        // The archives inside are the students' hand-ins, each unpacked below within its own
-        // student's limits: not refused here, where only the download itself is unpacked.
-        u.refused.retain(|r| r.why != unpack::Why::TooDeep);
+        // Only the download itself: the archives inside are the students' hand-ins, each
+        // unpacked below within its own student's limits.
+        u.unpack_only(input, &file_name(input), &download);
         (download, Layout::MoodleZip, u.refused)
     } else if input.is_dir() {
         (input.to_path_buf(), Layout::Folders, Vec::new())

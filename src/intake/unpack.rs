@@ -120,22 +120,26 @@ impl Unpacker {
             self.refuse(shown, "(the whole archive)", Why::TooDeep);
             return;
         }
-        let Some(kind) = Kind::of(archive) else { return };
+        for f in self.unpack_only(archive, shown, into).into_iter().filter(|f| Kind::of(f).is_some()) {
+            let inner = beside(&f);
+            let name = format!("{shown}/{}", f.strip_prefix(into).unwrap_or(&f).display());
+            self.unpack(&f, &name, &inner, depth + 1);
+        }
+    }
+
+    /// Unpacks `archive` into `into`, leaving the archives it held as they are: the files
+    /// written (none when it is no archive, or cannot be read: said in `refused`).
+    pub fn unpack_only(&mut self, archive: &Path, shown: &str, into: &Path) -> Vec<PathBuf> {
+        let Some(kind) = Kind::of(archive) else { return Vec::new() };
         let written = match kind {
             Kind::Zip => self.zip(archive, shown, into),
             Kind::Tar => open(archive).and_then(|f| self.tar(f, shown, into)),
             Kind::TarGz => open(archive).and_then(|f| self.tar(flate2::read::GzDecoder::new(f), shown, into)),
         };
-        match written {
-            Ok(files) => {
-                for f in files.into_iter().filter(|f| Kind::of(f).is_some()) {
-                    let inner = beside(&f);
-                    let name = format!("{shown}/{}", f.strip_prefix(into).unwrap_or(&f).display());
-                    self.unpack(&f, &name, &inner, depth + 1);
-                }
-            }
-            Err(e) => self.refuse(shown, &format!("(the whole archive: {e})"), Why::Unreadable),
-        }
+        written.unwrap_or_else(|e| {
+            self.refuse(shown, &format!("(the whole archive: {e})"), Why::Unreadable);
+            Vec::new()
+        })
     }
 
     /// Copies a plain file of the hand-in (not an archive entry) into `into`, within the same
