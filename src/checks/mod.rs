@@ -228,12 +228,12 @@ struct Texts {
     fix: String,
 }
 
-/// Evaluates every rubric entry against the evidence.
 /// The ids of the checks that failed, as the rubric names them.
 pub fn failed_names(checks: &[CheckOutcome]) -> Vec<String> {
     checks.iter().filter(|c| c.status == Status::Fail).map(|c| c.id.to_string()).collect()
 }
 
+/// Evaluates every rubric entry against the evidence.
 pub fn evaluate(rubric: &Rubric, ev: &Evidence) -> Vec<CheckOutcome> {
     rubric
         .checks
