@@ -25,6 +25,11 @@ impl Digest {
     pub fn short(&self) -> &str {
         &self.0["sha256:".len().."sha256:".len() + 12]
     }
+
+    /// `sha256:` and the first 12 hex digits: short, its algorithm still said.
+    pub fn abbreviated(&self) -> &str {
+        &self.0[.."sha256:".len() + 12]
+    }
 }
 
 impl FromStr for Digest {

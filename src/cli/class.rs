@@ -199,7 +199,7 @@ fn shared_pairs(shared: &[gradebook::SharedEvidence]) -> Vec<dashboard::SharedPa
         .iter()
         .map(|p| dashboard::SharedPair {
             // Short, as `docker images` shows them: the lines quoted hold each whole.
-            digests: p.digests.iter().map(|d| format!("sha256:{}", d.short())).collect(),
+            digests: p.digests.iter().map(|d| d.abbreviated().to_string()).collect(),
             lines: (
                 format!("{}: {}", p.quotes.0.at, p.quotes.0.text),
                 format!("{}: {}", p.quotes.1.at, p.quotes.1.text),

@@ -403,7 +403,7 @@ impl PlatformBranch {
             digest: m.digest.clone(),
             size: m.size,
             layers: read.map_or_else(Vec::new, |b| {
-                b.layers.iter().map(|(d, size)| (format!("sha256:{}", d.short()), *size)).collect()
+                b.layers.iter().map(|(d, size)| (d.abbreviated().to_string(), *size)).collect()
             }),
             binaries,
         }
