@@ -190,7 +190,7 @@ type Graded = (SubmissionResult, Option<Report>);
 /// One job: grades submissions until none is left, sending each result as it ends.
 #[allow(clippy::too_many_arguments)] // the batch's inputs, passed down unchanged
 async fn worker(
-    subs: &[(Submission, Option<crate::reference::Digest>)],
+    subs: &[reuse::Pending],
     next: &std::sync::atomic::AtomicUsize,
     stop: &CancellationToken,
     shared: &mut Option<LabEnvironment>,

@@ -111,15 +111,19 @@ fn hash_file(path: &Path, hasher: &mut Sha256) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The submissions the last run in `opts.reuse_from` graded from the same inputs, each with
-/// its result and report; and the others, to grade, each with its inputs (remembered once graded).
-#[allow(clippy::type_complexity)] // two lists of pairs, named at their use
+/// A submission the last run graded from the same inputs: its result, and the report kept.
+pub type Kept = (SubmissionResult, Report);
+/// A submission to grade, with its inputs (remembered once it is graded whole).
+pub type Pending = (Submission, Option<Digest>);
+
+/// The submissions the last run in `opts.reuse_from` graded from the same inputs, and the
+/// others, to grade.
 pub fn split(
     subs: Vec<Submission>,
     opts: &BatchOptions,
     images: &Images,
     rubric: &Rubric,
-) -> (Vec<(SubmissionResult, Report)>, Vec<(Submission, Option<Digest>)>) {
+) -> (Vec<Kept>, Vec<Pending>) {
     let mut kept = Vec::new();
     let mut to_grade = Vec::new();
     for sub in subs {
@@ -142,10 +146,7 @@ pub fn split(
 }
 
 /// Each kept report handed to `done` as a graded one, the kept ones named on stderr.
-pub fn hand_over(
-    kept: Vec<(SubmissionResult, Report)>,
-    done: &mut super::OnGraded<'_>,
-) -> Result<Vec<SubmissionResult>, crate::Error> {
+pub fn hand_over(kept: Vec<Kept>, done: &mut super::OnGraded<'_>) -> Result<Vec<SubmissionResult>, crate::Error> {
     let mut reused = Vec::new();
     for (result, report) in kept {
         done(&result, Some(&report))?;
