@@ -61,6 +61,10 @@ fn browser() -> Browser {
     shared.lock().unwrap().clone().expect("the browser is open until the binary exits")
 }
 
+/// The viewports pages are shot in (width, height).
+const DESKTOP: (u32, u32) = (1100, 3000);
+const PHONE: (u32, u32) = (390, 4000);
+
 /// The viewport the page is laid out and shot in.
 fn viewport(tab: &Tab, width: u32, height: u32) {
     tab.call_method(Emulation::SetDeviceMetricsOverride {
@@ -112,7 +116,7 @@ fn load(file: &Path) -> (Arc<Tab>, Arc<Mutex<Vec<String>>>, String) {
         _ => {}
     }))
     .unwrap();
-    viewport(&tab, 1100, 3000);
+    viewport(&tab, DESKTOP.0, DESKTOP.1);
     tab.navigate_to(&url).unwrap_or_else(|e| panic!("open {url}: {e}"));
     let (done, signal) = &*loaded;
     let waited = signal.wait_timeout_while(done.lock().unwrap(), Duration::from_secs(60), |done| !*done).unwrap();
@@ -128,16 +132,18 @@ pub fn open(file: &Path, name: &str) -> Page {
     std::fs::create_dir_all(&dir).unwrap();
     let (tab, console, url) = load(file);
     let html = tab.get_content().unwrap_or_else(|e| panic!("the DOM of {url}: {e}"));
-    let mut screenshots = Vec::new();
-    for (what, width, height) in [("desktop", 1100, 3000), ("phone", 390, 4000)] {
-        viewport(&tab, width, height);
+    let shoot = |what: &str| {
         let png = tab
             .capture_screenshot(Cdp::CaptureScreenshotFormatOption::Png, None, None, true)
             .unwrap_or_else(|e| panic!("a {what} screenshot of {url}: {e}"));
         let shot = dir.join(format!("{name}-{what}.png"));
         std::fs::write(&shot, png).unwrap();
-        screenshots.push(shot);
-    }
+        shot
+    };
+    // The page was loaded desktop-wide (`load`); then laid out again phone-wide.
+    let desktop = shoot("desktop");
+    viewport(&tab, PHONE.0, PHONE.1);
+    let screenshots = vec![desktop, shoot("phone")];
     let _ = tab.close(true);
     let console = console.lock().unwrap().clone();
     Page { dom: scraper::Html::parse_document(&html), console, screenshots }
